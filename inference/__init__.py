@@ -1,0 +1,73 @@
+"""inference: an async-first client for chat-completion endpoints, with a sync API.
+
+Sync (scripts, notebooks)::
+
+    from inference import ChatCompletionsClient
+    from inference.models import UserMessage
+
+    with ChatCompletionsClient(endpoint, AzureKeyCredential(key), model="...") as client:
+        print(client.complete(messages=[UserMessage("Hi")]).choices[0].message.content)
+
+Async: the same names in :mod:`inference.aio`. Models in :mod:`inference.models`, errors in
+:mod:`inference.exceptions` (re-exported here), the local emulator in
+:mod:`inference.testing`, the event-stream decoder in :mod:`inference.sse`.
+"""
+
+from ._accumulate import ChatCompletionsAccumulator
+from ._config import RetryPolicy, Timeout
+from ._endpoint import Endpoint, EndpointKind
+from ._sync import ChatCompletionsClient, ChatCompletionsStream
+from ._version import __version__
+from .exceptions import (
+    ClientAuthenticationError,
+    ConnectTimeoutError,
+    ContentFilterError,
+    CredentialError,
+    HttpResponseError,
+    IdleTimeoutError,
+    InferenceError,
+    InferenceTimeoutError,
+    RateLimitError,
+    ReadTimeoutError,
+    RequestValidationError,
+    ResourceNotFoundError,
+    ResponseDecodeError,
+    ServiceError,
+    ServiceRequestError,
+    SSEError,
+    StreamError,
+    StreamInterruptedError,
+    StreamServiceError,
+    TotalTimeoutError,
+)
+
+__all__ = [
+    "ChatCompletionsAccumulator",
+    "ChatCompletionsClient",
+    "ChatCompletionsStream",
+    "ClientAuthenticationError",
+    "ConnectTimeoutError",
+    "ContentFilterError",
+    "CredentialError",
+    "Endpoint",
+    "EndpointKind",
+    "HttpResponseError",
+    "IdleTimeoutError",
+    "InferenceError",
+    "InferenceTimeoutError",
+    "RateLimitError",
+    "ReadTimeoutError",
+    "RequestValidationError",
+    "ResourceNotFoundError",
+    "ResponseDecodeError",
+    "RetryPolicy",
+    "SSEError",
+    "ServiceError",
+    "ServiceRequestError",
+    "StreamError",
+    "StreamInterruptedError",
+    "StreamServiceError",
+    "Timeout",
+    "TotalTimeoutError",
+    "__version__",
+]

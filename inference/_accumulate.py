@@ -1,0 +1,216 @@
+"""Merge streamed updates into the :class:`~inference.models.ChatCompletions` a non-streamed
+call would have returned. Protocol code: no I/O.
+
+- Content is collected per choice as a list of parts and joined once at the end (appends are
+  constant time; the text so far is never re-copied per chunk).
+- Tool calls are merged by ``index``; a server that omits ``index`` (Mistral) is merged by
+  ``id``, and a fragment with neither continues the last call of that choice. Indexes may arrive
+  out of order or with gaps. ``id``, ``type`` and ``name`` are set once (servers that repeat
+  them in every fragment do not get them concatenated); ``arguments`` are concatenated.
+- ``finish_reason``, ``usage``, ``role`` and unknown fields (``extra``) are kept: the last
+  value wins, except that an empty ``id``/``model`` (Azure OpenAI annotation events) never
+  overwrites a real one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import (
+    ChatChoice,
+    ChatCompletions,
+    ChatCompletionsToolCall,
+    ChatResponseMessage,
+    ChatRole,
+    CompletionsUsage,
+    FunctionCall,
+    StreamingChatCompletionsUpdate,
+)
+
+__all__ = ["ChatCompletionsAccumulator"]
+
+
+class _Text(list[str]):
+    """Text fragments of an unknown delta field, joined once at the end."""
+
+    __slots__ = ()
+
+
+class _ToolCallParts:
+    __slots__ = ("arguments", "extra", "id", "name", "type")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.type: str | None = None
+        self.name: str | None = None
+        self.arguments: list[str] = []
+        self.extra: dict[str, Any] = {}
+
+
+class _ChoiceParts:
+    __slots__ = (
+        "by_id",
+        "calls",
+        "content",
+        "extra",
+        "finish_reason",
+        "last_key",
+        "message_extra",
+        "role",
+    )
+
+    def __init__(self) -> None:
+        self.role: Any = None
+        self.content: list[str] = []
+        self.finish_reason: Any = None
+        self.calls: dict[Any, _ToolCallParts] = {}
+        self.by_id: dict[str, Any] = {}
+        self.last_key: Any = None
+        self.extra: dict[str, Any] = {}
+        self.message_extra: dict[str, Any] = {}
+
+
+class ChatCompletionsAccumulator:
+    """Feed it every update with :meth:`add`; :meth:`result` gives the assembled completion.
+
+    Usable on its own, e.g. for updates replayed from a log.
+    """
+
+    __slots__ = ("_choices", "_created", "_extra", "_id", "_model", "_usage", "count")
+
+    def __init__(self) -> None:
+        self._choices: dict[int, _ChoiceParts] = {}
+        self._id = ""
+        self._model = ""
+        self._created: Any = None
+        self._usage: CompletionsUsage | None = None
+        self._extra: dict[str, Any] = {}
+        self.count = 0
+        """How many updates were added."""
+
+    def add(self, update: StreamingChatCompletionsUpdate) -> None:
+        """Merge one update."""
+        self.count += 1
+        if update.id:
+            self._id = update.id
+        if update.model:
+            self._model = update.model
+        created = update.created
+        if created is not None and (self._created is None or created.timestamp() != 0):
+            self._created = created
+        if update.usage is not None:
+            self._usage = update.usage
+        if update.extra:
+            self._extra.update(update.extra)
+        choices = self._choices
+        for choice in update.choices:
+            parts = choices.get(choice.index)
+            if parts is None:
+                parts = choices[choice.index] = _ChoiceParts()
+            delta = choice.delta
+            if delta.content:
+                parts.content.append(delta.content)
+            if delta.role is not None:
+                parts.role = delta.role
+            if choice.finish_reason is not None:
+                parts.finish_reason = choice.finish_reason
+            if delta.tool_calls:
+                self._add_tool_calls(parts, delta.tool_calls)
+            if choice.extra:
+                parts.extra.update(choice.extra)
+            if delta.extra:
+                merged = parts.message_extra
+                for key, value in delta.extra.items():
+                    if isinstance(value, str):  # e.g. reasoning_content deltas: joined at the end
+                        texts = merged.get(key)
+                        if isinstance(texts, _Text):
+                            texts.append(value)
+                        else:
+                            merged[key] = _Text([value])
+                    elif value is not None or key not in merged:
+                        merged[key] = value
+
+    @staticmethod
+    def _add_tool_calls(parts: _ChoiceParts, fragments: list[Any]) -> None:
+        for frag in fragments:
+            if frag.index is not None:
+                key: Any = frag.index
+                if frag.id and frag.id not in parts.by_id:
+                    parts.by_id[frag.id] = key
+            elif frag.id:
+                key = parts.by_id.get(frag.id)
+                if key is None:
+                    key = ("id", frag.id)
+                    parts.by_id[frag.id] = key
+            else:
+                key = parts.last_key if parts.last_key is not None else 0
+            call = parts.calls.get(key)
+            if call is None:
+                call = parts.calls[key] = _ToolCallParts()
+            parts.last_key = key
+            if frag.id and not call.id:
+                call.id = frag.id
+            if frag.type and not call.type:
+                call.type = frag.type
+            function = frag.function
+            if function is not None:
+                if function.name and not call.name:
+                    call.name = function.name
+                if function.arguments:
+                    call.arguments.append(function.arguments)
+            if frag.extra:
+                call.extra.update(frag.extra)
+
+    def result(self) -> ChatCompletions:
+        """The completion assembled from everything added so far."""
+        choices = []
+        for index in sorted(self._choices):
+            parts = self._choices[index]
+            tool_calls = None
+            if parts.calls:
+                ordered = sorted(
+                    parts.calls.items(),
+                    key=lambda kv: (
+                        isinstance(kv[0], tuple),
+                        kv[0] if isinstance(kv[0], int) else 0,
+                    ),
+                )
+                tool_calls = [
+                    ChatCompletionsToolCall(
+                        id=call.id or "",
+                        type=call.type or "function",
+                        function=FunctionCall(
+                            name=call.name or "", arguments="".join(call.arguments)
+                        ),
+                        extra=dict(call.extra),
+                    )
+                    for _, call in ordered
+                ]
+            content: str | None = "".join(parts.content)
+            if not content and tool_calls:
+                content = None
+            choices.append(
+                ChatChoice(
+                    index=index,
+                    message=ChatResponseMessage(
+                        role=parts.role if parts.role is not None else ChatRole.ASSISTANT,
+                        content=content,
+                        tool_calls=tool_calls,
+                        extra={
+                            k: "".join(v) if isinstance(v, _Text) else v
+                            for k, v in parts.message_extra.items()
+                        },
+                    ),
+                    finish_reason=parts.finish_reason,
+                    extra=dict(parts.extra),
+                )
+            )
+        return ChatCompletions(
+            id=self._id,
+            created=self._created,
+            model=self._model,
+            choices=choices,
+            usage=self._usage,
+            object="chat.completion",
+            extra=dict(self._extra),
+        )

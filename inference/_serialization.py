@@ -1,0 +1,397 @@
+"""The one cattrs converter: models to wire JSON and back.
+
+Built once at import, in a fixed order (primitive hooks, hook factories, overrides), never
+per request. Rules on the wire: field names as in the API spec, no ``null`` values in
+requests (unset fields are omitted), enums as their values. Responses keep unknown fields in
+``extra``. Parsing uses orjson. Protocol code: no I/O, no clocks.
+
+Errors: everything this module raises is :class:`~inference.exceptions.RequestValidationError`
+(bad arguments) or :class:`ValueError` subclasses the caller maps (``DecodeFailure``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import attrs
+import orjson
+from cattrs import Converter
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from . import models as m
+from .exceptions import RequestValidationError
+
+T = TypeVar("T")
+
+__all__ = [
+    "DecodeFailure",
+    "converter",
+    "dumps",
+    "loads_completions",
+    "loads_model_info",
+    "loads_update",
+    "messages_to_wire",
+    "response_format_to_wire",
+    "structure",
+    "tool_choice_to_wire",
+    "tools_to_wire",
+    "unstructure",
+]
+
+
+class DecodeFailure(ValueError):
+    """A response body or event could not be turned into a model (bad JSON or wrong shape)."""
+
+
+converter = Converter(detailed_validation=False)
+
+# -- primitives: the wire already has the right types; pass them through without copies.
+
+
+def _identity(value: Any, _type: Any) -> Any:
+    return value
+
+
+for _t in (str, int, float, bool):
+    converter.register_structure_hook(_t, _identity)
+
+_CREATED_CACHE: list[Any] = [None, None]
+
+
+def _structure_created(value: Any, _type: Any) -> datetime | None:
+    # Stream chunks repeat the same ``created``: keep the last conversion.
+    if value is None:
+        return None
+    if value == _CREATED_CACHE[0]:
+        result: datetime | None = _CREATED_CACHE[1]
+        return result
+    if isinstance(value, int | float):
+        result = datetime.fromtimestamp(value, UTC)
+    elif isinstance(value, str):
+        result = datetime.fromisoformat(value)
+    else:
+        raise DecodeFailure(f"'created' must be a number of seconds, got {value!r}")
+    _CREATED_CACHE[0], _CREATED_CACHE[1] = value, result
+    return result
+
+
+converter.register_structure_hook(datetime | None, _structure_created)
+converter.register_unstructure_hook(datetime, lambda d: int(d.timestamp()))
+
+
+def _enum_or_str(enum_cls: type[m._StrEnum]) -> Callable[[Any, Any], Any]:
+    table: dict[Any, Any] = {e.value: e for e in enum_cls}
+
+    def hook(value: Any, _type: Any) -> Any:
+        if value is None:
+            return None
+        return table.get(value, value)
+
+    return hook
+
+
+converter.register_structure_hook(
+    m.CompletionsFinishReason | str | None, _enum_or_str(m.CompletionsFinishReason)
+)
+converter.register_structure_hook(m.ChatRole | str | None, _enum_or_str(m.ChatRole))
+converter.register_structure_hook(m.ChatRole | str, _enum_or_str(m.ChatRole))
+converter.register_structure_hook(m.ModelType | str, _enum_or_str(m.ModelType))
+converter.register_unstructure_hook(m._StrEnum, lambda e: e.value)
+converter.register_structure_hook(Any, _identity)
+
+
+# -- response models: generated structure functions that keep unknown keys in ``extra``.
+
+
+def _extensible_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
+    base = make_dict_structure_fn(cls, converter, extra=override(omit=True))
+    known: frozenset[str] = cls._wire_names
+
+    def hook(obj: Any, _type: Any) -> Any:
+        if obj is None:
+            return cls()
+        if obj.keys() <= known:
+            return base(obj, cls)
+        result = base(obj, cls)
+        result.extra = {k: v for k, v in obj.items() if k not in known}
+        return result
+
+    return hook
+
+
+def _is_extensible(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, m._Extensible) and attrs.has(t)
+
+
+converter.register_structure_hook_factory(_is_extensible, _extensible_structure_factory)
+
+
+# -- unstructuring: omit None, merge ``extra``, drop the ``image`` alias.
+
+
+def _unstructure_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    overrides: dict[str, Any] = {}
+    for a in attrs.fields(cls):
+        if a.name in ("extra", "image"):
+            overrides[a.name] = override(omit=True)
+    base = make_dict_unstructure_fn(cls, converter, _cattrs_include_init_false=True, **overrides)
+    has_extra = issubclass(cls, m._Extensible)
+
+    def hook(obj: Any) -> dict[str, Any]:
+        raw = base(obj)
+        result = {k: v for k, v in raw.items() if v is not None}
+        if has_extra and obj.extra:
+            for k, v in obj.extra.items():
+                result.setdefault(k, v)
+        return result
+
+    return hook
+
+
+converter.register_unstructure_hook_factory(attrs.has, _unstructure_factory)
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Build model ``cls`` from parsed JSON; raises :class:`DecodeFailure` on a shape mismatch."""
+    try:
+        return converter.structure(data, cls)
+    except DecodeFailure:
+        raise
+    except Exception as exc:  # cattrs, KeyError, TypeError, ValueError from a hook
+        raise DecodeFailure(f"unexpected {cls.__name__} shape: {_brief(exc)}") from exc
+
+
+def unstructure(obj: Any) -> Any:
+    """Wire data (dicts, lists, scalars) for a model or a structure holding models."""
+    return converter.unstructure(obj)
+
+
+def _brief(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+def dumps(body: Any) -> bytes:
+    """Serialize wire data to JSON bytes."""
+    try:
+        return orjson.dumps(body)
+    except TypeError as exc:
+        raise RequestValidationError(
+            f"the request holds a value that is not JSON-serializable: {exc}. Pass str, int, "
+            "float, bool, None, lists and dicts of them, or this library's models."
+        ) from exc
+
+
+def _loads(data: bytes | str, what: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        snippet = data[:120] if isinstance(data, str) else data[:120].decode("utf-8", "replace")
+        raise DecodeFailure(f"{what} is not valid JSON ({exc}): {snippet!r}") from exc
+
+
+def loads_completions(data: bytes | str) -> m.ChatCompletions:
+    """Parse a non-streamed chat-completions body."""
+    obj = _loads(data, "the response body")
+    if not isinstance(obj, dict):
+        raise DecodeFailure(f"the response body is JSON but not an object: {type(obj).__name__}")
+    return structure(obj, m.ChatCompletions)
+
+
+def loads_model_info(data: bytes | str) -> m.ModelInfo:
+    """Parse an ``/info`` body."""
+    obj = _loads(data, "the response body")
+    if not isinstance(obj, dict):
+        raise DecodeFailure(f"the response body is JSON but not an object: {type(obj).__name__}")
+    return structure(obj, m.ModelInfo)
+
+
+_update_hook = converter.get_structure_hook(m.StreamingChatCompletionsUpdate)
+
+
+def parse_event(data: bytes | str) -> Any:
+    """Parse one event's data as JSON (dict expected); :class:`DecodeFailure` otherwise."""
+    obj = _loads(data, "a stream event")
+    if not isinstance(obj, dict):
+        raise DecodeFailure(f"a stream event is JSON but not an object: {str(data)[:120]!r}")
+    return obj
+
+
+def update_from_dict(obj: dict[str, Any]) -> m.StreamingChatCompletionsUpdate:
+    """Build a streaming update from a parsed event object."""
+    try:
+        result: m.StreamingChatCompletionsUpdate = _update_hook(
+            obj, m.StreamingChatCompletionsUpdate
+        )
+    except Exception as exc:
+        raise DecodeFailure(f"unexpected stream event shape: {_brief(exc)}") from exc
+    return result
+
+
+def loads_update(data: bytes | str) -> m.StreamingChatCompletionsUpdate:
+    """Parse one streamed event's data into an update."""
+    return update_from_dict(parse_event(data))
+
+
+# --------------------------------------------------------------------------------------------
+# Request building: messages, tools, tool choice and response format to wire data.
+
+_ROLES = ("system", "developer", "user", "assistant", "tool")
+_MESSAGE_TYPES = (
+    m.SystemMessage,
+    m.DeveloperMessage,
+    m.UserMessage,
+    m.AssistantMessage,
+    m.ToolMessage,
+)
+
+
+def _message_dict(i: int, msg: Mapping[str, Any]) -> dict[str, Any]:
+    role = msg.get("role")
+    if role not in _ROLES:
+        raise RequestValidationError(
+            f"messages[{i}] has role {role!r}; use one of {', '.join(_ROLES)} "
+            "(or SystemMessage, UserMessage, AssistantMessage, ToolMessage, DeveloperMessage)"
+        )
+    content = msg.get("content")
+    if role in ("system", "developer", "user") and content is None:
+        raise RequestValidationError(f"messages[{i}] ({role}) has no content; add content=...")
+    if role == "assistant" and content is None and not msg.get("tool_calls"):
+        raise RequestValidationError(f"messages[{i}] (assistant) needs content or tool_calls")
+    if role == "tool" and not msg.get("tool_call_id"):
+        raise RequestValidationError(
+            f"messages[{i}] (tool) needs tool_call_id: the id of the tool call it answers"
+        )
+    result = {k: v for k, v in msg.items() if v is not None}
+    return unstructure(result)  # type: ignore[no-any-return]
+
+
+def _response_message_to_wire(msg: m.ChatResponseMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": "assistant"}
+    if msg.content is not None and (msg.content != "" or not msg.tool_calls):
+        out["content"] = msg.content
+    if msg.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": call.type or "function",
+                "function": {"name": call.function.name, "arguments": call.function.arguments},
+            }
+            for call in msg.tool_calls
+        ]
+    if "content" not in out and "tool_calls" not in out:
+        out["content"] = ""
+    return out
+
+
+def messages_to_wire(messages: Iterable[Any]) -> list[dict[str, Any]]:
+    """Turn the caller's messages (models, response messages or dicts) into wire dicts."""
+    if isinstance(messages, str | bytes | Mapping):
+        raise RequestValidationError(
+            'messages must be a list of messages, e.g. [UserMessage("Hello")]; '
+            f"got a {type(messages).__name__}"
+        )
+    out: list[dict[str, Any]] = []
+    for i, msg in enumerate(messages):
+        if isinstance(msg, _MESSAGE_TYPES):
+            out.append(unstructure(msg))
+        elif isinstance(msg, m.ChatResponseMessage):
+            out.append(_response_message_to_wire(msg))
+        elif isinstance(msg, Mapping):
+            out.append(_message_dict(i, msg))
+        else:
+            raise RequestValidationError(
+                f"messages[{i}] is a {type(msg).__name__}; use SystemMessage, UserMessage, "
+                "AssistantMessage, ToolMessage, DeveloperMessage, a response's message, or a "
+                "dict like {'role': 'user', 'content': '...'}"
+            )
+    if not out:
+        raise RequestValidationError("messages is empty; pass at least one message")
+    return out
+
+
+def tools_to_wire(tools: Iterable[Any]) -> list[dict[str, Any]]:
+    """Tools as wire dicts: tool definitions, bare function definitions, or dicts."""
+    out: list[dict[str, Any]] = []
+    for i, tool in enumerate(tools):
+        if isinstance(tool, m.ChatCompletionsToolDefinition):
+            out.append(unstructure(tool))
+        elif isinstance(tool, m.FunctionDefinition):
+            out.append({"type": "function", "function": unstructure(tool)})
+        elif isinstance(tool, Mapping):
+            if "function" not in tool:
+                raise RequestValidationError(
+                    f"tools[{i}] has no 'function'; write "
+                    "{'type': 'function', 'function': {'name': ..., 'parameters': {...}}}"
+                )
+            out.append(unstructure(dict(tool)))
+        else:
+            raise RequestValidationError(
+                f"tools[{i}] is a {type(tool).__name__}; use ChatCompletionsToolDefinition("
+                "function=FunctionDefinition(...)) or an OpenAI-style dict"
+            )
+    return out
+
+
+def tool_choice_to_wire(choice: Any) -> Any:
+    """``auto`` / ``none`` / ``required``, a named tool choice, or a dict."""
+    if isinstance(choice, m.ChatCompletionsToolChoicePreset):
+        return choice.value
+    if isinstance(choice, str):
+        if choice in ("auto", "none", "required"):
+            return choice
+        raise RequestValidationError(
+            f"tool_choice={choice!r} is not a preset; use 'auto', 'none', 'required' or "
+            "ChatCompletionsNamedToolChoice(function=ChatCompletionsNamedToolChoiceFunction("
+            f"name={choice!r}))"
+        )
+    if isinstance(choice, m.ChatCompletionsNamedToolChoice | Mapping):
+        return unstructure(choice if not isinstance(choice, Mapping) else dict(choice))
+    raise RequestValidationError(
+        f"tool_choice is a {type(choice).__name__}; use 'auto', 'none', 'required' or "
+        "ChatCompletionsNamedToolChoice(...)"
+    )
+
+
+_RF_HELP = (
+    "use 'text', 'json_object', JsonSchemaFormat(name=..., schema={...}), "
+    "ChatCompletionsResponseFormatText(), ChatCompletionsResponseFormatJSON(), or a dict such as "
+    "{'type': 'json_object'}"
+)
+
+
+def response_format_to_wire(fmt: Any) -> dict[str, Any]:
+    """Every accepted spelling of ``response_format`` as its wire dict."""
+    if isinstance(fmt, m.ChatCompletionsResponseFormat):
+        return unstructure(fmt)  # type: ignore[no-any-return]
+    if isinstance(fmt, m.JsonSchemaFormat):
+        return {"type": "json_schema", "json_schema": unstructure(fmt)}
+    if isinstance(fmt, str):
+        if fmt in ("text", "json_object"):
+            return {"type": fmt}
+        if fmt == "json_schema":
+            raise RequestValidationError(
+                "response_format='json_schema' needs the schema: pass JsonSchemaFormat("
+                "name=..., schema={...})"
+            )
+        raise RequestValidationError(f"response_format={fmt!r} is not supported; {_RF_HELP}")
+    if isinstance(fmt, Mapping):
+        inner = fmt.get("type")
+        if (
+            isinstance(inner, m.ChatCompletionsResponseFormat | m.JsonSchemaFormat)
+            and len(fmt) == 1
+        ):
+            return response_format_to_wire(inner)
+        if inner in ("text", "json_object"):
+            return unstructure(dict(fmt))  # type: ignore[no-any-return]
+        if inner == "json_schema":
+            if not isinstance(fmt.get("json_schema"), Mapping | m.JsonSchemaFormat):
+                raise RequestValidationError(
+                    "response_format {'type': 'json_schema'} needs a 'json_schema' object with "
+                    "'name' and 'schema'"
+                )
+            return unstructure(dict(fmt))  # type: ignore[no-any-return]
+        raise RequestValidationError(f"response_format type {inner!r} is not supported; {_RF_HELP}")
+    raise RequestValidationError(f"response_format is a {type(fmt).__name__}; {_RF_HELP}")

@@ -1,0 +1,661 @@
+"""The async chat-completions client: the one implementation of request building, retries,
+timeouts and status-to-exception mapping. The sync client runs this same code."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import anyio
+from azure.core.credentials import AzureKeyCredential
+
+from .._auth import Authenticator, Credential
+from .._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, Timeout
+from .._endpoint import UNSET, Endpoint, EndpointKind, is_secure_for_credentials, resolve_endpoint
+from .._errors import error_from_response
+from .._serialization import (
+    DecodeFailure,
+    dumps,
+    loads_completions,
+    loads_model_info,
+    messages_to_wire,
+    response_format_to_wire,
+    tool_choice_to_wire,
+    tools_to_wire,
+    unstructure,
+)
+from ..exceptions import (
+    ClientAuthenticationError,
+    ErrorResponse,
+    HttpResponseError,
+    InferenceError,
+    InferenceTimeoutError,
+    RequestValidationError,
+    ResourceNotFoundError,
+    ResponseDecodeError,
+    ServiceRequestError,
+    StreamInterruptedError,
+    TotalTimeoutError,
+)
+from ..models import ChatCompletions, ModelInfo
+from ._stream import AsyncChatCompletionsStream
+from ._transport import Response, Transport
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["ChatCompletionsClient"]
+
+_log = logging.getLogger("inference")
+
+# complete() parameters that go into the body under the same name, with their converters.
+_PARAMS: dict[str, Any] = {
+    "frequency_penalty": None,
+    "presence_penalty": None,
+    "temperature": None,
+    "top_p": None,
+    "max_tokens": None,
+    "seed": None,
+    "model": None,
+    "n": None,
+    "user": None,
+    "stop": lambda v: [v] if isinstance(v, str) else list(v),
+    "response_format": response_format_to_wire,
+    "tools": tools_to_wire,
+    "tool_choice": tool_choice_to_wire,
+    "stream_options": lambda v: unstructure(dict(v)),
+}
+_RESERVED = frozenset({"messages", "stream", *_PARAMS})
+_SECRET_HEADERS = frozenset({"api-key", "authorization", "ocp-apim-subscription-key"})
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``headers`` with credentials replaced by ``***`` (for logs)."""
+    return {k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+class ChatCompletionsClient:
+    """Async client for chat completions.
+
+    ``endpoint``: the URL of an Azure AI model inference endpoint (``https://<resource>.services.
+    ai.azure.com/models``), a serverless endpoint, an Azure OpenAI deployment (``.../openai/
+    deployments/<name>``) or v1 (``.../openai/v1``) URL, GitHub Models, or any
+    OpenAI-compatible server (``http://localhost:8000/v1``). The kind is detected from the URL;
+    ``endpoint_kind=``, ``api_version=``, ``key_header=`` and ``token_scope=`` override it.
+
+    ``credential``: an ``AzureKeyCredential``, a key string, an azure-identity credential
+    (sync or async, e.g. ``DefaultAzureCredential()``), or None for servers without auth.
+
+    Default request parameters (``model``, ``temperature``, ``max_tokens``, ...) given here
+    apply to every :meth:`complete` call that does not set them. ``headers`` are sent with
+    every request. ``timeout`` (:class:`inference.Timeout` or seconds) and ``retry``
+    (:class:`inference.RetryPolicy` or a number of retries) set the defaults for every call.
+    ``session``: your own ``aiohttp.ClientSession`` (then you close it; TLS settings are yours).
+    ``trust_env``: let the session read proxy settings and ``.netrc`` from the environment.
+    ``log_request_body``: log request bodies at DEBUG (off: prompts can be sensitive).
+
+    Use it as ``async with ChatCompletionsClient(...) as client:`` or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        credential: Credential | None = None,
+        *,
+        model: str | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        response_format: Any = None,
+        stop: Sequence[str] | str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        seed: int | None = None,
+        model_extras: Mapping[str, Any] | None = None,
+        api_version: Any = UNSET,
+        endpoint_kind: EndpointKind | str | None = None,
+        key_header: str | Sequence[str] | None = None,
+        token_scope: str | None = None,
+        credential_scopes: Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+        session: aiohttp.ClientSession | None = None,
+        trust_env: bool = False,
+        log_request_body: bool = False,
+    ) -> None:
+        if credential_scopes is not None and token_scope is None:
+            scopes = list(credential_scopes)
+            if len(scopes) != 1:
+                raise RequestValidationError("credential_scopes takes exactly one scope")
+            token_scope = scopes[0]
+        self._endpoint: Endpoint = resolve_endpoint(
+            endpoint,
+            kind=endpoint_kind,
+            api_version=api_version,
+            key_header=key_header,
+            token_scope=token_scope,
+        )
+        if credential is not None and not is_secure_for_credentials(
+            self._endpoint.chat_completions_url
+        ):
+            raise RequestValidationError(
+                f"refusing to send a key or token over plain http to {self._endpoint.base_url}: "
+                "use an https:// endpoint (plain http is allowed only for loopback addresses "
+                "such as 127.0.0.1 or localhost)"
+            )
+        self._token_auth = credential is not None and not isinstance(
+            credential, str | AzureKeyCredential
+        )
+        self._auth = Authenticator(
+            credential,
+            key_headers=self._endpoint.key_headers,
+            token_scope=self._endpoint.token_scope,
+        )
+        self._defaults: dict[str, Any] = {
+            "model": model,
+            "frequency_penalty": frequency_penalty,
+            "presence_penalty": presence_penalty,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            "response_format": response_format,
+            "stop": stop,
+            "tools": tools,
+            "tool_choice": tool_choice,
+            "seed": seed,
+        }
+        # Convert the defaults once, so bad values fail here and not at the first call.
+        self._default_wire: dict[str, Any] = {
+            k: self._convert(k, v) for k, v in self._defaults.items() if v is not None
+        }
+        self._model_extras = dict(model_extras or {})
+        self._check_extras(self._model_extras)
+        self._headers = dict(headers or {})
+        self._timeout = Timeout.coerce(timeout, DEFAULT_TIMEOUT)
+        self._retry = RetryPolicy.coerce(retry, DEFAULT_RETRY)
+        self._transport = Transport(session, trust_env=trust_env)
+        self._log_body = log_request_body
+        self._closed = False
+
+    # -- properties --------------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The resolved endpoint: kind, URLs, api-version, key headers and token scope."""
+        return self._endpoint
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self._endpoint.kind.value} {self._endpoint.base_url} "
+            f"auth={self._auth!r}>"
+        )
+
+    # -- the API -----------------------------------------------------------------------------
+
+    @overload
+    async def complete(
+        self,
+        body: Mapping[str, Any] | None = None,
+        /,
+        *,
+        messages: Sequence[Any] | None = None,
+        stream: Literal[False] | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        response_format: Any = None,
+        stop: Sequence[str] | str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        seed: int | None = None,
+        model: str | None = None,
+        n: int | None = None,
+        user: str | None = None,
+        stream_options: Mapping[str, Any] | None = None,
+        model_extras: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+    ) -> ChatCompletions: ...
+
+    @overload
+    async def complete(
+        self,
+        body: Mapping[str, Any] | None = None,
+        /,
+        *,
+        messages: Sequence[Any] | None = None,
+        stream: Literal[True],
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        response_format: Any = None,
+        stop: Sequence[str] | str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        seed: int | None = None,
+        model: str | None = None,
+        n: int | None = None,
+        user: str | None = None,
+        stream_options: Mapping[str, Any] | None = None,
+        model_extras: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+    ) -> AsyncChatCompletionsStream: ...
+
+    @overload
+    async def complete(
+        self,
+        body: Mapping[str, Any] | None = None,
+        /,
+        *,
+        messages: Sequence[Any] | None = None,
+        stream: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        response_format: Any = None,
+        stop: Sequence[str] | str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        seed: int | None = None,
+        model: str | None = None,
+        n: int | None = None,
+        user: str | None = None,
+        stream_options: Mapping[str, Any] | None = None,
+        model_extras: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+    ) -> ChatCompletions | AsyncChatCompletionsStream: ...
+
+    async def complete(
+        self,
+        body: Mapping[str, Any] | None = None,
+        /,
+        *,
+        messages: Sequence[Any] | None = None,
+        stream: bool | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        response_format: Any = None,
+        stop: Sequence[str] | str | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        seed: int | None = None,
+        model: str | None = None,
+        n: int | None = None,
+        user: str | None = None,
+        stream_options: Mapping[str, Any] | None = None,
+        model_extras: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+    ) -> ChatCompletions | AsyncChatCompletionsStream:
+        """Send a chat-completions request.
+
+        ``messages``: the conversation (message models, a response's message, or dicts).
+        ``stream=True`` returns an :class:`AsyncChatCompletionsStream` of updates once the
+        first event has arrived; otherwise the whole :class:`~inference.models.ChatCompletions`.
+        Sampling parameters (``temperature``, ``top_p``, ``max_tokens``, ``stop``, penalties,
+        ``seed``, ``n``), ``response_format`` (``"text"``, ``"json_object"``,
+        ``JsonSchemaFormat``, ...), ``tools`` and ``tool_choice`` override the client's
+        defaults. ``stream_options={"include_usage": True}`` asks for a final usage update.
+        ``model_extras`` go at the body root with the header ``extra-parameters:
+        pass-through``. ``body`` (positional) sends a complete JSON body as given instead.
+        ``headers``, ``timeout`` and ``retry`` apply to this call only.
+        """
+        call = {
+            "frequency_penalty": frequency_penalty,
+            "presence_penalty": presence_penalty,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            "response_format": response_format,
+            "stop": stop,
+            "tools": tools,
+            "tool_choice": tool_choice,
+            "seed": seed,
+            "model": model,
+            "n": n,
+            "user": user,
+            "stream_options": stream_options,
+        }
+        extra_headers: dict[str, str] = {}
+        if body is not None:
+            if messages is not None or any(v is not None for v in call.values()):
+                raise RequestValidationError(
+                    "complete() takes either a JSON body or keyword parameters, not both"
+                )
+            wire = dict(body)
+            if "messages" not in wire:
+                raise RequestValidationError("the request body has no 'messages'")
+            if stream is not None:
+                wire["stream"] = bool(stream)
+            streaming = bool(wire.get("stream"))
+        else:
+            if messages is None:
+                raise RequestValidationError(
+                    'complete() needs messages=[...], e.g. [UserMessage("Hello")]'
+                )
+            wire = {"messages": messages_to_wire(messages)}
+            wire.update(self._default_wire)
+            for name, value in call.items():
+                if value is not None:
+                    wire[name] = self._convert(name, value)
+            streaming = bool(stream)
+            if streaming:
+                wire["stream"] = True
+            elif "stream_options" in wire:
+                raise RequestValidationError("stream_options needs stream=True")
+            extras = dict(self._model_extras)
+            if model_extras:
+                self._check_extras(model_extras)
+                extras.update(model_extras)
+            if extras:
+                wire.update(unstructure(extras))
+                extra_headers["extra-parameters"] = "pass-through"
+        payload = dumps(wire)
+        if headers:
+            extra_headers.update(headers)
+        call_timeout = Timeout.coerce(timeout, self._timeout)
+        call_retry = RetryPolicy.coerce(retry, self._retry)
+        if streaming:
+            return await self._stream(payload, extra_headers, call_timeout, call_retry)
+        response, attempts, _request_id = await self._send_with_retries(
+            "POST",
+            self._endpoint.chat_completions_url,
+            payload,
+            extra_headers,
+            call_timeout,
+            call_retry,
+        )
+        data = await self._read_body(response, call_timeout)
+        try:
+            return loads_completions(data)
+        except DecodeFailure as exc:
+            raise self._decode_error(response, data, exc, attempts) from exc
+
+    async def get_model_info(
+        self,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+    ) -> ModelInfo:
+        """What ``/info`` says about the model behind the endpoint (Azure AI endpoints).
+
+        Endpoint kinds without ``/info`` (Azure OpenAI v1, GitHub Models, OpenAI-compatible
+        servers) raise :class:`~inference.exceptions.ResourceNotFoundError` without a request.
+        """
+        url = self._endpoint.info_url
+        if url is None:
+            raise ResourceNotFoundError(
+                f"this endpoint kind ({self._endpoint.kind.value}) has no /info route; "
+                "the model name is what you pass as model="
+            )
+        call_timeout = Timeout.coerce(timeout, self._timeout)
+        response, attempts, _ = await self._send_with_retries(
+            "GET",
+            url,
+            None,
+            dict(headers or {}),
+            call_timeout,
+            RetryPolicy.coerce(retry, self._retry),
+        )
+        data = await self._read_body(response, call_timeout)
+        try:
+            return loads_model_info(data)
+        except DecodeFailure as exc:
+            raise self._decode_error(response, data, exc, attempts) from exc
+
+    async def close(self) -> None:
+        """Close the connection pool (not a session you passed in). Idempotent."""
+        self._closed = True
+        await self._transport.aclose()
+        await self._auth.aclose()
+
+    async def __aenter__(self) -> ChatCompletionsClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _convert(name: str, value: Any) -> Any:
+        converter = _PARAMS[name]
+        return value if converter is None else converter(value)
+
+    @staticmethod
+    def _check_extras(extras: Mapping[str, Any]) -> None:
+        clash = sorted(k for k in extras if k in _RESERVED)
+        if clash:
+            raise RequestValidationError(
+                f"model_extras {clash} collide with named parameters of complete(); pass "
+                f"{', '.join(f'{k}=...' for k in clash)} as the named parameter instead"
+            )
+
+    async def _stream(
+        self, payload: bytes, headers: dict[str, str], timeout: Timeout, retry: RetryPolicy
+    ) -> AsyncChatCompletionsStream:
+        deadline = None if timeout.total is None else anyio.current_time() + timeout.total
+        url = self._endpoint.chat_completions_url
+        retries_left_for_cut = retry.max_retries
+        while True:
+            response, attempts, request_id = await self._send_with_retries(
+                "POST", url, payload, headers, timeout, retry, deadline=deadline
+            )
+            content_type = response.headers.get("content-type", "")
+            if "text/event-stream" not in content_type:
+                data = await self._read_body(response, timeout)
+                raise self._decode_error(
+                    response,
+                    data,
+                    DecodeFailure(
+                        f"a streamed request got content-type {content_type!r} instead of "
+                        "text/event-stream"
+                    ),
+                    attempts,
+                )
+            stream = AsyncChatCompletionsStream(
+                response, idle_timeout=timeout.idle, deadline=deadline, request_id=request_id
+            )
+            try:
+                await stream._prime()
+            except StreamInterruptedError as exc:
+                # Nothing reached the caller yet: a cut before the first event can be retried.
+                if stream._accumulator.count == 0 and retries_left_for_cut > 0:
+                    retries_left_for_cut -= 1
+                    _log.info("retrying: the stream was cut before its first event (%s)", exc)
+                    await anyio.sleep(retry.backoff_delay(0))
+                    continue
+                raise
+            return stream
+
+    async def _send_with_retries(
+        self,
+        method: str,
+        url: str,
+        payload: bytes | None,
+        extra_headers: Mapping[str, str],
+        timeout: Timeout,
+        retry: RetryPolicy,
+        *,
+        deadline: float | None = None,
+    ) -> tuple[Response, int, str]:
+        """Send until a success status, retrying what is safe to retry.
+
+        Returns the response (head received), the number of attempts and the request id.
+        """
+        if self._closed:
+            raise InferenceError("the client is closed; create a new client")
+        if deadline is None and timeout.total is not None:
+            deadline = anyio.current_time() + timeout.total
+        request_id = str(uuid.uuid4())
+        headers = {
+            "Accept": "application/json"
+            if method == "GET"
+            else "application/json, text/event-stream",
+            "x-ms-client-request-id": request_id,
+        }
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        headers.update(self._headers)
+        headers.update(extra_headers)
+        params = self._endpoint.query() or None
+        attempt = 0
+        refreshed_token = False
+        while True:
+            attempt += 1
+            await self._auth.apply(headers)
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug(
+                    "%s %s attempt %d headers=%s%s",
+                    method,
+                    url,
+                    attempt,
+                    redact_headers(headers),
+                    f" body={payload.decode('utf-8', 'replace')}"
+                    if self._log_body and payload
+                    else "",
+                )
+            remaining_read = timeout.read
+            if deadline is not None:
+                left = deadline - anyio.current_time()
+                if left <= 0:
+                    raise TotalTimeoutError(
+                        f"the call took longer than Timeout.total ({timeout.total} s)",
+                        attempts=attempt - 1 or 1,
+                    )
+                remaining_read = left if remaining_read is None else min(left, remaining_read)
+            try:
+                response = await self._transport.send(
+                    method,
+                    url,
+                    params=params,
+                    headers=headers,
+                    body=payload,
+                    connect_timeout=timeout.connect,
+                    read_timeout=remaining_read,
+                )
+            except (ServiceRequestError, InferenceTimeoutError) as exc:
+                if deadline is not None and anyio.current_time() >= deadline - 1e-3:
+                    raise TotalTimeoutError(
+                        f"the call took longer than Timeout.total ({timeout.total} s)",
+                        attempts=attempt,
+                    ) from exc
+                if attempt <= retry.max_retries:
+                    delay = retry.backoff_delay(attempt - 1)
+                    _log.info(
+                        "retrying %s %s in %.2f s (attempt %d failed: %s)",
+                        method,
+                        url,
+                        delay,
+                        attempt,
+                        exc,
+                    )
+                    await anyio.sleep(delay)
+                    continue
+                exc.attempts = attempt
+                if attempt > 1:
+                    exc.args = (f"{exc.args[0]} (after {attempt} attempts)",)
+                raise
+            status = response.status
+            rid = (
+                response.headers.get("x-request-id")
+                or response.headers.get("apim-request-id")
+                or request_id
+            )
+            _log.debug("%s %s -> %d %s", method, url, status, response.reason)
+            if status < 400:
+                return response, attempt, rid
+            # Error status: read the (small) body for the message, then decide.
+            try:
+                body = await self._read_body(response, timeout)
+            except InferenceError:
+                body = b""
+            server_wait = retry.server_delay(response.headers, time.time())
+            error = error_from_response(
+                status,
+                response.reason,
+                response.headers,
+                body,
+                attempts=attempt,
+                retry_after=server_wait,
+            )
+            if (
+                isinstance(error, ClientAuthenticationError)
+                and status == 401
+                and self._token_auth
+                and not refreshed_token
+            ):
+                refreshed_token = True
+                self._auth.invalidate()
+                _log.info("retrying %s %s with a fresh token after HTTP 401", method, url)
+                continue
+            if status in retry.statuses and attempt <= retry.max_retries:
+                delay = server_wait if server_wait is not None else retry.backoff_delay(attempt - 1)
+                if deadline is not None and anyio.current_time() + delay >= deadline:
+                    raise error
+                _log.info(
+                    "retrying %s %s in %.2f s (HTTP %d %s, attempt %d)",
+                    method,
+                    url,
+                    delay,
+                    status,
+                    response.reason,
+                    attempt,
+                )
+                await anyio.sleep(delay)
+                continue
+            raise error
+
+    @staticmethod
+    async def _read_body(response: Response, timeout: Timeout) -> bytes:
+        limit = timeout.idle if timeout.idle is not None else timeout.read
+        try:
+            with anyio.fail_after(limit):
+                return await response.read()
+        except TimeoutError:
+            response.close()
+            from ..exceptions import ReadTimeoutError
+
+            raise ReadTimeoutError(f"the response body did not arrive within {limit} s") from None
+        finally:
+            response.release()
+
+    @staticmethod
+    def _decode_error(
+        response: Response, data: bytes, exc: Exception, attempts: int
+    ) -> HttpResponseError:
+        content_type = response.headers.get("content-type", "")
+        return ResponseDecodeError(
+            f"HTTP {response.status} but the body is not the expected chat-completions JSON "
+            f"(content-type {content_type or 'missing'}): {exc}",
+            ErrorResponse(response.status, response.reason, response.headers, data),
+            attempts=attempts,
+        )

@@ -1,0 +1,241 @@
+"""The HTTP transport: the only module that imports aiohttp.
+
+Every aiohttp exception is mapped here to the project's tree (:mod:`inference.exceptions`);
+none escapes. The session is created lazily on the running event loop (never in ``__init__``)
+and does not read proxy settings or ``.netrc`` from the environment per request unless the
+caller asks for it (``trust_env=True``).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import anyio
+
+from .._version import __version__
+from ..exceptions import (
+    ConnectTimeoutError,
+    InferenceError,
+    ReadTimeoutError,
+    ServiceRequestError,
+    StreamInterruptedError,
+)
+
+__all__ = ["USER_AGENT", "Response", "Transport"]
+
+USER_AGENT = f"aioinference/{__version__}"
+
+
+class Response:
+    """A response whose head has arrived; the body is read with :meth:`read` or
+    :meth:`read_chunk`. Always :meth:`release` or :meth:`close` it."""
+
+    __slots__ = ("_done", "_resp", "headers", "reason", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status: int = resp.status
+        self.reason: str = resp.reason or ""
+        self.headers: Mapping[str, str] = _LowerHeaders(resp.headers)
+        self._done = False
+
+    async def read(self) -> bytes:
+        """The whole body. Connection errors become :class:`ServiceRequestError`."""
+        try:
+            return await self._resp.read()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self.close()
+            raise StreamInterruptedError(
+                f"the connection failed while reading the response body: {_describe(exc)}"
+            ) from exc
+
+    async def read_chunk(self) -> bytes:
+        """The next bytes of the body as they arrive; ``b""`` at the end of the body.
+
+        A body that ends abnormally (connection reset, truncated chunked encoding) raises
+        :class:`StreamInterruptedError`.
+        """
+        try:
+            return await self._resp.content.readany()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self.close()
+            raise StreamInterruptedError(
+                f"the connection broke in the middle of the stream: {_describe(exc)}"
+            ) from exc
+
+    async def drain(self, limit: int = 65536) -> None:
+        """Read what is left of the body (at most ``limit`` bytes) so the connection can be
+        reused, then release it; close it instead if more than ``limit`` bytes remain."""
+        content = self._resp.content
+        seen = 0
+        try:
+            while not content.at_eof():
+                chunk = await content.readany()
+                if not chunk:
+                    break
+                seen += len(chunk)
+                if seen > limit:
+                    self.close()
+                    return
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            self.close()
+            return
+        self.release()
+
+    def release(self) -> None:
+        """Give the connection back to the pool (closed instead if the body was not read)."""
+        if not self._done:
+            self._done = True
+            self._resp.release()
+
+    def close(self) -> None:
+        """Close the connection (it is not reused)."""
+        if not self._done:
+            self._done = True
+            self._resp.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once released or closed."""
+        return self._done
+
+
+class _LowerHeaders(Mapping[str, str]):
+    """Case-insensitive, read-only view of response headers."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self, headers: Any) -> None:
+        self._h = headers
+
+    def __getitem__(self, key: str) -> str:
+        value: str = self._h[key]
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._h.get(key, default)
+
+    def __iter__(self) -> Any:
+        return iter(self._h)
+
+    def __len__(self) -> int:
+        return len(self._h)
+
+    def __repr__(self) -> str:
+        return repr(dict(self._h))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Transport:
+    """Sends requests with one aiohttp session (the caller's, or one created on first use)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        trust_env: bool = False,
+        connection_limit: int = 100,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self._trust_env = trust_env
+        self._limit = connection_limit
+        self._ssl = ssl_context
+        self._closed = False
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise InferenceError("the client is closed; create a new client")
+        session = self._session
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, ssl=self._ssl if self._ssl is not None else True
+            )
+            session = self._session = aiohttp.ClientSession(
+                connector=connector,
+                trust_env=self._trust_env,
+                timeout=aiohttp.ClientTimeout(total=None),
+                auto_decompress=True,
+                headers={"User-Agent": USER_AGENT},
+            )
+        return session
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        connect_timeout: float | None,
+        read_timeout: float | None,
+    ) -> Response:
+        """Send one request and wait for the response head.
+
+        Raises :class:`ConnectTimeoutError`, :class:`ReadTimeoutError` or
+        :class:`ServiceRequestError` (no response byte arrived: safe to retry).
+        """
+        session = self._get_session()
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=None
+        )
+        try:
+            with anyio.fail_after(read_timeout):
+                resp = await session.request(
+                    method,
+                    url,
+                    params=params,
+                    headers=headers,
+                    data=body,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+        except TimeoutError as exc:
+            if isinstance(exc, aiohttp.ConnectionTimeoutError):
+                raise ConnectTimeoutError(
+                    f"could not connect to {_origin(url)} within {connect_timeout} s "
+                    "(Timeout.connect)"
+                ) from exc
+            raise ReadTimeoutError(
+                f"{_origin(url)} sent no response within {read_timeout} s (Timeout.read)"
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise ServiceRequestError(
+                f"cannot connect to {_origin(url)}: {exc.os_error or _describe(exc)}"
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ServiceRequestError(
+                f"the request to {_origin(url)} failed before a response arrived: {_describe(exc)}"
+            ) from exc
+        return Response(resp)
+
+    def pool_stats(self) -> tuple[int, int]:
+        """``(in_use, idle)`` connection counts of the pool (for tests and diagnostics)."""
+        session = self._session
+        if session is None or session.closed:
+            return (0, 0)
+        connector: Any = session.connector
+        in_use = len(getattr(connector, "_acquired", ()))
+        idle = sum(len(v) for v in getattr(connector, "_conns", {}).values())
+        return (in_use, idle)
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"

@@ -1,0 +1,279 @@
+"""The exceptions raised by ``inference``: one tree, rooted at :class:`InferenceError`.
+
+Nothing else escapes the library: aiohttp, json, orjson and cattrs errors are mapped to
+this tree where they arise. The tree::
+
+    InferenceError
+    ├── RequestValidationError (also ValueError)   bad arguments, raised before anything is sent
+    ├── CredentialError (also azure ClientAuthenticationError)
+    │                                              the credential could not produce a token
+    ├── ServiceRequestError (also azure ServiceRequestError)
+    │   │                                          the request never got a response
+    │   └── ConnectTimeoutError (also TimeoutError)
+    ├── InferenceTimeoutError (also TimeoutError)  a response, or the next event, was too slow
+    │   ├── ConnectTimeoutError
+    │   ├── ReadTimeoutError                       no response head within ``Timeout.read``
+    │   ├── IdleTimeoutError                       a stream was silent for ``Timeout.idle``
+    │   └── TotalTimeoutError                      the optional ``Timeout.total`` ran out
+    ├── HttpResponseError (also azure.core.exceptions.HttpResponseError)
+    │   ├── ClientAuthenticationError  401 / 403 (also azure ClientAuthenticationError)
+    │   ├── ResourceNotFoundError      404 (also azure ResourceNotFoundError)
+    │   ├── RateLimitError             429
+    │   ├── ContentFilterError         400, code content_filter: the prompt or answer was refused
+    │   ├── ServiceError               5xx
+    │   ├── ResponseDecodeError        a success status, but a body that is not the API's JSON
+    │   └── StreamServiceError         the service sent an error event in the middle of a stream
+    └── StreamError
+        ├── StreamInterruptedError     the body ended before ``data: [DONE]``
+        └── SSEError (also ValueError) the event stream broke the decoder's limits
+
+Every :class:`HttpResponseError` carries ``status_code``, ``reason``, ``response`` (with
+``.json()``, ``.text()`` and ``.headers``), the service's error ``code`` and ``message``, and
+``request_id``. Because it subclasses :class:`azure.core.exceptions.HttpResponseError`,
+``except HttpResponseError`` written for Azure SDKs keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from azure.core import exceptions as _azure
+
+__all__ = [
+    "ClientAuthenticationError",
+    "ConnectTimeoutError",
+    "ContentFilterError",
+    "CredentialError",
+    "ErrorResponse",
+    "HttpResponseError",
+    "IdleTimeoutError",
+    "InferenceError",
+    "InferenceTimeoutError",
+    "RateLimitError",
+    "ReadTimeoutError",
+    "RequestValidationError",
+    "ResourceNotFoundError",
+    "ResponseDecodeError",
+    "SSEError",
+    "ServiceError",
+    "ServiceRequestError",
+    "StreamError",
+    "StreamInterruptedError",
+    "StreamServiceError",
+    "TotalTimeoutError",
+]
+
+_REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id", "request-id", "x-ms-request-id")
+
+
+class InferenceError(Exception):
+    """Base class of every exception this library raises."""
+
+
+class RequestValidationError(InferenceError, ValueError):
+    """An argument cannot be sent as given; raised before any request is made.
+
+    The message names the argument and says how to fix it.
+    """
+
+
+class CredentialError(InferenceError, _azure.ClientAuthenticationError):
+    """The credential failed to produce a key or token (the token source raised or timed out)."""
+
+    def __init__(self, message: str) -> None:
+        _azure.AzureError.__init__(self, message)
+        self.status_code = None
+        self.reason = None
+        self.response = None
+        self.error = None
+        self.model = None
+
+
+class ServiceRequestError(InferenceError, _azure.ServiceRequestError):
+    """The request got no response: connection refused, reset, DNS failure, TLS failure.
+
+    ``attempts`` says how many attempts were made before giving up.
+    """
+
+    def __init__(self, message: str, *, attempts: int = 1) -> None:
+        _azure.AzureError.__init__(self, message)
+        self.attempts = attempts
+
+
+class InferenceTimeoutError(InferenceError, TimeoutError):
+    """A deadline from :class:`inference.Timeout` ran out. ``attempts`` counts the attempts."""
+
+    def __init__(self, message: str, *, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class ConnectTimeoutError(ServiceRequestError, InferenceTimeoutError):
+    """The connection (TCP and TLS) was not established within ``Timeout.connect``."""
+
+    def __init__(self, message: str, *, attempts: int = 1) -> None:
+        ServiceRequestError.__init__(self, message, attempts=attempts)
+
+
+class ReadTimeoutError(InferenceTimeoutError):
+    """The response (status line and headers) did not start within ``Timeout.read``."""
+
+
+class IdleTimeoutError(InferenceTimeoutError):
+    """A streamed response sent no event for longer than ``Timeout.idle``.
+
+    Keep-alive comments do not count as events: a server that only sends comments is stalled.
+    """
+
+
+class TotalTimeoutError(InferenceTimeoutError):
+    """The whole call, stream included, took longer than ``Timeout.total``."""
+
+
+class ErrorResponse:
+    """The body and headers of an HTTP error response, as kept by :class:`HttpResponseError`.
+
+    Offers the parts of a response that error handlers use: ``status_code``, ``reason``,
+    ``headers``, ``body`` (bytes), ``text()`` and ``json()``.
+    """
+
+    __slots__ = ("body", "headers", "reason", "status_code")
+
+    def __init__(
+        self, status_code: int, reason: str, headers: Mapping[str, str], body: bytes
+    ) -> None:
+        self.status_code = status_code
+        self.reason = reason
+        self.headers: Mapping[str, str] = headers
+        self.body = body
+
+    def text(self, encoding: str | None = None) -> str:
+        """The body decoded as text (UTF-8 unless ``encoding`` says otherwise)."""
+        return self.body.decode(encoding or "utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON; raises ``ValueError`` if it is not JSON."""
+        return orjson.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<ErrorResponse {self.status_code} {self.reason!r} ({len(self.body)} bytes)>"
+
+
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+class HttpResponseError(InferenceError, _azure.HttpResponseError):
+    """The service answered with an error status (or an unusable success body).
+
+    Attributes: ``status_code``, ``reason``, ``response`` (:class:`ErrorResponse`),
+    ``code`` and ``message`` (the service's error code and message, when it sent them),
+    ``request_id`` (the server's request id, for support), ``attempts`` (how many attempts
+    were made, retries included).
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        response: ErrorResponse | None = None,
+        *,
+        code: str | None = None,
+        service_message: str | None = None,
+        request_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.response = response  # type: ignore[assignment]
+        self.status_code = response.status_code if response is not None else None
+        self.reason = response.reason if response is not None else None
+        self.code = code
+        self.message = service_message if service_message is not None else (message or "")
+        self.request_id = request_id or (
+            _request_id(response.headers) if response is not None else None
+        )
+        self.attempts = attempts
+        self.error = None
+        self.model = None
+        if message is None:
+            message = _describe(self.status_code, self.reason, code, service_message)
+        if self.request_id:
+            message = f"{message} (request id: {self.request_id})"
+        self._text = message
+        _azure.AzureError.__init__(self, message)
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __reduce__(self) -> Any:
+        return (Exception.__new__, (type(self),), self.__dict__)
+
+
+def _describe(status: int | None, reason: str | None, code: str | None, message: str | None) -> str:
+    head = f"HTTP {status} {reason or ''}".rstrip() if status is not None else "Service error"
+    if code and message:
+        return f"{head}: ({code}) {message}"
+    if message:
+        return f"{head}: {message}"
+    if code:
+        return f"{head}: ({code})"
+    return head
+
+
+class ClientAuthenticationError(HttpResponseError, _azure.ClientAuthenticationError):
+    """401 or 403: the key or token was refused, or lacks permission for this resource."""
+
+
+class ResourceNotFoundError(HttpResponseError, _azure.ResourceNotFoundError):
+    """404: wrong endpoint URL, deployment name, model name or API path."""
+
+
+class RateLimitError(HttpResponseError):
+    """429: throttled. ``retry_after`` holds the wait (seconds) the service asked for, if any."""
+
+    retry_after: float | None = None
+
+
+class ContentFilterError(HttpResponseError):
+    """The service's content filter refused the request (HTTP 400, code ``content_filter``)."""
+
+
+class ServiceError(HttpResponseError):
+    """5xx: the service, or a proxy in front of it, failed."""
+
+
+class ResponseDecodeError(HttpResponseError):
+    """A success status, but the body is not the JSON the API promises (or an event is broken)."""
+
+
+class StreamServiceError(HttpResponseError):
+    """The service reported an error inside a stream (an ``error`` event or ``{"error": ...}``).
+
+    ``partial`` holds what was received before the error, assembled into a ``ChatCompletions``.
+    """
+
+    partial: Any = None
+
+
+class StreamError(InferenceError):
+    """A streamed response could not be read to its end."""
+
+
+class StreamInterruptedError(StreamError):
+    """The stream ended (the connection closed) before ``data: [DONE]``.
+
+    ``partial`` holds everything received before the cut, assembled into a ``ChatCompletions``
+    (content so far, tool calls so far), so nothing is lost.
+    """
+
+    def __init__(self, message: str, partial: Any = None) -> None:
+        super().__init__(message)
+        self.partial: Any = partial
+
+
+class SSEError(StreamError, ValueError):
+    """The event stream broke a limit of :class:`inference.sse.SSEDecoder` (a line too long)."""
