@@ -63,6 +63,10 @@ _SYNC_TOKEN = "sync-token"
 _ASYNC_TOKEN = "async-token"
 
 
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _check_key(key: object, source: str) -> str:
     """Return ``key`` if it can go in a header; raise RequestValidationError (without it) if not."""
     if not isinstance(key, str):
@@ -102,6 +106,14 @@ class Authenticator:
         owns_credential: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if not _is_seconds(refresh_margin) or not 0 <= refresh_margin < math.inf:
+            raise RequestValidationError(
+                f"refresh_margin must be a finite number of seconds >= 0, got {refresh_margin!r}"
+            )
+        if token_timeout is not None and not (_is_seconds(token_timeout) and token_timeout > 0):
+            raise RequestValidationError(
+                f"token_timeout must be a number of seconds > 0 or None, got {token_timeout!r}"
+            )
         self._credential: object = credential
         self._key_headers = tuple(key_headers)
         self._scope = token_scope
@@ -121,15 +133,6 @@ class Authenticator:
         self._generation = 0
         self._outcome: str | CredentialError | None = None
         self._lock: anyio.Lock | None = None
-
-        if refresh_margin < 0 or not math.isfinite(refresh_margin):
-            raise RequestValidationError(
-                f"refresh_margin must be a finite number of seconds >= 0, got {refresh_margin!r}"
-            )
-        if token_timeout is not None and not token_timeout > 0:
-            raise RequestValidationError(
-                f"token_timeout must be a number of seconds > 0 or None, got {token_timeout!r}"
-            )
 
         if credential is None:
             self._kind = _NONE

@@ -208,7 +208,79 @@ def loads_model_info(data: bytes | str) -> m.ModelInfo:
     return structure(obj, m.ModelInfo)
 
 
-_update_hook = converter.get_structure_hook(m.StreamingChatCompletionsUpdate)
+# -- the streaming hot path -------------------------------------------------------------------
+# One update is built per streamed chunk, so these three hooks are written out by hand and
+# registered on the converter: cattrs' generated code for classes whose fields all have
+# defaults collects keyword arguments in a dict per object and calls a hook per field, which
+# costs about twice as much as direct construction. Same rules as the generated hooks:
+# unknown keys go to ``extra``, enums are looked up, ``delta`` is never None.
+
+_UPDATE_KEYS = m.StreamingChatCompletionsUpdate._wire_names
+_CHOICE_KEYS = m.StreamingChatChoiceUpdate._wire_names
+_DELTA_KEYS = m.StreamingChatResponseMessageUpdate._wire_names
+_FINISH = {e.value: e for e in m.CompletionsFinishReason}
+_ROLE = {e.value: e for e in m.ChatRole}
+_Update = m.StreamingChatCompletionsUpdate
+_Choice = m.StreamingChatChoiceUpdate
+_Delta = m.StreamingChatResponseMessageUpdate
+_tool_calls_hook = converter.get_structure_hook(
+    list[m.StreamingChatResponseToolCallUpdate] | None
+)
+_usage_hook = converter.get_structure_hook(m.CompletionsUsage)
+
+
+def _structure_delta(o: Any, _type: Any = None) -> m.StreamingChatResponseMessageUpdate:
+    if not o:
+        return _Delta()
+    get = o.get
+    role = get("role")
+    calls = get("tool_calls")
+    delta = _Delta(
+        _ROLE.get(role, role) if role is not None else None,
+        get("content"),
+        _tool_calls_hook(calls, None) if calls is not None else None,
+    )
+    if not o.keys() <= _DELTA_KEYS:
+        delta.extra = {k: v for k, v in o.items() if k not in _DELTA_KEYS}
+    return delta
+
+
+def _structure_choice(o: Any, _type: Any = None) -> m.StreamingChatChoiceUpdate:
+    get = o.get
+    reason = get("finish_reason")
+    choice = _Choice(
+        get("index") or 0,
+        _structure_delta(get("delta")),
+        _FINISH.get(reason, reason) if reason is not None else None,
+        get("logprobs"),
+    )
+    if not o.keys() <= _CHOICE_KEYS:
+        choice.extra = {k: v for k, v in o.items() if k not in _CHOICE_KEYS}
+    return choice
+
+
+def _structure_update(o: Any, _type: Any = None) -> m.StreamingChatCompletionsUpdate:
+    get = o.get
+    choices = get("choices")
+    usage = get("usage")
+    created = get("created")
+    update = _Update(
+        get("id") or "",
+        None if created is None else _structure_created(created, None),
+        get("model") or "",
+        [_structure_choice(c) for c in choices] if choices else [],
+        None if usage is None else _usage_hook(usage, m.CompletionsUsage),
+        get("object", "chat.completion.chunk"),
+    )
+    if not o.keys() <= _UPDATE_KEYS:
+        update.extra = {k: v for k, v in o.items() if k not in _UPDATE_KEYS}
+    return update
+
+
+converter.register_structure_hook(m.StreamingChatResponseMessageUpdate, _structure_delta)
+converter.register_structure_hook(m.StreamingChatChoiceUpdate, _structure_choice)
+converter.register_structure_hook(m.StreamingChatCompletionsUpdate, _structure_update)
+_update_hook = _structure_update
 
 
 def parse_event(data: bytes | str) -> Any:

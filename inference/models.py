@@ -20,7 +20,8 @@ import base64
 import enum
 import mimetypes
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -147,12 +148,15 @@ class ModelType(_StrEnum):
 # --------------------------------------------------------------------------------------------
 # Response base: unknown fields are kept in ``extra``.
 
+NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+"""The (shared, read-only) ``extra`` of an object that has no unknown fields."""
+
 
 class _Extensible:
     """Mixin for response models: item access to known and unknown (``extra``) fields."""
 
     __slots__ = ()
-    extra: dict[str, Any]
+    extra: Mapping[str, Any]
     _wire_names: ClassVar[frozenset[str]] = frozenset()
 
     def __getitem__(self, name: str) -> Any:
@@ -366,7 +370,7 @@ class FunctionCall(_Extensible):
 
     name: str
     arguments: str
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -377,7 +381,7 @@ class ChatCompletionsToolCall(_Extensible):
     id: str
     function: FunctionCall
     type: str = "function"
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -532,7 +536,7 @@ class CompletionsUsageDetails(_Extensible):
     audio_tokens: int | None = None
     reasoning_tokens: int | None = None
     total_tokens: int | None = None
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -542,7 +546,7 @@ class PromptUsageDetails(_Extensible):
 
     audio_tokens: int | None = None
     cached_tokens: int | None = None
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -555,7 +559,7 @@ class CompletionsUsage(_Extensible):
     total_tokens: int = 0
     completion_tokens_details: CompletionsUsageDetails | None = None
     prompt_tokens_details: PromptUsageDetails | None = None
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -570,7 +574,7 @@ class ChatResponseMessage(_Extensible):
     role: ChatRole | str = ChatRole.ASSISTANT
     content: str | None = None
     tool_calls: list[ChatCompletionsToolCall] | None = None
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -582,7 +586,7 @@ class ChatChoice(_Extensible):
     message: ChatResponseMessage = field(factory=ChatResponseMessage)
     finish_reason: CompletionsFinishReason | str | None = None
     logprobs: Any = None
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -596,7 +600,7 @@ class ChatCompletions(_Extensible):
     choices: list[ChatChoice] = field(factory=list)
     usage: CompletionsUsage | None = None
     object: str = "chat.completion"
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -606,7 +610,7 @@ class StreamingFunctionCallUpdate(_Extensible):
 
     name: str | None = None
     arguments: str | None = None
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -618,7 +622,7 @@ class StreamingChatResponseToolCallUpdate(_Extensible):
     id: str | None = None
     type: str | None = None
     function: StreamingFunctionCallUpdate | None = None
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -629,7 +633,7 @@ class StreamingChatResponseMessageUpdate(_Extensible):
     role: ChatRole | str | None = None
     content: str | None = None
     tool_calls: list[StreamingChatResponseToolCallUpdate] | None = None
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -641,7 +645,7 @@ class StreamingChatChoiceUpdate(_Extensible):
     delta: StreamingChatResponseMessageUpdate = field(factory=StreamingChatResponseMessageUpdate)
     finish_reason: CompletionsFinishReason | str | None = None
     logprobs: Any = None
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -655,7 +659,7 @@ class StreamingChatCompletionsUpdate(_Extensible):
     choices: list[StreamingChatChoiceUpdate] = field(factory=list)
     usage: CompletionsUsage | None = None
     object: str = "chat.completion.chunk"
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
 
 
 @_wire_names
@@ -666,4 +670,4 @@ class ModelInfo(_Extensible):
     model_name: str = ""
     model_type: ModelType | str = ""
     model_provider_name: str = ""
-    extra: dict[str, Any] = field(factory=dict, kw_only=True, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)

@@ -204,7 +204,11 @@ class SSEDecoder:
             # CRLF, then a lone CR, become LF: each is one line ending, and no CRLF can span
             # two of them. A CR ending the chunk may pair with an LF starting the next one.
             self._after_cr = data[-1] == 13
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            stripped = data.replace(b"\r", b"")
+            if stripped.replace(b"\n", b"\r\n") == data:
+                data = stripped  # every line ending is CRLF (cheaper than the general case)
+            else:
+                data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         out: list[ServerSentEvent] = []
         try:
             partial = self._partial

@@ -308,9 +308,10 @@ def test_bad_key_headers_rejected(key_headers: tuple[str, ...]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("margin", "timeout"), [(-1.0, 1.0), (float("inf"), 1.0), (1.0, 0.0), (1.0, -2.0)]
+    ("margin", "timeout"),
+    [(-1.0, 1.0), (float("inf"), 1.0), (float("nan"), 1.0), ("300", 1.0), (1.0, 0.0), (1.0, -2.0)],
 )
-def test_bad_margin_or_timeout_rejected(margin: float, timeout: float) -> None:
+def test_bad_margin_or_timeout_rejected(margin: Any, timeout: float) -> None:
     """A negative/infinite refresh margin or a non-positive timeout is refused."""
     with pytest.raises(RequestValidationError):
         Authenticator(

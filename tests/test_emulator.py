@@ -59,12 +59,6 @@ QUESTION: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run the async tests on asyncio (aiohttp needs it)."""
-    return "asyncio"
-
-
 @pytest.fixture(autouse=True)
 def no_server_errors_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Fail a test when aiohttp or asyncio logged a warning or error (noisy disconnects)."""
@@ -75,13 +69,12 @@ def no_server_errors_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         for r in caplog.get_records("call")
         if r.levelno >= logging.WARNING and r.name.split(".")[0] in ("aiohttp", "asyncio")
     ]
-    print([(r.name, r.levelname, r.getMessage()[:80]) for r in caplog.get_records("call")])
     assert noisy == []
 
 
 @pytest.fixture
 async def emulator(inference_emulator: Emulator) -> Emulator:
-    """The plugin's emulator fixture, under a short name."""
+    """The plugin's ``inference_emulator`` fixture (so these tests exercise it), as ``emulator``."""
     return inference_emulator
 
 
@@ -376,6 +369,10 @@ async def test_extra_parameters(emulator: Emulator, session: aiohttp.ClientSessi
     assert emulator.requests[-1].extra_parameters == ["logprobs"]
     status, _, _ = await post_json(session, chat_url(emulator, "openai_compatible"), body)
     assert status == 200
+    drop = {"extra-parameters": "drop"}
+    status, _, _ = await post_json(session, chat_url(emulator, "azure_ai_serverless"), body, drop)
+    assert status == 200
+    assert emulator.requests[-1].extra_parameters == ["logprobs"]
 
 
 @pytest.mark.anyio
@@ -596,13 +593,14 @@ async def test_stream_usage_chunk(emulator: Emulator, session: aiohttp.ClientSes
 
 
 @pytest.mark.anyio
-async def test_stream_usage_on_finish_chunk_for_azure(
+async def test_stream_finish_chunk_for_azure(
     emulator: Emulator, session: aiohttp.ClientSession
 ) -> None:
-    """Azure AI paths put usage on the finishing chunk, as the real service does."""
+    """Azure AI paths finish with an empty content delta and the usage, like the real service."""
     raw = await stream_raw(session, chat_url(emulator), {"messages": QUESTION})
     finish = json.loads(sse_data(raw)[-2])
     assert finish["choices"][0]["finish_reason"] == "stop"
+    assert finish["choices"][0]["delta"] == {"content": ""}
     assert finish["usage"]["total_tokens"] > 0
 
 
@@ -623,6 +621,29 @@ async def test_stream_tool_call(emulator: Emulator, session: aiohttp.ClientSessi
     arguments = "".join(f["function"]["arguments"] for f in fragments)
     assert json.loads(arguments) == {"origin_city": "Miami", "destination_city": "Seattle"}
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+@pytest.mark.anyio
+async def test_stream_n_choices_and_repeat_header(
+    emulator: Emulator, session: aiohttp.ClientSession
+) -> None:
+    """n choices stream interleaved by index; x-emulator-repeat lengthens the answer."""
+    url = chat_url(emulator, "openai_compatible")
+    headers = {"x-emulator-repeat": "2"}
+    _, whole, _ = await post_json(session, url, {"messages": QUESTION}, headers)
+    raw = await stream_raw(session, url, {"messages": QUESTION, "n": 2}, headers)
+    chunks = [json.loads(p) for p in sse_data(raw)[:-1]]
+    texts = ["", ""]
+    finishes = []
+    for chunk in chunks:
+        (choice,) = chunk["choices"]
+        texts[choice["index"]] += choice["delta"].get("content", "")
+        if choice["finish_reason"]:
+            finishes.append(choice["index"])
+    content = whole["choices"][0]["message"]["content"]
+    assert content.count("7,000") == 2
+    assert texts == [content, content]
+    assert finishes == [0, 1]
 
 
 @pytest.mark.anyio

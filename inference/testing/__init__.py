@@ -1,9 +1,29 @@
 """A local chat-completions emulator for developing and testing offline.
 
-:class:`Emulator` is an aiohttp.web server on 127.0.0.1 that speaks the chat-completions API
-of every endpoint kind the client supports, answers with a deterministic built-in model, and
-can inject the faults real services show (slow or cut streams, error events, error statuses).
-For pytest, enable the fixtures with ``pytest_plugins = ["inference.testing.pytest_plugin"]``.
+:class:`Emulator` is an aiohttp.web server on 127.0.0.1 that speaks the chat-completions API of
+every endpoint kind the client supports (see :meth:`Emulator.endpoint`), answers with a
+deterministic built-in model, and records every request it receives::
+
+    async with Emulator() as emulator:
+        endpoint = emulator.endpoint("azure_ai_models")    # http://127.0.0.1:PORT/models
+        ...                                                 # point a client at it
+        assert emulator.requests[-1].json["messages"]
+
+The built-in model answers a few questions from a table (try "How many languages are in the
+world?"), quotes other questions back, calls offered tools with arguments taken from the
+question ("When is the next flight from Miami to Seattle?" gives
+``{"origin_city": "Miami", "destination_city": "Seattle"}``), answers from tool results,
+honours ``response_format``, ``max_tokens``, ``stop`` and ``n``, and acknowledges images.
+User text containing ``knife skills`` or ``[content-filter]`` is refused with the services'
+HTTP 400 ``content_filter`` error.
+
+:class:`EmulatorOptions` inject the faults real services show: slow tokens, CRLF line endings,
+keep-alive comments, Azure content-filter annotations, error events, cut or stalled streams,
+error statuses with ``Retry-After``. Set them on :attr:`Emulator.options`, or per request with
+``x-emulator-<option>`` headers (``x-emulator-status: 429``).
+
+From a shell, ``python -m inference serve`` runs :func:`run`. For pytest, enable the fixtures
+with ``pytest_plugins = ["inference.testing.pytest_plugin"]``.
 """
 
 from ._emulator import ENDPOINT_KINDS, Emulator, EmulatorOptions, RecordedRequest, run

@@ -475,7 +475,8 @@ class Emulator:
             header = _OPTION_HEADER_PREFIX + field.name.replace("_", "-")
             raw = request.headers.get(header)
             if raw is not None:
-                changes[field.name] = _parse_option(header, str(field.type), raw)
+                type_name = getattr(field.type, "__name__", str(field.type))
+                changes[field.name] = _parse_option(header, type_name, raw)
         if not changes:
             return self.options
         try:
@@ -710,9 +711,11 @@ class _Answer:
                 yield self._annotation(choice.index, checked[choice.index], offsets)
         azure = _FAMILY[self.kind] in ("azure", "serverless")
         for choice in choices:
-            event = self._delta(choice.index, {}, choice.finish_reason)
+            # The Azure AI services finish with an empty content delta and put the usage on
+            # the finishing chunk; OpenAI-style services send an empty delta.
+            last_delta: dict[str, Any] = {"content": ""} if azure else {}
+            event = self._delta(choice.index, last_delta, choice.finish_reason)
             if azure and choice is choices[-1]:
-                # The Azure AI services put the usage on the finishing chunk.
                 event = attrs.evolve(event, data={**event.data, "usage": self.usage()})
             yield event
         if include_usage:
