@@ -298,7 +298,8 @@ def _detect(endpoint: str, parsed: _Parsed) -> tuple[EndpointKind, str]:
     host, path = parsed.host, parsed.path
     if _DEPLOYMENT_PATH.search(path):
         return EndpointKind.AZURE_OPENAI_DEPLOYMENT, path
-    if _V1_PATH.search(path):
+    if _V1_PATH.search(path) and (_is_azure_resource_host(host) or _is_loopback_host(host)):
+        # Other hosts serve OpenAI's own API under /openai/v1 (Groq, for one): Bearer keys.
         return EndpointKind.AZURE_OPENAI_V1, path
     if host in _GITHUB_HOSTS:
         if host == "models.github.ai" and not path:

@@ -169,6 +169,13 @@ DETECTION_CASES: list[tuple[str, EndpointKind, str, str | None]] = [
         None,
     ),
     ("http://[::1]:9/openai/v1/", K.AZURE_OPENAI_V1, "http://[::1]:9/openai/v1", None),
+    # OpenAI's own API under /openai/v1 on a non-Azure host takes Bearer keys.
+    (
+        "https://api.groq.com/openai/v1",
+        K.OPENAI_COMPATIBLE,
+        "https://api.groq.com/openai/v1",
+        None,
+    ),
 ]
 
 
