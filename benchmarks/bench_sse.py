@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inference.sse import SSEDecoder  # noqa: E402
+from inference.sse import SSEDecoder
 
 WORDS = (
     " the", " model", " answer", " is", " streaming", " token", " by", " token", ",",
@@ -44,9 +44,7 @@ def build_stream(n_events: int, line_ending: bytes) -> tuple[bytes, int]:
             "created": 1718000000 + i // 50,
             "model": "gpt-4o-2024-08-06",
             "system_fingerprint": "fp_d1a2b3c4e5",
-            "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
-            ],
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
         }
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         parts.append(b"data: " + payload + line_ending + line_ending)
@@ -68,7 +66,9 @@ def run_once(reads: list[bytes], force_general: bool) -> tuple[float, int]:
     return time.perf_counter() - start, count
 
 
-def bench(label: str, stream: bytes, expected: int, args: argparse.Namespace, *, force: bool) -> None:
+def bench(
+    label: str, stream: bytes, expected: int, args: argparse.Namespace, *, force: bool
+) -> None:
     """Time one configuration and print its line."""
     size = args.read_size
     reads = [stream[i : i + size] for i in range(0, len(stream), size)]

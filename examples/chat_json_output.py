@@ -4,7 +4,7 @@ The request is the reference document's, with only its imports changed from
 ``azure.ai.inference`` to ``inference``; the last lines print the answer and parse it with
 ``json.loads`` (JSON mode guarantees valid JSON unless ``finish_reason`` is ``"length"``).
 """
-# ruff: noqa: E402, I001
+# ruff: noqa: E402, E501, I001
 # The document's code is kept exactly as written, so the formatter leaves it alone:
 # fmt: off
 

@@ -10,6 +10,8 @@ call would have returned. Protocol code: no I/O.
 - ``finish_reason``, ``usage``, ``role`` and unknown fields (``extra``) are kept: the last
   value wins, except that an empty ``id``/``model`` (Azure OpenAI annotation events) never
   overwrites a real one.
+- Content next to tool calls is ``""`` when the service streamed string content (Mistral sends
+  ``""``, as in its non-streamed body) and None when it sent only ``null`` (OpenAI).
 """
 
 from __future__ import annotations
@@ -57,11 +59,13 @@ class _ChoiceParts:
         "last_key",
         "message_extra",
         "role",
+        "text_seen",
     )
 
     def __init__(self) -> None:
         self.role: Any = None
         self.content: list[str] = []
+        self.text_seen = False  # a content delta was a string (even ""), not null
         self.finish_reason: Any = None
         self.calls: dict[Any, _ToolCallParts] = {}
         self.by_id: dict[str, Any] = {}
@@ -108,8 +112,11 @@ class ChatCompletionsAccumulator:
             if parts is None:
                 parts = choices[choice.index] = _ChoiceParts()
             delta = choice.delta
-            if delta.content:
-                parts.content.append(delta.content)
+            text = delta.content
+            if text is not None:
+                parts.text_seen = True
+                if text:
+                    parts.content.append(text)
             if delta.role is not None:
                 parts.role = delta.role
             if choice.finish_reason is not None:
@@ -187,8 +194,8 @@ class ChatCompletionsAccumulator:
                     for _, call in ordered
                 ]
             content: str | None = "".join(parts.content)
-            if not content and tool_calls:
-                content = None
+            if not content and tool_calls and not parts.text_seen:
+                content = None  # only null content next to the calls, as OpenAI sends it
             choices.append(
                 ChatChoice(
                     index=index,

@@ -105,7 +105,8 @@ class RetryPolicy:
 
     def backoff_delay(self, retry: int, rng: random.Random | None = None) -> float:
         """The jittered wait before retry number ``retry`` (0 for the first retry)."""
-        ceiling = min(self.max_backoff, self.backoff * (2**retry))
+        # The exponent is bounded so that a very long retry budget cannot overflow a float.
+        ceiling = min(self.max_backoff, self.backoff * (2 ** min(max(retry, 0), 64)))
         return (rng or random).uniform(0, ceiling)
 
     def server_delay(self, headers: Mapping[str, str], now: float) -> float | None:

@@ -144,7 +144,8 @@ def _unstructure_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
         result = {k: v for k, v in raw.items() if v is not None}
         if has_extra and obj.extra:
             for k, v in obj.extra.items():
-                result.setdefault(k, v)
+                if v is not None:  # no nulls on the wire, as for known fields
+                    result.setdefault(k, v)
         return result
 
     return hook
@@ -223,9 +224,8 @@ _ROLE = {e.value: e for e in m.ChatRole}
 _Update = m.StreamingChatCompletionsUpdate
 _Choice = m.StreamingChatChoiceUpdate
 _Delta = m.StreamingChatResponseMessageUpdate
-_tool_calls_hook = converter.get_structure_hook(
-    list[m.StreamingChatResponseToolCallUpdate] | None
-)
+_TOOL_CALLS = list[m.StreamingChatResponseToolCallUpdate]
+_tool_calls_hook = converter.get_structure_hook(_TOOL_CALLS)
 _usage_hook = converter.get_structure_hook(m.CompletionsUsage)
 
 
@@ -238,7 +238,7 @@ def _structure_delta(o: Any, _type: Any = None) -> m.StreamingChatResponseMessag
     delta = _Delta(
         _ROLE.get(role, role) if role is not None else None,
         get("content"),
-        _tool_calls_hook(calls, None) if calls is not None else None,
+        _tool_calls_hook(calls, _TOOL_CALLS) if calls is not None else None,
     )
     if not o.keys() <= _DELTA_KEYS:
         delta.extra = {k: v for k, v in o.items() if k not in _DELTA_KEYS}
@@ -320,6 +320,9 @@ _MESSAGE_TYPES = (
 )
 
 
+_CONTENT_PARTS = (m.TextContentItem, m.ImageContentItem, m.AudioContentItem, Mapping)
+
+
 def _message_dict(i: int, msg: Mapping[str, Any]) -> dict[str, Any]:
     role = msg.get("role")
     if role not in _ROLES:
@@ -335,6 +338,17 @@ def _message_dict(i: int, msg: Mapping[str, Any]) -> dict[str, Any]:
     if role == "tool" and not msg.get("tool_call_id"):
         raise RequestValidationError(
             f"messages[{i}] (tool) needs tool_call_id: the id of the tool call it answers"
+        )
+    if not (
+        content is None
+        or isinstance(content, str)
+        or (isinstance(content, list) and all(isinstance(c, _CONTENT_PARTS) for c in content))
+    ):
+        raise RequestValidationError(
+            f"messages[{i}] ({role}) content must be a str or a list of content items "
+            "(TextContentItem, ImageContentItem, AudioContentItem or dicts such as "
+            f"{{'type': 'text', 'text': '...'}}), got {type(content).__name__}"
+            + (" holding other values" if isinstance(content, list) else "")
         )
     result = {k: v for k, v in msg.items() if v is not None}
     return unstructure(result)  # type: ignore[no-any-return]

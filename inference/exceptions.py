@@ -204,7 +204,9 @@ class HttpResponseError(InferenceError, _azure.HttpResponseError):
         if self.request_id:
             message = f"{message} (request id: {self.request_id})"
         self._text = message
-        _azure.AzureError.__init__(self, message)
+        service_text = self.message
+        _azure.AzureError.__init__(self, message)  # sets .message to the full text
+        self.message = service_text
 
     def __str__(self) -> str:
         return self._text

@@ -21,8 +21,8 @@ import enum
 import mimetypes
 import os
 from collections.abc import Iterator, Mapping
-from types import MappingProxyType
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 from attrs import define, field
@@ -445,6 +445,14 @@ def _check_text(cls_name: str, content: object, *, allow_none: bool, allow_parts
     if isinstance(content, str):
         return
     if allow_parts and isinstance(content, list):
+        for i, item in enumerate(content):
+            if not isinstance(item, (TextContentItem, ImageContentItem, AudioContentItem, Mapping)):
+                raise RequestValidationError(
+                    f"{cls_name}(content=[...]): item {i} is a {type(item).__name__}; use "
+                    "TextContentItem(text=...), ImageContentItem(image_url=ImageUrl(url=...)), "
+                    "AudioContentItem(input_audio=InputAudio(...)) or a dict such as "
+                    "{'type': 'text', 'text': '...'}"
+                )
         return
     kinds = "a str or a list of content items" if allow_parts else "a str"
     raise RequestValidationError(
@@ -488,6 +496,41 @@ class UserMessage:
         _check_text("UserMessage", self.content, allow_none=False, allow_parts=True)
 
 
+def _as_tool_calls(calls: object) -> list[ChatCompletionsToolCall]:
+    """Tool calls for an AssistantMessage: the models, or OpenAI-style dicts turned into them."""
+    usage = (
+        "AssistantMessage(tool_calls=...) takes a list of ChatCompletionsToolCall(id=..., "
+        "function=FunctionCall(name=..., arguments=...)) or of dicts such as {'id': ..., "
+        "'type': 'function', 'function': {'name': ..., 'arguments': '...'}}"
+    )
+    if not isinstance(calls, list | tuple):
+        raise RequestValidationError(f"{usage}; got a {type(calls).__name__}")
+    result: list[ChatCompletionsToolCall] = []
+    for i, call in enumerate(calls):
+        if isinstance(call, ChatCompletionsToolCall):
+            result.append(call)
+            continue
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if (
+            not isinstance(call, Mapping)
+            or not isinstance(call.get("id"), str)
+            or not isinstance(function, Mapping)
+            or not isinstance(function.get("name"), str)
+            or not isinstance(function.get("arguments", ""), str)
+        ):
+            raise RequestValidationError(f"{usage}; tool_calls[{i}] is not one")
+        result.append(
+            ChatCompletionsToolCall(
+                id=call["id"],
+                function=FunctionCall(
+                    name=function["name"], arguments=function.get("arguments", "")
+                ),
+                type=call.get("type") or "function",
+            )
+        )
+    return result
+
+
 @define
 class AssistantMessage:
     """An earlier answer of the model: content, tool calls, or both."""
@@ -499,6 +542,8 @@ class AssistantMessage:
 
     def __attrs_post_init__(self) -> None:
         _check_text("AssistantMessage", self.content, allow_none=True, allow_parts=False)
+        if self.tool_calls is not None:
+            self.tool_calls = _as_tool_calls(self.tool_calls)
         if self.content is None and not self.tool_calls:
             raise RequestValidationError("AssistantMessage needs content= or tool_calls= (or both)")
 

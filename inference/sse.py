@@ -10,8 +10,9 @@ Why the project has its own decoder:
   stream (events that are one ``data: ...`` line, LF line endings) is decoded a whole chunk
   at a time with C-level ``bytes``/``str`` methods (``rfind``, ``decode``, ``split``) and
   one tuple per event; there is no per-line regular expression and no per-byte Python loop.
-  Any other shape takes a general path that walks complete lines with ``bytes.find`` and
-  gives exactly the same events.
+  A chunk whose line endings are all CRLF is first turned into LF with ``bytes.replace``
+  and takes the same path. Any other shape takes a general path that walks complete lines
+  with ``bytes.find`` and gives exactly the same events.
 * Correctness. It follows the WHATWG HTML standard, "Interpreting an event stream", to the
   letter, including the parts several implementations get wrong: CR, LF and CRLF line
   endings (a CRLF split across two chunks is one line ending), comment lines, one leading
@@ -25,14 +26,18 @@ Why the project has its own decoder:
 
 Guarantees:
 
-* Linear time in the bytes fed, whatever the chunking: the decoder keeps its scan state and
-  never re-scans or re-copies what it has buffered more than a constant number of times
-  (a 4 MiB line fed 64 bytes at a time costs about as much as one 4 MiB feed).
+* Linear time in the bytes fed, whatever the chunking: the decoder keeps its scan state, so
+  a byte is scanned and copied a bounded number of times, never once per later chunk (a
+  4 MiB line fed 64 bytes at a time takes a fraction of a second, not minutes).
 * Bounded memory: a line, or the data of one event, longer than ``max_buffer_size`` bytes
   raises :class:`~inference.exceptions.SSEError` instead of growing the buffer.
 * :class:`~inference.exceptions.SSEError` is the only exception :meth:`SSEDecoder.feed` and
   :meth:`SSEDecoder.close` raise. Once it has been raised, or once the decoder is closed,
   every further :meth:`~SSEDecoder.feed` raises :class:`~inference.exceptions.SSEError` too.
+
+One limit of the implementation rather than of the standard: a ``retry`` value too long for
+Python to parse as an ``int`` (thousands of digits, see ``sys.get_int_max_str_digits``) is
+ignored, like any other invalid ``retry``.
 """
 
 from __future__ import annotations
@@ -63,7 +68,8 @@ class ServerSentEvent(NamedTuple):
     data lines joined with LF, ``id`` the stream's last event ID when the event was
     dispatched (it persists from earlier events, as the standard says), and ``retry`` the
     reconnection time in milliseconds given by a valid ``retry`` field in this event's
-    block of lines, or ``None``.
+    block of lines, or ``None``. Being a named tuple, it also unpacks as
+    ``event, data, id, retry``.
     """
 
     event: str = "message"
@@ -168,21 +174,21 @@ class SSEDecoder:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` was called or an :class:`~inference.exceptions.SSEError`
-        was raised; either way :meth:`feed` no longer accepts data."""
+        """Whether :meth:`feed` refuses data: :meth:`close` was called or SSEError raised."""
         return self._closed
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         """Decode the next chunk of the stream; return the events it completed, in order.
 
-        ``data`` may be any bytes-like object and any length, including empty. Raises
-        :class:`~inference.exceptions.SSEError` if a line or an event's data grows past
-        ``max_buffer_size``, or if the decoder is closed or failed earlier.
+        ``data`` may be any length, including empty; a ``bytearray`` or ``memoryview`` is
+        accepted too. Raises :class:`~inference.exceptions.SSEError` if a line or an event's
+        data grows past ``max_buffer_size``, or if the decoder is closed or failed earlier
+        (a ``TypeError`` for an argument that is not bytes-like is a programming error).
         """
         if self._closed:
             raise SSEError(self._closed_message)
         if type(data) is not bytes:
-            data = bytes(data)
+            data = bytes(memoryview(data))  # TypeError for what is not bytes-like
         if self._at_start:
             data = self._head + data
             if len(data) < 3 and _BOM.startswith(data):

@@ -43,7 +43,7 @@ from ..exceptions import (
 )
 from ..models import ChatCompletions, ModelInfo
 from ._stream import AsyncChatCompletionsStream
-from ._transport import Response, Transport
+from ._transport import Response, Transport, is_retryable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -69,13 +69,50 @@ _PARAMS: dict[str, Any] = {
     "tool_choice": tool_choice_to_wire,
     "stream_options": lambda v: unstructure(dict(v)),
 }
-_RESERVED = frozenset({"messages", "stream", *_PARAMS})
-_SECRET_HEADERS = frozenset({"api-key", "authorization", "ocp-apim-subscription-key"})
+# Named parameters of complete() that the Azure AI Inference SDK also names: a model_extras key
+# with one of these names is a mistake. ``n``, ``user`` and ``stream_options`` are not named
+# there, so code written for it passes them in model_extras: allowed unless also given by name.
+_RESERVED = frozenset({"messages", "stream", *_PARAMS} - {"n", "user", "stream_options"})
+# The body keys the Azure AI Model Inference API defines (ChatCompletionsOptions in its spec).
+_SPEC_PARAMS = frozenset(
+    {
+        "messages",
+        "frequency_penalty",
+        "stream",
+        "presence_penalty",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "response_format",
+        "stop",
+        "tools",
+        "tool_choice",
+        "seed",
+        "model",
+        "modalities",
+    }
+)
+_SECRET_HEADERS = frozenset(
+    {
+        "api-key",
+        "authorization",
+        "cookie",
+        "ocp-apim-subscription-key",
+        "proxy-authorization",
+        "x-api-key",
+    }
+)
 
 
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """A copy of ``headers`` with credentials replaced by ``***`` (for logs)."""
-    return {k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
+def redact_headers(
+    headers: Mapping[str, str], secret_names: frozenset[str] = _SECRET_HEADERS
+) -> dict[str, str]:
+    """A copy of ``headers`` with credentials replaced by ``***`` (for logs).
+
+    ``secret_names`` (lower case) are the headers to hide; the defaults always are.
+    """
+    names = secret_names | _SECRET_HEADERS
+    return {k: ("***" if k.lower() in names else v) for k, v in headers.items()}
 
 
 class ChatCompletionsClient:
@@ -182,6 +219,10 @@ class ChatCompletionsClient:
         self._retry = RetryPolicy.coerce(retry, DEFAULT_RETRY)
         self._transport = Transport(session, trust_env=trust_env)
         self._log_body = log_request_body
+        # Every header that can carry the credential, including a custom key_header=.
+        self._secret_headers = _SECRET_HEADERS | frozenset(
+            name.lower() for name in self._endpoint.key_headers
+        )
         self._closed = False
 
     # -- properties --------------------------------------------------------------------------
@@ -370,7 +411,16 @@ class ChatCompletionsClient:
                 self._check_extras(model_extras)
                 extras.update(model_extras)
             if extras:
+                twice = sorted(k for k in extras if k in wire)
+                if twice:
+                    raise RequestValidationError(
+                        f"{twice} given both as named parameters and in model_extras; "
+                        "pass each value once"
+                    )
                 wire.update(unstructure(extras))
+            if not wire.keys() <= _SPEC_PARAMS:
+                # Parameters the Azure AI Model Inference API does not define (model_extras,
+                # n, user, stream_options) are refused there unless passed through.
                 extra_headers["extra-parameters"] = "pass-through"
         payload = dumps(wire)
         if headers:
@@ -464,10 +514,12 @@ class ChatCompletionsClient:
     ) -> AsyncChatCompletionsStream:
         deadline = None if timeout.total is None else anyio.current_time() + timeout.total
         url = self._endpoint.chat_completions_url
-        retries_left_for_cut = retry.max_retries
+        attempts = 0
         while True:
+            # One retry budget for the whole call: attempts cut before their first event
+            # count against it too.
             response, attempts, request_id = await self._send_with_retries(
-                "POST", url, payload, headers, timeout, retry, deadline=deadline
+                "POST", url, payload, headers, timeout, retry, deadline=deadline, prior=attempts
             )
             content_type = response.headers.get("content-type", "")
             if "text/event-stream" not in content_type:
@@ -488,11 +540,20 @@ class ChatCompletionsClient:
                 await stream._prime()
             except StreamInterruptedError as exc:
                 # Nothing reached the caller yet: a cut before the first event can be retried.
-                if stream._accumulator.count == 0 and retries_left_for_cut > 0:
-                    retries_left_for_cut -= 1
-                    _log.info("retrying: the stream was cut before its first event (%s)", exc)
-                    await anyio.sleep(retry.backoff_delay(0))
+                if stream._accumulator.count == 0 and attempts <= retry.max_retries:
+                    delay = retry.backoff_delay(attempts - 1)
+                    _log.info(
+                        "retrying POST %s in %.2f s (the stream was cut before its first "
+                        "event, attempt %d: %s)",
+                        url,
+                        delay,
+                        attempts,
+                        exc,
+                    )
+                    await anyio.sleep(delay)
                     continue
+                if attempts > 1:
+                    exc.args = (f"{exc.args[0]} (after {attempts} attempts)",)
                 raise
             return stream
 
@@ -506,8 +567,12 @@ class ChatCompletionsClient:
         retry: RetryPolicy,
         *,
         deadline: float | None = None,
+        prior: int = 0,
     ) -> tuple[Response, int, str]:
         """Send until a success status, retrying what is safe to retry.
+
+        ``prior`` attempts of the same call were already made (they count against the
+        retry budget and in the reported number of attempts).
 
         Returns the response (head received), the number of attempts and the request id.
         """
@@ -527,7 +592,7 @@ class ChatCompletionsClient:
         headers.update(self._headers)
         headers.update(extra_headers)
         params = self._endpoint.query() or None
-        attempt = 0
+        attempt = prior
         refreshed_token = False
         while True:
             attempt += 1
@@ -538,7 +603,7 @@ class ChatCompletionsClient:
                     method,
                     url,
                     attempt,
-                    redact_headers(headers),
+                    redact_headers(headers, self._secret_headers),
                     f" body={payload.decode('utf-8', 'replace')}"
                     if self._log_body and payload
                     else "",
@@ -568,7 +633,7 @@ class ChatCompletionsClient:
                         f"the call took longer than Timeout.total ({timeout.total} s)",
                         attempts=attempt,
                     ) from exc
-                if attempt <= retry.max_retries:
+                if attempt <= retry.max_retries and is_retryable(exc):
                     delay = retry.backoff_delay(attempt - 1)
                     _log.info(
                         "retrying %s %s in %.2f s (attempt %d failed: %s)",
@@ -636,15 +701,18 @@ class ChatCompletionsClient:
 
     @staticmethod
     async def _read_body(response: Response, timeout: Timeout) -> bytes:
+        # A body that keeps arriving is read to its end however long it takes; only a
+        # silence longer than Timeout.idle (or read, when idle is None) ends it.
         limit = timeout.idle if timeout.idle is not None else timeout.read
         try:
-            with anyio.fail_after(limit):
-                return await response.read()
+            return await response.read(idle=limit)
         except TimeoutError:
             response.close()
             from ..exceptions import ReadTimeoutError
 
-            raise ReadTimeoutError(f"the response body did not arrive within {limit} s") from None
+            raise ReadTimeoutError(
+                f"the response body stopped arriving: nothing for {limit} s"
+            ) from None
         finally:
             response.release()
 

@@ -45,7 +45,8 @@ class AsyncChatCompletionsStream:
     Errors while iterating: :class:`~inference.exceptions.StreamServiceError` (the service
     sent an error event), :class:`~inference.exceptions.StreamInterruptedError` (the body ended
     before ``[DONE]``), :class:`~inference.exceptions.IdleTimeoutError` (no event within
-    ``Timeout.idle``). Each carries ``partial``: what was received so far, assembled.
+    ``Timeout.idle``). Each carries ``partial``: what was received so far, assembled. The
+    updates that arrived before an error are yielded first; the error is raised after them.
     """
 
     def __init__(
@@ -65,6 +66,8 @@ class AsyncChatCompletionsStream:
         self._deadline = deadline
         self._state = _OPEN
         self._last_event = 0.0
+        # An error read together with earlier updates: raised once those are delivered.
+        self._error: InferenceError | None = None
         self.request_id = request_id
         """The request id the server returned (or the one the client sent)."""
         self.response_headers = response.headers
@@ -79,11 +82,18 @@ class AsyncChatCompletionsStream:
         pending = self._pending
         if pending:
             return pending.popleft()
+        self._raise_deferred()
         if self._state == _OPEN:
             await self._fill()
             if pending:
                 return pending.popleft()
         raise StopAsyncIteration
+
+    def _raise_deferred(self) -> None:
+        error = self._error
+        if error is not None:
+            self._error = None
+            raise error
 
     async def _next_batch(self) -> list[StreamingChatCompletionsUpdate]:
         """Every update that is ready now (at least one), or ``[]`` at the end.
@@ -91,8 +101,10 @@ class AsyncChatCompletionsStream:
         Used by the sync API to move updates across threads in batches.
         """
         pending = self._pending
-        if not pending and self._state == _OPEN:
-            await self._fill()
+        if not pending:
+            self._raise_deferred()
+            if self._state == _OPEN:
+                await self._fill()
         batch = list(pending)
         pending.clear()
         return batch
@@ -142,8 +154,11 @@ class AsyncChatCompletionsStream:
         except InferenceError as exc:
             self._state = _CLOSED
             response.close()
-            if hasattr(exc, "partial") and exc.partial is None:
-                exc.partial = self._accumulator.result()
+            if getattr(exc, "partial", None) is None:
+                exc.partial = self._accumulator.result()  # type: ignore[attr-defined]
+            if pending:  # deliver the updates that arrived before the error first
+                self._error = exc
+                return
             raise
         except BaseException:
             self._state = _CLOSED

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import anyio
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .._version import __version__
 from ..exceptions import (
@@ -24,9 +25,13 @@ from ..exceptions import (
     StreamInterruptedError,
 )
 
-__all__ = ["USER_AGENT", "Response", "Transport"]
+__all__ = ["USER_AGENT", "Response", "Transport", "is_retryable"]
 
 USER_AGENT = f"aioinference/{__version__}"
+
+# What reading a body can raise. HttpProcessingError is not a ClientError: aiohttp's pure-Python
+# parser raises it as is for a broken chunked encoding.
+_BODY_ERRORS = (TimeoutError, aiohttp.ClientError, HttpProcessingError, OSError)
 
 
 class Response:
@@ -42,15 +47,27 @@ class Response:
         self.headers: Mapping[str, str] = _LowerHeaders(resp.headers)
         self._done = False
 
-    async def read(self) -> bytes:
-        """The whole body. Connection errors become :class:`ServiceRequestError`."""
-        try:
-            return await self._resp.read()
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            self.close()
-            raise StreamInterruptedError(
-                f"the connection failed while reading the response body: {_describe(exc)}"
-            ) from exc
+    async def read(self, idle: float | None = None) -> bytes:
+        """The whole body. A body cut short (connection reset, truncated) raises
+        :class:`StreamInterruptedError`.
+
+        ``idle`` bounds each wait for more bytes (not the whole read: a large body that keeps
+        arriving is never cut); a longer silence raises ``TimeoutError``.
+        """
+        content = self._resp.content
+        parts: list[bytes] = []
+        while True:
+            with anyio.fail_after(idle):
+                try:
+                    chunk = await content.readany()
+                except _BODY_ERRORS as exc:
+                    self.close()
+                    raise StreamInterruptedError(
+                        f"the connection failed while reading the response body: {_describe(exc)}"
+                    ) from exc
+            if not chunk:
+                return b"".join(parts)
+            parts.append(chunk)
 
     async def read_chunk(self) -> bytes:
         """The next bytes of the body as they arrive; ``b""`` at the end of the body.
@@ -60,7 +77,7 @@ class Response:
         """
         try:
             return await self._resp.content.readany()
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except _BODY_ERRORS as exc:
             self.close()
             raise StreamInterruptedError(
                 f"the connection broke in the middle of the stream: {_describe(exc)}"
@@ -80,7 +97,7 @@ class Response:
                 if seen > limit:
                     self.close()
                     return
-        except (TimeoutError, aiohttp.ClientError, OSError):
+        except _BODY_ERRORS:
             self.close()
             return
         self.release()
@@ -208,11 +225,16 @@ class Transport:
             raise ReadTimeoutError(
                 f"{_origin(url)} sent no response within {read_timeout} s (Timeout.read)"
             ) from exc
+        except aiohttp.ClientSSLError as exc:
+            raise ServiceRequestError(
+                f"TLS with {_origin(url)} failed (the certificate was checked and refused, or "
+                f"the handshake broke): {exc.os_error or _describe(exc)}"
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise ServiceRequestError(
                 f"cannot connect to {_origin(url)}: {exc.os_error or _describe(exc)}"
             ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:
             raise ServiceRequestError(
                 f"the request to {_origin(url)} failed before a response arrived: {_describe(exc)}"
             ) from exc
@@ -234,6 +256,12 @@ class Transport:
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
             await session.close()
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """False for a failure that the same request would meet again (a TLS certificate or
+    handshake failure); True for the other errors :meth:`Transport.send` raises."""
+    return not isinstance(exc.__cause__, aiohttp.ClientSSLError)
 
 
 def _origin(url: str) -> str:

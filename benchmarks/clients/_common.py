@@ -1,0 +1,390 @@
+"""What every client module shares: the scenarios, the measurements and the JSON result line.
+
+A client module wraps one library in a small class (:class:`AsyncBenchClient` or
+:class:`SyncBenchClient`) with three operations: open a streamed response and read it to the
+end, send one non-streamed request, and close. The drivers here run a scenario with it:
+
+- ``stream``: one streamed response of ``--chunks`` content events.
+- ``sequential``: ``--requests`` non-streamed requests, one after the other.
+- ``concurrent``: ``--concurrency`` streams of ``--concurrent-chunks`` events at once (tasks
+  for async clients, threads sharing one client for sync clients), then a memory phase: the
+  same number of streams is opened with the server holding back all but the first events
+  for ``--mem-gap-ms``, and the growth of resident memory is divided by the streams open.
+- ``ttft``: ``--samples`` short streams one after the other, whose first text delta arrives
+  alone (the rest follows ``--gap-ms`` later); time to first token is the median time from
+  the call to the first non-empty text delta.
+
+Every scenario starts with one warm-up request (connection opened, code paths warmed) that is
+not timed. Results are checked (number of text deltas and characters, or body bytes for the
+raw client) so a fast but wrong client cannot win. The result is one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from benchmarks.server import (
+    NONSTREAM_TEXT,
+    completion_body_size,
+    expected_text,
+    stream_body_size,
+)
+
+__all__ = [
+    "KEY",
+    "MODEL",
+    "SYSTEM_PROMPT",
+    "USER_PROMPT",
+    "AsyncBenchClient",
+    "OnFirst",
+    "StreamResult",
+    "SyncBenchClient",
+    "current_rss",
+    "main_async",
+    "main_sync",
+    "parse_options",
+    "peak_rss",
+]
+
+KEY = "bench-key"
+MODEL = "bench-model"
+SYSTEM_PROMPT = "You are a helpful assistant."
+USER_PROMPT = "Give me 3 good reasons why I should exercise every day."
+WARMUP_CHUNKS = 20
+
+#: ``(updates, size, first)``: text deltas received (reads for the raw client), characters of
+#: text (body bytes for the raw client), and ``time.perf_counter()`` at the first text delta.
+StreamResult = tuple[int, int, float]
+#: Called once per stream at its first text delta (to count open streams), or None.
+OnFirst = Callable[[], None] | None
+
+
+class AsyncBenchClient(Protocol):
+    """One library, wrapped for the drivers (async)."""
+
+    measures_bytes: bool
+    version: str
+
+    async def open(self, base_url: str) -> None:
+        """Create the library's client for the server at ``base_url``."""
+
+    async def stream(
+        self, chunks: int, headers: Mapping[str, str] | None, on_first: OnFirst
+    ) -> StreamResult:
+        """Request a stream of ``chunks`` events and read it to the end."""
+
+    async def complete(self) -> int:
+        """Send one non-streamed request; return the characters of the answer (or bytes)."""
+
+    async def close(self) -> None:
+        """Close the library's client."""
+
+
+class SyncBenchClient(Protocol):
+    """One library, wrapped for the drivers (sync)."""
+
+    measures_bytes: bool
+    version: str
+
+    def open(self, base_url: str) -> None:
+        """Create the library's client for the server at ``base_url``."""
+
+    def stream(
+        self, chunks: int, headers: Mapping[str, str] | None, on_first: OnFirst
+    ) -> StreamResult:
+        """Request a stream of ``chunks`` events and read it to the end."""
+
+    def complete(self) -> int:
+        """Send one non-streamed request; return the characters of the answer (or bytes)."""
+
+    def close(self) -> None:
+        """Close the library's client."""
+
+
+def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line every client module takes."""
+    parser = argparse.ArgumentParser(description="Run one benchmark scenario with one client.")
+    parser.add_argument(
+        "--scenario", required=True, choices=["stream", "sequential", "concurrent", "ttft"]
+    )
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--chunks", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=2_000)
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--concurrent-chunks", type=int, default=200)
+    parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--ttft-chunks", type=int, default=20)
+    parser.add_argument("--gap-ms", type=float, default=3.0)
+    parser.add_argument("--mem-gap-ms", type=float, default=1500.0, help="0 skips the phase")
+    return parser.parse_args(argv)
+
+
+def current_rss() -> int:
+    """Resident memory of this process now, in bytes (Linux; peak RSS elsewhere)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return peak_rss()
+
+
+def peak_rss() -> int:
+    """Peak resident memory of this process so far, in bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+class _Check:
+    """Expected results, so a client that drops or garbles data fails loudly."""
+
+    def __init__(self, measures_bytes: bool) -> None:
+        self.measures_bytes = measures_bytes
+
+    def stream(self, result: StreamResult, chunks: int) -> None:
+        updates, size, _ = result
+        if self.measures_bytes:
+            expected = stream_body_size(chunks)
+            if size != expected:
+                raise SystemExit(f"stream body: {size} bytes, expected {expected}")
+            return
+        text = len(expected_text(chunks))
+        if updates != chunks or size != text:
+            raise SystemExit(
+                f"stream: {updates} text deltas / {size} characters, expected {chunks} / {text}"
+            )
+
+    def complete(self, size: int) -> None:
+        expected = completion_body_size() if self.measures_bytes else len(NONSTREAM_TEXT)
+        if size != expected:
+            raise SystemExit(f"response: {size}, expected {expected}")
+
+
+class _OpenCounter:
+    """Counts streams that received their first text delta; samples memory once all
+    ``target`` are open (or when :meth:`deadline` fires first)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.opened = 0
+        self.sample: tuple[int, int] | None = None  # (rss, streams open)
+        self._lock = threading.Lock()
+
+    def on_first(self) -> None:
+        with self._lock:
+            self.opened += 1
+            if self.opened == self.target and self.sample is None:
+                self.sample = (current_rss(), self.opened)
+
+    def deadline(self) -> None:
+        with self._lock:
+            if self.sample is None:
+                self.sample = (current_rss(), self.opened)
+
+
+def _result(
+    opts: argparse.Namespace, seconds: float, cpu: float, ops: int, extra: dict[str, Any]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "scenario": opts.scenario,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "ops": ops,
+        "peak_rss": peak_rss(),
+    }
+    out.update(extra)
+    return out
+
+
+def _memory(base: int, counter: _OpenCounter) -> dict[str, Any]:
+    rss, opened = counter.sample or (base, 0)
+    per_stream = (rss - base) / opened if opened else None
+    return {"mem_streams_open": opened, "mem_per_stream": per_stream}
+
+
+async def _run_async(client: AsyncBenchClient, opts: argparse.Namespace) -> dict[str, Any]:
+    check = _Check(client.measures_bytes)
+    await client.open(f"http://{opts.host}:{opts.port}")
+    try:
+        scenario = opts.scenario
+        if scenario == "sequential":
+            check.complete(await client.complete())
+        else:
+            check.stream(await client.stream(WARMUP_CHUNKS, None, None), WARMUP_CHUNKS)
+        gc.collect()
+        t0, c0 = time.perf_counter(), time.process_time()
+        extra: dict[str, Any] = {}
+        if scenario == "stream":
+            result = await client.stream(opts.chunks, None, None)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            check.stream(result, opts.chunks)
+            ops = opts.chunks
+        elif scenario == "sequential":
+            sizes = [await client.complete() for _ in range(opts.requests)]
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            for size in sizes:
+                check.complete(size)
+            ops = opts.requests
+        elif scenario == "concurrent":
+            m = opts.concurrent_chunks
+            results = await asyncio.gather(
+                *(client.stream(m, None, None) for _ in range(opts.concurrency))
+            )
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            for result in results:
+                check.stream(result, m)
+            ops = opts.concurrency * m
+            if opts.mem_gap_ms > 0:
+                extra = await _memory_async(client, opts, check)
+        else:
+            ttfts: list[float] = []
+            headers = {"x-bench-gap-ms": f"{opts.gap_ms:g}"}
+            for _ in range(opts.samples):
+                start = time.perf_counter()
+                result = await client.stream(opts.ttft_chunks, headers, None)
+                check.stream(result, opts.ttft_chunks)
+                ttfts.append(result[2] - start)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            ops = opts.samples
+            extra = {"ttft": statistics.median(ttfts), "ttft_min": min(ttfts)}
+        return _result(opts, seconds, cpu, ops, extra)
+    finally:
+        await client.close()
+
+
+async def _memory_async(
+    client: AsyncBenchClient, opts: argparse.Namespace, check: _Check
+) -> dict[str, Any]:
+    gc.collect()
+    base = current_rss()
+    counter = _OpenCounter(opts.concurrency)
+    headers = {"x-bench-gap-ms": f"{opts.mem_gap_ms:g}"}
+    loop = asyncio.get_running_loop()
+    timer = loop.call_later(opts.mem_gap_ms * 0.8 / 1000.0, counter.deadline)
+    m = opts.concurrent_chunks
+    try:
+        results = await asyncio.gather(
+            *(client.stream(m, headers, counter.on_first) for _ in range(opts.concurrency))
+        )
+    finally:
+        timer.cancel()
+    for result in results:
+        check.stream(result, m)
+    return _memory(base, counter)
+
+
+def _run_sync(client: SyncBenchClient, opts: argparse.Namespace) -> dict[str, Any]:
+    check = _Check(client.measures_bytes)
+    client.open(f"http://{opts.host}:{opts.port}")
+    try:
+        scenario = opts.scenario
+        if scenario == "sequential":
+            check.complete(client.complete())
+        else:
+            check.stream(client.stream(WARMUP_CHUNKS, None, None), WARMUP_CHUNKS)
+        extra: dict[str, Any] = {}
+        if scenario == "concurrent":
+            pool = ThreadPoolExecutor(max_workers=opts.concurrency)
+            # Start the threads before timing: a server process would have its pool ready.
+            list(pool.map(lambda _: None, range(opts.concurrency * 4)))
+        gc.collect()
+        t0, c0 = time.perf_counter(), time.process_time()
+        if scenario == "stream":
+            result = client.stream(opts.chunks, None, None)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            check.stream(result, opts.chunks)
+            ops = opts.chunks
+        elif scenario == "sequential":
+            sizes = [client.complete() for _ in range(opts.requests)]
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            for size in sizes:
+                check.complete(size)
+            ops = opts.requests
+        elif scenario == "concurrent":
+            m = opts.concurrent_chunks
+            with pool:
+                futures = [
+                    pool.submit(client.stream, m, None, None) for _ in range(opts.concurrency)
+                ]
+                results = [f.result() for f in futures]
+                seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+                for result in results:
+                    check.stream(result, m)
+                ops = opts.concurrency * m
+                if opts.mem_gap_ms > 0:
+                    extra = _memory_sync(client, opts, check, pool)
+        else:
+            ttfts: list[float] = []
+            headers = {"x-bench-gap-ms": f"{opts.gap_ms:g}"}
+            for _ in range(opts.samples):
+                start = time.perf_counter()
+                result = client.stream(opts.ttft_chunks, headers, None)
+                check.stream(result, opts.ttft_chunks)
+                ttfts.append(result[2] - start)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            ops = opts.samples
+            extra = {"ttft": statistics.median(ttfts), "ttft_min": min(ttfts)}
+        return _result(opts, seconds, cpu, ops, extra)
+    finally:
+        client.close()
+
+
+def _memory_sync(
+    client: SyncBenchClient, opts: argparse.Namespace, check: _Check, pool: ThreadPoolExecutor
+) -> dict[str, Any]:
+    gc.collect()
+    base = current_rss()
+    counter = _OpenCounter(opts.concurrency)
+    headers = {"x-bench-gap-ms": f"{opts.mem_gap_ms:g}"}
+    timer = threading.Timer(opts.mem_gap_ms * 0.8 / 1000.0, counter.deadline)
+    timer.start()
+    m = opts.concurrent_chunks
+    try:
+        futures = [
+            pool.submit(client.stream, m, headers, counter.on_first)
+            for _ in range(opts.concurrency)
+        ]
+        results = [f.result() for f in futures]
+    finally:
+        timer.cancel()
+    for result in results:
+        check.stream(result, m)
+    return _memory(base, counter)
+
+
+def _emit(name: str, version: str, result: dict[str, Any]) -> None:
+    result = {"client": name, "version": version, **result}
+    print(json.dumps(result), flush=True)
+
+
+def main_async(
+    name: str, factory: Callable[[], AsyncBenchClient], argv: list[str] | None = None
+) -> None:
+    """Run the scenario the command line names with an async client; print the JSON line."""
+    opts = parse_options(argv)
+    client = factory()
+    result = asyncio.run(_run_async(client, opts))
+    _emit(name, client.version, result)
+
+
+def main_sync(
+    name: str, factory: Callable[[], SyncBenchClient], argv: list[str] | None = None
+) -> None:
+    """Run the scenario the command line names with a sync client; print the JSON line."""
+    opts = parse_options(argv)
+    client = factory()
+    result = _run_sync(client, opts)
+    _emit(name, client.version, result)

@@ -1,0 +1,229 @@
+"""Where the time of one long stream goes, for this library's async client.
+
+Usage::
+
+    python benchmarks/profile_stream.py [--chunks 20000] [--repeat 5] [--top 25] [--quick]
+
+It starts the benchmark server (its own process) and then:
+
+1. Times each stage of the streaming path on its own, per chunk, median of ``--repeat``:
+   reading the body with aiohttp (the raw floor), the SSE decoder (``inference.sse``), JSON
+   parsing of each event, building the update models, and the accumulator; the end-to-end
+   stream through ``inference.aio.ChatCompletionsClient``; what is left over is the cost of
+   the stream object, the async iteration and the transport wrapper around the stages.
+2. Runs the end-to-end stream once under cProfile and prints the functions with the most
+   time spent in themselves (tottime).
+
+The stage functions are internal (``inference._serialization``, ``inference._accumulate``);
+this script is a development tool and follows them when they change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+from azure.core.credentials import AzureKeyCredential  # noqa: E402
+
+from benchmarks.run import Server  # noqa: E402
+from inference._accumulate import ChatCompletionsAccumulator  # noqa: E402
+from inference._serialization import parse_event, update_from_dict  # noqa: E402
+from inference.aio import ChatCompletionsClient  # noqa: E402
+from inference.models import SystemMessage, UserMessage  # noqa: E402
+from inference.sse import SSEDecoder  # noqa: E402
+
+__all__ = ["main"]
+
+MESSAGES = [SystemMessage("You are a helpful assistant."), UserMessage("Say a lot.")]
+
+
+async def read_raw(port: int, chunks: int) -> tuple[float, list[bytes]]:
+    """Read one stream's body with plain aiohttp; return (seconds, the reads as delivered)."""
+    url = f"http://127.0.0.1:{port}/models/chat/completions"
+    body = b'{"stream": true, "max_tokens": %d}' % chunks
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=body) as resp:  # warm-up: connection and code
+            await resp.read()
+        reads: list[bytes] = []
+        start = time.perf_counter()
+        async with session.post(url, data=body) as resp:
+            read = resp.content.readany
+            while True:
+                data = await read()
+                if not data:
+                    break
+                reads.append(data)
+        return time.perf_counter() - start, reads
+
+
+async def stream_once(client: ChatCompletionsClient, chunks: int) -> float:
+    """One stream read to the end through the library; return seconds."""
+    start = time.perf_counter()
+    stream = await client.complete(messages=MESSAGES, stream=True, max_tokens=chunks)
+    count = 0
+    async with stream:
+        async for update in stream:
+            if update.choices and update.choices[0].delta.content:
+                count += 1
+    seconds = time.perf_counter() - start
+    if count != chunks:
+        raise SystemExit(f"the stream had {count} text deltas, expected {chunks}")
+    return seconds
+
+
+async def end_to_end(port: int, chunks: int, repeat: int) -> list[float]:
+    """Time ``repeat`` streams through the library's async client."""
+    endpoint = f"http://127.0.0.1:{port}/models"
+    async with ChatCompletionsClient(endpoint, AzureKeyCredential("k"), model="m") as client:
+        await stream_once(client, 20)
+        return [await stream_once(client, chunks) for _ in range(repeat)]
+
+
+async def profile_end_to_end(port: int, chunks: int) -> pstats.Stats:
+    """One stream through the library under cProfile."""
+    endpoint = f"http://127.0.0.1:{port}/models"
+    async with ChatCompletionsClient(endpoint, AzureKeyCredential("k"), model="m") as client:
+        await stream_once(client, 20)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await stream_once(client, chunks)
+        profiler.disable()
+    return pstats.Stats(profiler)
+
+
+def stages(reads: list[bytes], repeat: int) -> dict[str, float]:
+    """Seconds per stage for the whole body, median of ``repeat`` passes.
+
+    Each pass runs the library's stages read by read, as the stream does (so objects live
+    as long as they do there), with a clock around each stage.
+    """
+    passes: list[list[float]] = []
+    for _ in range(repeat):
+        decoder = SSEDecoder()
+        accumulator = ChatCompletionsAccumulator()
+        add = accumulator.add
+        spent = [0.0, 0.0, 0.0, 0.0]
+        clock = time.perf_counter
+        for data in reads:
+            t0 = clock()
+            events = decoder.feed(data)
+            t1 = clock()
+            objs = [parse_event(e.data) for e in events if e.data != "[DONE]"]
+            t2 = clock()
+            updates = [update_from_dict(o) for o in objs]
+            t3 = clock()
+            for update in updates:
+                add(update)
+            t4 = clock()
+            spent[0] += t1 - t0
+            spent[1] += t2 - t1
+            spent[2] += t3 - t2
+            spent[3] += t4 - t3
+        t0 = clock()
+        accumulator.result()
+        spent[3] += clock() - t0
+        passes.append(spent)
+    medians = [statistics.median(p[i] for p in passes) for i in range(4)]
+    names = ("SSE decode", "JSON parse", "model build", "accumulate")
+    return dict(zip(names, medians, strict=True))
+
+
+def floor_parse(reads: list[bytes], repeat: int) -> float:
+    """Seconds for the floor client's work on the same reads: split, strip, orjson.loads."""
+    import orjson
+
+    loads = orjson.loads
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        rest = b""
+        for data in reads:
+            events = (rest + data).split(b"\n\n") if rest else data.split(b"\n\n")
+            rest = events.pop()
+            for event in events:
+                payload = event[6:]
+                if payload != b"[DONE]":
+                    loads(payload)["choices"]
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stage timings and the profile; print both."""
+    parser = argparse.ArgumentParser(description="Profile one long stream of this library.")
+    parser.add_argument("--chunks", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--quick", action="store_true", help="200 chunks, one repeat")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.chunks, args.repeat = 200, 1
+    server = Server([args.chunks, 20], None)
+    try:
+        raw_times = []
+        reads: list[bytes] = []
+        for _ in range(args.repeat):
+            seconds, reads = asyncio.run(read_raw(server.port, args.chunks))
+            raw_times.append(seconds)
+        t_read = statistics.median(raw_times)
+        parts = stages(reads, args.repeat)
+        t_floor = floor_parse(reads, args.repeat)
+        t_e2e = statistics.median(asyncio.run(end_to_end(server.port, args.chunks, args.repeat)))
+        stats = asyncio.run(profile_end_to_end(server.port, args.chunks))
+    finally:
+        server.stop()
+
+    n = args.chunks
+    body = sum(len(r) for r in reads)
+    print(
+        f"{n} chunks, {body} body bytes in {len(reads)} reads "
+        f"({body / len(reads):,.0f} B/read), median of {args.repeat}\n"
+    )
+    print("| stage | µs per chunk | share of end-to-end |")
+    print("|---|---:|---:|")
+    rows = [
+        ("read the body (raw aiohttp floor)", t_read),
+        ("SSE decode (`SSEDecoder.feed`)", parts["SSE decode"]),
+        ("JSON parse (`parse_event`)", parts["JSON parse"]),
+        ("model build (`update_from_dict`)", parts["model build"]),
+        ("accumulate (`ChatCompletionsAccumulator.add`)", parts["accumulate"]),
+    ]
+    accounted = sum(t for _, t in rows)
+    rows.append(("stream object, iteration, transport wrapper (rest)", t_e2e - accounted))
+    for label, seconds in rows:
+        print(f"| {label} | {seconds / n * 1e6:.2f} | {seconds / t_e2e:.0%} |")
+    print(f"| **end to end** (`inference.aio`) | **{t_e2e / n * 1e6:.2f}** | 100% |")
+    print(
+        f"| (for comparison: the floor's split + `orjson.loads`) | {t_floor / n * 1e6:.2f} "
+        f"| {t_floor / t_e2e:.0%} |"
+    )
+    print(f"\nend to end: {t_e2e:.3f} s, {t_e2e / t_read:.2f}x the raw floor ({t_read:.3f} s)")
+    print(
+        f"SSE decoder alone: {body / parts['SSE decode'] / 1e6:.0f} MB/s "
+        f"on the reads aiohttp delivered\n"
+    )
+
+    text = io.StringIO()
+    stats.stream = text  # type: ignore[attr-defined]
+    stats.strip_dirs().sort_stats("tottime").print_stats(args.top)
+    lines = text.getvalue().splitlines()
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    total = next((line.strip() for line in lines if "function calls" in line), "")
+    print(f"cProfile of one {n}-chunk stream ({total}), by tottime:\n")
+    print("\n".join(lines[start:]).rstrip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,615 @@
+"""The command line, driven the way people use it: subprocesses, pipes and a pseudo-terminal.
+
+Every test talks to an emulator started in this process (in a thread) or to the CLI's own
+built-in emulator; every wait is bounded so a bug fails the test instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import json
+import os
+import re
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inference import ChatCompletionsClient
+from inference._cli import (
+    EXIT_AUTH,
+    EXIT_CONNECTION,
+    EXIT_CONTENT_FILTER,
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    main,
+)
+from inference.models import ChatCompletions, UserMessage
+from inference.testing import Emulator, EmulatorOptions
+
+KEY = "test-key"
+MILE_QUESTION = "How many feet are in a mile?"
+MILE_ANSWER = (
+    "There are 5,280 feet in a mile. The figure comes from the imperial and U.S. customary "
+    "systems, where a mile is defined as 1,760 yards of three feet each."
+)
+JOKE_ANSWER = "Why did the developer go broke? Because they used up all their cache."
+RUN_TIMEOUT = 30.0  # seconds; a healthy run takes about one
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    """An emulator that requires the key ``KEY``, served from a thread of this process."""
+    with Emulator(EmulatorOptions(key=KEY)).run_in_thread() as emu:
+        yield emu
+
+
+@pytest.fixture
+def fresh_emulator() -> Iterator[Emulator]:
+    """A private emulator (key ``KEY``) whose options a test may change."""
+    with Emulator(EmulatorOptions(key=KEY)).run_in_thread() as emu:
+        yield emu
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without endpoint settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_INFERENCE_")}
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str, input: str | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m inference ARGS`` to its end (stdin: ``input`` or nothing)."""
+    return subprocess.run(
+        [sys.executable, "-m", "inference", *args],
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=dict(env) if env is not None else clean_env(),
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+
+
+def connect(emu: Emulator) -> list[str]:
+    """The options that point the CLI at ``emu``."""
+    return ["--endpoint", emu.endpoint(), "--key", KEY]
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess[str], exit_code: int) -> str:
+    """The run failed with ``exit_code`` and exactly one stderr line, no traceback."""
+    assert result.returncode == exit_code, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "error:" in lines[0]
+    return lines[0]
+
+
+def tiny_png() -> bytes:
+    """A valid 2x1 RGB PNG image, built by hand."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", 2, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00\x00\x00\xff")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+# ------------------------------------------------------------------------------ one-shot
+
+
+def test_chat_prints_the_answer(emulator: Emulator) -> None:
+    """`chat "prompt"` prints the whole answer on stdout and nothing on stderr."""
+    result = run_cli("chat", MILE_QUESTION, *connect(emulator))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == MILE_ANSWER + "\n"
+    assert result.stderr == ""
+    body = emulator.requests[-1].json
+    assert body["stream"] is True
+    assert body["messages"] == [{"role": "user", "content": MILE_QUESTION}]
+
+
+def test_chat_streams_tokens_as_they_arrive(fresh_emulator: Emulator) -> None:
+    """The answer reaches stdout in several pieces while the command is still running."""
+    fresh_emulator.options.token_delay = 0.03
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inference", "chat", MILE_QUESTION, *connect(fresh_emulator)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    pieces: list[bytes] = []
+    pieces_while_running = 0
+    deadline = time.monotonic() + RUN_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            data = os.read(proc.stdout.fileno(), 65536)
+            if not data:
+                break
+            pieces.append(data)
+            if proc.poll() is None:
+                pieces_while_running += 1
+        assert proc.wait(timeout=RUN_TIMEOUT) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert b"".join(pieces).decode() == MILE_ANSWER + "\n"
+    assert pieces_while_running >= 3, pieces
+
+
+def test_environment_variables_and_model(emulator: Emulator) -> None:
+    """AZURE_INFERENCE_ENDPOINT / _CREDENTIAL configure the endpoint; --model is sent."""
+    env = clean_env(AZURE_INFERENCE_ENDPOINT=emulator.endpoint(), AZURE_INFERENCE_CREDENTIAL=KEY)
+    result = run_cli("chat", "Hello", "--model", "my-model", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Hello! How can I help you today?\n"
+    assert result.stderr == ""
+    request = emulator.requests[-1]
+    assert request.json["model"] == "my-model"
+    assert request.headers["api-key"] == KEY
+
+
+def test_without_endpoint_starts_the_builtin_emulator() -> None:
+    """With no endpoint configured, the built-in emulator answers and stderr says so once."""
+    result = run_cli("chat", MILE_QUESTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == MILE_ANSWER + "\n"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "built-in emulator" in lines[0]
+    assert re.search(r"http://127\.0\.0\.1:\d+/models", lines[0])
+
+
+def test_prompt_from_piped_stdin(emulator: Emulator) -> None:
+    """With stdin piped and no prompt argument, the prompt is read from stdin."""
+    result = run_cli("chat", *connect(emulator), input=MILE_QUESTION + "\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == MILE_ANSWER + "\n"
+    assert emulator.requests[-1].json["messages"][-1]["content"] == MILE_QUESTION + "\n"
+
+
+@pytest.mark.parametrize("args", [["chat", "-"], []], ids=["dash", "default-command"])
+def test_prompt_from_stdin_in_process(
+    emulator: Emulator,
+    args: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """'-' reads the prompt from stdin, and `chat` is the command when none is named."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(MILE_QUESTION))
+    assert main([*args, *connect(emulator)]) == 0
+    assert capsys.readouterr().out == MILE_ANSWER + "\n"
+    assert emulator.requests[-1].json["messages"][-1]["content"] == MILE_QUESTION
+
+
+def test_request_options_reach_the_service(
+    emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--system, --temperature and --max-tokens go into the request; --no-stream waits."""
+    code = main(
+        [
+            "chat",
+            MILE_QUESTION,
+            *connect(emulator),
+            "--system",
+            "Be brief.",
+            "--temperature",
+            "0.2",
+            "--max-tokens",
+            "4",
+            "--no-stream",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out == "There are 5,\n"
+    assert "token limit" in captured.err
+    body = emulator.requests[-1].json
+    assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert body["temperature"] == 0.2
+    assert body["max_tokens"] == 4
+    assert "stream" not in body or body["stream"] is False
+
+
+def test_json_mode_output_parses(emulator: Emulator) -> None:
+    """--json asks for json_object and stdout is a JSON document."""
+    result = run_cli("chat", MILE_QUESTION, "--json", *connect(emulator))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"answer": MILE_ANSWER}
+    body = emulator.requests[-1].json
+    assert body["response_format"] == {"type": "json_object"}
+    assert "json" in body["messages"][0]["content"].lower()
+
+
+def assert_usage_line(stderr: str) -> None:
+    """stderr is exactly the usage line of the mile question's answer."""
+    match = re.fullmatch(r"usage: (\d+) prompt \+ (\d+) completion = (\d+) tokens\n", stderr)
+    assert match, stderr
+    counts = tuple(map(int, match.groups()))
+    assert counts == (8, 39, 47)  # what the emulator counts (word-ish tokens)
+
+
+def test_usage_prints_token_counts(emulator: Emulator) -> None:
+    """--usage asks the stream for usage and prints the token counts after the answer."""
+    result = run_cli("chat", MILE_QUESTION, "--usage", *connect(emulator))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == MILE_ANSWER + "\n"
+    assert_usage_line(result.stderr)
+    assert emulator.requests[-1].json["stream_options"] == {"include_usage": True}
+
+
+def test_usage_without_streaming(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    """--usage with --no-stream prints the counts of the whole response."""
+    assert main(["chat", MILE_QUESTION, "--usage", "--no-stream", *connect(emulator)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == MILE_ANSWER + "\n"
+    assert_usage_line(captured.err)
+
+
+def test_image_is_sent_as_a_data_url(emulator: Emulator, tmp_path: Path) -> None:
+    """--image FILE sends the file as a base64 data URL beside the prompt."""
+    png = tiny_png()
+    image = tmp_path / "dot.png"
+    image.write_bytes(png)
+    result = run_cli("chat", "What is this?", "--image", str(image), *connect(emulator))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"I received 1 image (image/png, {len(png)} bytes).")
+    content = emulator.requests[-1].json["messages"][0]["content"]
+    assert content[0] == {"type": "text", "text": "What is this?"}
+    assert content[1]["type"] == "image_url"
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+def test_info_prints_model_info(emulator: Emulator) -> None:
+    """`info` prints the /info fields, as text or as JSON."""
+    result = run_cli("info", *connect(emulator))
+    assert result.returncode == 0, result.stderr
+    assert "model_name: emulator-1" in result.stdout.splitlines()
+    assert "model_provider_name: Emulator" in result.stdout.splitlines()
+    assert emulator.requests[-1].path == "/models/info"
+
+
+def test_info_as_json(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    """`info --json` prints the model info as a JSON object."""
+    assert main(["info", "--json", *connect(emulator)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info == {
+        "model_name": "emulator-1",
+        "model_type": "chat-completion",
+        "model_provider_name": "Emulator",
+    }
+
+
+def test_console_script_entry_point(emulator: Emulator) -> None:
+    """The `inference-chat` script runs the same CLI, with `chat` as its default command."""
+    (entry,) = importlib.metadata.entry_points(group="console_scripts", name="inference-chat")
+    assert entry.load() is main
+    script = Path(sys.executable).parent / "inference-chat"
+    assert script.exists(), "the package is not installed: run `pip install -e .`"
+    result = subprocess.run(
+        [str(script), MILE_QUESTION, *connect(emulator)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == MILE_ANSWER + "\n"
+
+
+def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help describes the commands and the exit codes."""
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for word in ("chat", "info", "serve", "exit codes", "AZURE_INFERENCE_ENDPOINT"):
+        assert word in out
+    assert re.search(r"^\s+3\s+authentication", out, re.MULTILINE)
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+def test_wrong_key_is_one_line_and_exit_code_3(emulator: Emulator) -> None:
+    """A refused key gives one stderr line naming HTTP 401, exit code 3, no traceback."""
+    result = run_cli("chat", "Hello", "--endpoint", emulator.endpoint(), "--key", "wrong")
+    line = assert_one_error_line(result, EXIT_AUTH)
+    assert "401" in line
+    assert result.stdout == ""
+
+
+def test_unreachable_endpoint_is_one_line(emulator: Emulator) -> None:
+    """A refused connection gives one stderr line and exit code 6."""
+    result = run_cli("chat", "Hello", "--endpoint", "http://127.0.0.1:1", "--retries", "0")
+    line = assert_one_error_line(result, EXIT_CONNECTION)
+    assert "127.0.0.1:1" in line
+
+
+def test_content_filter_is_one_line(emulator: Emulator) -> None:
+    """A prompt refused by the content filter gives one line and exit code 5."""
+    result = run_cli("chat", "Teach me knife skills", *connect(emulator))
+    line = assert_one_error_line(result, EXIT_CONTENT_FILTER)
+    assert "content_filter" in line
+
+
+def test_not_found_is_one_line(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    """A wrong endpoint path (HTTP 404) gives one line and exit code 4."""
+    code = main(["chat", "Hello", "--endpoint", emulator.url + "/nothing", "--key", KEY])
+    assert code == EXIT_NOT_FOUND
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "error: HTTP 404" in line
+
+
+def test_bad_argument_in_a_subprocess(emulator: Emulator) -> None:
+    """A bad option value gives one line (no usage dump) and exit code 2."""
+    result = run_cli("chat", "Hi", "--temperature", "warm", *connect(emulator))
+    line = assert_one_error_line(result, EXIT_USAGE)
+    assert "--temperature" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["chat", "Hi", "--temperature", "warm"], "--temperature"),
+        (["chat", "Hi", "--max-tokens", "0"], "--max-tokens"),
+        (["chat", "Hi", "--image", "/nonexistent/picture.png"], "/nonexistent/picture.png"),
+        (["chat"], "no prompt"),
+        (["chat", "Hi", "--bogus"], "--bogus"),
+    ],
+)
+def test_bad_arguments_are_one_line(
+    emulator: Emulator,
+    args: list[str],
+    fragment: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Bad arguments, an unreadable image and a missing prompt give one line and exit 2."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    before = len(emulator.requests)
+    assert main([*args, *connect(emulator)]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert "error:" in line
+    assert fragment in line
+    assert captured.out == ""
+    assert len(emulator.requests) == before  # nothing was sent
+
+
+def test_debug_shows_the_traceback(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    """--debug adds the traceback to the error line."""
+    code = main(["chat", "Hello", "--debug", "--endpoint", emulator.endpoint(), "--key", "no"])
+    assert code == EXIT_AUTH
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert "ClientAuthenticationError" in err
+    assert "error: HTTP 401" in err.rstrip().splitlines()[-1]
+
+
+# ------------------------------------------------------------------------------ serve
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def read_line(stream: Any, timeout: float) -> str:
+    """One line from a pipe, or what arrived before ``timeout`` seconds passed."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(b"\n") and time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            break
+        byte = os.read(stream.fileno(), 1)
+        if not byte:
+            break
+        data += byte
+    return data.decode()
+
+
+def test_serve_runs_the_emulator() -> None:
+    """`serve --port P --key K` answers requests with that key and stops on Ctrl-C."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inference", "serve", "--port", str(port), "--key", "sekrit"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        line = read_line(proc.stdout, RUN_TIMEOUT)
+        assert f"http://127.0.0.1:{port}/models" in line, (line, proc.poll())
+        assert "key required" in line
+        endpoint = f"http://127.0.0.1:{port}/models"
+        with ChatCompletionsClient(endpoint, "sekrit", retry=0) as client:
+            answer = client.complete(messages=[UserMessage(MILE_QUESTION)])
+        assert isinstance(answer, ChatCompletions)
+        assert answer.choices[0].message.content == MILE_ANSWER
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=RUN_TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+# ------------------------------------------------------------------------------ interactive
+
+# Makes the pseudo-terminal on stdin the controlling terminal of this new session (so Ctrl-C
+# typed on it sends SIGINT), then becomes the CLI.
+_LAUNCHER = (
+    "import fcntl, os, sys, termios\n"
+    "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'inference', *sys.argv[1:]])\n"
+)
+
+
+class Terminal:
+    """A process on a pseudo-terminal: type into it, wait for what it prints."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str]) -> None:
+        import fcntl
+        import pty
+        import termios
+
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+        self.master = master
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER, *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            env=dict(env),
+        )
+        os.close(slave)
+        self.transcript = ""
+        self._seen = 0  # transcript offset already matched by expect()
+
+    def send(self, text: str) -> None:
+        """Type ``text`` (use ``\\r`` for Enter, ``\\x03`` for Ctrl-C, ``\\x04`` for Ctrl-D)."""
+        os.write(self.master, text.encode())
+
+    def _read(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # EIO: the other side closed
+            return False
+        if not data:
+            return False
+        self.transcript += data.decode(errors="replace")
+        return True
+
+    def expect(self, text: str, timeout: float = 10.0) -> str:
+        """Wait until ``text`` appears after the previous match; the output up to its end."""
+        deadline = time.monotonic() + timeout
+        while True:
+            position = self.transcript.find(text, self._seen)
+            if position >= 0:
+                start, self._seen = self._seen, position + len(text)
+                return self.transcript[start : self._seen]
+            left = deadline - time.monotonic()
+            if left <= 0 or (not self._read(min(left, 0.5)) and self.proc.poll() is not None):
+                raise AssertionError(
+                    f"{text!r} did not appear within {timeout} s; transcript:\n{self.transcript}"
+                )
+
+    def close(self) -> None:
+        """Kill the process if it still runs and close the terminal."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+def test_interactive_session_on_a_terminal(fresh_emulator: Emulator) -> None:
+    """On a terminal: multi-turn history, Ctrl-C stops a slow answer and the session goes
+    on (keeping the partial answer), Ctrl-D leaves with exit code 0."""
+    emu = fresh_emulator
+    term = Terminal(["chat", *connect(emu)], clean_env(TERM="dumb"))
+    try:
+        term.expect("Ctrl-D")
+        term.expect("> ")
+        term.send(MILE_QUESTION + "\r")
+        term.expect(MILE_ANSWER)
+        term.expect("> ")
+
+        # A second turn is sent with the first one as history.
+        term.send("And in a kilometre?\r")
+        term.expect('You asked: "And in a kilometre?"')
+        term.expect("> ")
+        messages = emu.requests[-1].json["messages"]
+        assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+        assert messages[1]["content"] == MILE_ANSWER
+
+        # Ctrl-C in the middle of a slow answer stops it and releases the connection.
+        emu.options.token_delay = 0.1
+        emu.options.repeat = 20
+        term.send("Tell me a joke\r")
+        term.expect("Why did the developer")
+        assert wait_until(lambda: emu.active_streams == 1)
+        term.send("\x03")
+        term.expect("(stopped)")
+        term.expect("> ")
+        assert wait_until(lambda: emu.active_streams == 0), "the stream was not released"
+        emu.options.token_delay = 0.0
+        emu.options.repeat = 1
+
+        # Ctrl-C at the prompt does not leave either.
+        term.send("\x03")
+        term.expect("> ")
+
+        # The session continues; the partial answer is part of the history.
+        term.send("Go on\r")
+        term.expect('You asked: "Go on"')
+        term.expect("> ")
+        messages = emu.requests[-1].json["messages"]
+        assert [m["role"] for m in messages] == ["user", "assistant"] * 3 + ["user"]
+        partial = messages[5]["content"]
+        full = " ".join([JOKE_ANSWER] * 20)
+        assert partial.startswith("Why did the developer")
+        assert full.startswith(partial)
+        assert len(partial) < len(full)
+
+        term.send("\x04")
+        assert term.proc.wait(timeout=RUN_TIMEOUT) == 0, term.transcript
+        assert "Traceback" not in term.transcript
+    finally:
+        term.close()

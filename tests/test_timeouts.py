@@ -1,0 +1,327 @@
+"""Timeouts: connect, time to the response head, silence between events, and the optional total.
+
+Every deadline is a fraction of a second here; each test checks the error class from the
+project's tree, that nothing is left checked out of the connection pool, and (where it
+matters) that a healthy stream is never cut.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import aiohttp
+import anyio
+import pytest
+from _fault_server import Exchange, FaultServer, chunk_event, completion, sse, stall
+
+from inference import (
+    ConnectTimeoutError,
+    IdleTimeoutError,
+    InferenceTimeoutError,
+    ReadTimeoutError,
+    RequestValidationError,
+    RetryPolicy,
+    ServiceRequestError,
+    Timeout,
+    TotalTimeoutError,
+)
+from inference._config import DEFAULT_TIMEOUT
+from inference.aio import ChatCompletionsClient
+from inference.models import UserMessage
+
+HI = [UserMessage("hi")]
+
+
+async def wait_until_server_sees_close(server: FaultServer) -> None:
+    """Wait (at most 2 s) until the server has no open connection left."""
+    with anyio.move_on_after(2.0):
+        while server.open_connections:
+            await anyio.sleep(0.01)
+    assert server.open_connections == 0
+
+
+# -- the Timeout object --------------------------------------------------------------------------
+
+
+def test_timeout_defaults() -> None:
+    """Defaults: 10 s connect, 600 s to the head, 120 s idle, and no total limit."""
+    assert Timeout() == Timeout(connect=10.0, read=600.0, idle=120.0, total=None)
+    assert DEFAULT_TIMEOUT.total is None
+
+
+def test_timeout_coerce() -> None:
+    """A number sets connect, read and idle; None keeps the default; an instance is kept."""
+    default = Timeout(total=50.0)
+    assert Timeout.coerce(None, default) is default
+    assert Timeout.coerce(3, default) == Timeout(connect=3, read=3, idle=3, total=50.0)
+    mine = Timeout(idle=1.0)
+    assert Timeout.coerce(mine, default) is mine
+    for bad in (True, "5", [1]):
+        with pytest.raises(RequestValidationError):
+            Timeout.coerce(cast(Any, bad), default)
+
+
+@pytest.mark.parametrize("field", ["connect", "read", "idle", "total"])
+@pytest.mark.parametrize("value", [0, -1.0, "10"])
+def test_timeout_rejects_non_positive(field: str, value: object) -> None:
+    """Each field takes a positive number of seconds or None; the message names the field."""
+    with pytest.raises(RequestValidationError, match=field):
+        Timeout(**{field: value})
+
+
+@pytest.mark.anyio
+async def test_default_session_has_no_total_timeout() -> None:
+    """The session the client creates has no overall timeout (aiohttp's 300 s is off)."""
+    async with ChatCompletionsClient("http://127.0.0.1:9/v1", model="m") as client:
+        session = client._transport._get_session()
+        assert session.timeout.total is None
+        assert session.timeout.sock_read is None
+
+
+# -- the head of the response ---------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_read_timeout_before_the_head() -> None:
+    """A server that never answers gives ReadTimeoutError; the connection is dropped."""
+    async with (
+        FaultServer(default=stall()) as server,
+        ChatCompletionsClient(
+            server.endpoint(), model="m", timeout=Timeout(read=0.2), retry=0
+        ) as client,
+    ):
+        with pytest.raises(ReadTimeoutError, match=r"Timeout\.read") as info:
+            await client.complete(messages=HI)
+        assert info.value.attempts == 1
+        assert client._transport.pool_stats()[0] == 0
+        await wait_until_server_sees_close(server)
+
+
+@pytest.mark.anyio
+async def test_read_timeout_is_retried_and_counted() -> None:
+    """A read timeout counts as a failed attempt and is retried; attempts are reported."""
+    async with (
+        FaultServer(default=stall()) as server,
+        ChatCompletionsClient(
+            server.endpoint(), model="m", timeout=Timeout(read=0.15), retry=0
+        ) as client,
+    ):
+        with pytest.raises(ReadTimeoutError) as info:
+            await client.complete(messages=HI, retry=RetryPolicy(max_retries=1, backoff=0.01))
+        assert len(server.attempts) == 2
+        assert client._transport.pool_stats()[0] == 0
+    assert info.value.attempts == 2
+
+
+@pytest.mark.anyio
+async def test_body_that_stops_arriving_times_out() -> None:
+    """A non-streamed body that stops half way raises a timeout, not a hang."""
+
+    async def half_body(ex: Exchange) -> bool:
+        await ex.send(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+            b'{"id": "x", "choices": ['
+        )
+        await ex.wait_for_disconnect()
+        return False
+
+    async with (
+        FaultServer(default=half_body) as server,
+        ChatCompletionsClient(
+            server.endpoint(), model="m", timeout=Timeout(idle=0.2), retry=0
+        ) as client,
+    ):
+        with pytest.raises(InferenceTimeoutError):
+            await client.complete(messages=HI)
+        assert client._transport.pool_stats()[0] == 0
+        await wait_until_server_sees_close(server)
+
+
+def _full_backlog_listener() -> tuple[socket.socket, list[socket.socket]]:
+    """A listening socket whose accept queue is full, so new connections cannot complete."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(8):
+        filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        filler.setblocking(False)
+        try:
+            filler.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    return listener, fillers
+
+
+@contextmanager
+def unanswered_port() -> Iterator[int]:
+    """A loopback port where TCP connection set-up never completes."""
+    listener, fillers = _full_backlog_listener()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+@pytest.mark.anyio
+async def test_connect_timeout() -> None:
+    """No TCP connection within Timeout.connect: ConnectTimeoutError (a ServiceRequestError)."""
+    with unanswered_port() as port:
+        await anyio.sleep(0.05)
+        async with ChatCompletionsClient(
+            f"http://127.0.0.1:{port}/v1", model="m", timeout=Timeout(connect=0.2), retry=0
+        ) as client:
+            with pytest.raises(ConnectTimeoutError, match=r"Timeout\.connect") as info:
+                await client.complete(messages=HI)
+            assert client._transport.pool_stats()[0] == 0
+    assert isinstance(info.value, ServiceRequestError)
+    assert isinstance(info.value, TimeoutError)
+
+
+# -- streams: silence between events ---------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_stall_mid_stream_raises_idle_timeout_and_releases() -> None:
+    """A stream silent for longer than Timeout.idle raises IdleTimeoutError with the partial."""
+    async with (
+        FaultServer(sse(chunk_event("par"), chunk_event("tial"), then="stall")) as server,
+        ChatCompletionsClient(server.endpoint(), model="m", timeout=Timeout(idle=0.2)) as client,
+    ):
+        stream = await client.complete(messages=HI, stream=True)
+        with pytest.raises(IdleTimeoutError, match=r"Timeout\.idle") as info:
+            async for _ in stream:
+                pass
+        assert client._transport.pool_stats()[0] == 0
+        await wait_until_server_sees_close(server)
+        assert len(server.attempts) == 1
+    assert info.value.attempts == 1
+    assert stream.partial_completion().choices[0].message.content == "partial"
+
+
+@pytest.mark.anyio
+async def test_keepalive_comments_do_not_reset_the_idle_timer() -> None:
+    """A server sending only ': keep-alive' comments is stalled: IdleTimeoutError."""
+    async with (
+        FaultServer(sse(chunk_event("a"), then="keepalive", keepalive_every=0.03)) as server,
+        ChatCompletionsClient(server.endpoint(), model="m", timeout=Timeout(idle=0.25)) as client,
+    ):
+        stream = await client.complete(messages=HI, stream=True)
+        with pytest.raises(IdleTimeoutError):
+            async with stream:
+                async for _ in stream:
+                    pass
+        assert client._transport.pool_stats()[0] == 0
+        await wait_until_server_sees_close(server)
+
+
+@pytest.mark.anyio
+async def test_stall_before_the_first_event() -> None:
+    """Head sent, then silence: the idle timeout fires from complete() itself."""
+    async with (
+        FaultServer(default=sse(then="stall")) as server,
+        ChatCompletionsClient(
+            server.endpoint(), model="m", timeout=Timeout(idle=0.2), retry=0
+        ) as client,
+    ):
+        with pytest.raises(IdleTimeoutError):
+            await client.complete(messages=HI, stream=True)
+        assert client._transport.pool_stats()[0] == 0
+        await wait_until_server_sees_close(server)
+
+
+@pytest.mark.anyio
+async def test_healthy_stream_outlives_the_idle_timeout() -> None:
+    """Events keep coming faster than Timeout.idle: a stream lasting several idles completes."""
+    events = [chunk_event(str(n)) for n in range(12)]
+    async with (
+        FaultServer(sse(*events, gap=0.05)) as server,
+        ChatCompletionsClient(server.endpoint(), model="m", timeout=Timeout(idle=0.2)) as client,
+    ):
+        stream = await client.complete(messages=HI, stream=True)
+        async with stream:
+            final = await stream.until_done()
+        assert final.choices[0].message.content == "".join(str(n) for n in range(12))
+        assert client._transport.pool_stats() == (0, 1)
+
+
+@pytest.mark.anyio
+async def test_session_total_timeout_does_not_cut_a_long_stream() -> None:
+    """Even a caller's session with a short total timeout does not cut a flowing stream."""
+    events = [chunk_event("x") for _ in range(10)]
+    async with (
+        FaultServer(sse(*events, gap=0.05)) as server,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.15)) as session,
+        ChatCompletionsClient(server.endpoint(), model="m", session=session) as client,
+    ):
+        stream = await client.complete(messages=HI, stream=True)
+        async with stream:
+            final = await stream.until_done()
+        assert final.choices[0].message.content == "x" * 10
+
+
+@pytest.mark.anyio
+async def test_total_timeout_cuts_a_slow_stream() -> None:
+    """Timeout.total, when set, bounds the whole call, stream included."""
+    events = [chunk_event("x") for _ in range(40)]
+    async with (
+        FaultServer(sse(*events, gap=0.05)) as server,
+        ChatCompletionsClient(
+            server.endpoint(), model="m", timeout=Timeout(idle=5.0, total=0.4)
+        ) as client,
+    ):
+        stream = await client.complete(messages=HI, stream=True)
+        received = 0
+        with pytest.raises(TotalTimeoutError):
+            async with stream:
+                async for _ in stream:
+                    received += 1
+        assert 0 < received < 40
+        assert client._transport.pool_stats()[0] == 0
+        await wait_until_server_sees_close(server)
+
+
+@pytest.mark.anyio
+async def test_total_timeout_bounds_retries() -> None:
+    """Retries stop when Timeout.total runs out: TotalTimeoutError, not another attempt."""
+    async with (
+        FaultServer(default=stall()) as server,
+        ChatCompletionsClient(
+            server.endpoint(), model="m", timeout=Timeout(read=5.0, total=0.3), retry=5
+        ) as client,
+    ):
+        with pytest.raises(TotalTimeoutError):
+            await client.complete(messages=HI)
+        assert len(server.attempts) == 1
+        assert client._transport.pool_stats()[0] == 0
+
+
+# -- per-call overrides ------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_per_call_timeout_overrides_the_client() -> None:
+    """timeout= on a call replaces the client's deadlines for that call only."""
+    async with (
+        FaultServer(sse(chunk_event("a"), then="stall"), stall()) as server,
+        ChatCompletionsClient(
+            server.endpoint(), model="m", timeout=Timeout(idle=30.0, read=30.0), retry=0
+        ) as client,
+    ):
+        stream = await client.complete(messages=HI, stream=True, timeout=Timeout(idle=0.2))
+        with pytest.raises(IdleTimeoutError):
+            async for _ in stream:
+                pass
+        with pytest.raises(ReadTimeoutError):
+            await client.complete(messages=HI, timeout=0.2)
+        assert client._transport.pool_stats()[0] == 0
+        server.plan(completion("still fine"))
+        result = await client.complete(messages=HI)
+        assert result.choices[0].message.content == "still fine"
