@@ -3,7 +3,8 @@
 Plain attrs classes, no I/O and no (de)serialization code: that lives in one cattrs converter
 in ``inference._serialization``. Names follow the Azure AI Inference SDK
 (``azure.ai.inference.models``) so code written for it keeps working, including the older
-spellings the Azure documentation uses (``ChatCompletionsFunctionToolDefinition``, ``ChatCompletionsResponseFormatJSON``).
+spellings the Azure documentation uses (``ChatCompletionsFunctionToolDefinition``,
+``ChatCompletionsResponseFormatJSON``).
 
 Request models validate their arguments when they are built and raise
 :class:`inference.exceptions.RequestValidationError` with a message that says what to fix.
