@@ -298,12 +298,6 @@ def test_chat_basic(examples_emulator: Emulator) -> None:
     assert [m["role"] for m in request.json["messages"]] == ["system", "user"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inference/_sync.py: an unclosed sync client's finalizer and exit hook stop the "
-    "portal without closing the aiohttp session, so aiohttp prints 'Unclosed client session' "
-    "at exit (the document never closes its client)",
-)
 def test_sync_example_exits_quietly(examples_emulator: Emulator) -> None:
     """A sync example that never closes its client prints nothing on stderr at exit."""
     run = run_example("chat_basic.py", examples_emulator)
