@@ -100,7 +100,11 @@ class ChatCompletionsAccumulator:
         if update.model:
             self._model = update.model
         created = update.created
-        if created is not None and (self._created is None or created.timestamp() != 0):
+        if (
+            created is not None
+            and created is not self._created
+            and (self._created is None or created.timestamp() != 0)
+        ):
             self._created = created
         if update.usage is not None:
             self._usage = update.usage

@@ -29,8 +29,9 @@ import logging
 import os
 import re
 import sys
+import textwrap
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TextIO
 
 from azure.core import exceptions as azure_exceptions
@@ -117,7 +118,7 @@ EXIT_CODES: Final = {
 _COMMANDS: Final = frozenset({"chat", "info", "serve"})
 _TOP_LEVEL_OPTIONS: Final = frozenset({"-h", "--help", "--version"})
 _JSON_HINT: Final = "Answer with a JSON object."
-_MAX_ERROR_LENGTH: Final = 1000
+_MAX_ERROR_LENGTH: Final = 500
 _WHITESPACE: Final = re.compile(r"\s+")
 
 
@@ -220,16 +221,28 @@ def _exit_code_text() -> str:
     return "\n".join(lines)
 
 
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=79)
+
+
 def _build_parser(prog: str) -> _Parser:
-    epilog = (
-        f'\'chat\' is the default command: {prog} "Hello" is {prog} chat "Hello".\n'
-        f"Endpoint and key: --endpoint/--key, or ${ENDPOINT_ENV} / ${KEY_ENV}; with neither, "
-        "the built-in emulator answers.\n\n" + _exit_code_text()
+    epilog = "\n".join(
+        [
+            _wrap(f'\'chat\' is the default command: {prog} "Hello" is {prog} chat "Hello".'),
+            _wrap(
+                f"Endpoint and key: --endpoint/--key, or ${ENDPOINT_ENV} / ${KEY_ENV}; "
+                "with neither, the built-in emulator answers."
+            ),
+            "",
+            _exit_code_text(),
+        ]
     )
     parser = _Parser(
         prog=prog,
-        description="Chat with a chat-completions endpoint (Azure AI Model Inference, Azure "
-        "OpenAI, GitHub Models, any OpenAI-compatible server), or run the local emulator.",
+        description=_wrap(
+            "Chat with a chat-completions endpoint (Azure AI Model Inference, Azure OpenAI, "
+            "GitHub Models, any OpenAI-compatible server), or run the local emulator."
+        ),
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -275,10 +288,12 @@ def _build_parser(prog: str) -> _Parser:
         "chat",
         parents=[connection],
         help="ask a question (or chat interactively on a terminal)",
-        description="Stream the answer to PROMPT. Without PROMPT: on a terminal, an "
-        "interactive session (Ctrl-C stops an answer and keeps what was shown of it in the "
-        "conversation; Ctrl-D or /exit leaves; /reset forgets the conversation); with stdin "
-        "piped, the prompt is read from stdin ('-' reads stdin too).",
+        description=_wrap(
+            "Stream the answer to PROMPT. Without PROMPT: on a terminal, an interactive "
+            "session (Ctrl-C stops an answer and keeps what was shown of it in the "
+            "conversation; Ctrl-D or /exit leaves; /reset forgets the conversation); with "
+            "stdin piped, the prompt is read from stdin ('-' reads stdin too)."
+        ),
         epilog=_exit_code_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -370,7 +385,7 @@ def _exit_code(exc: BaseException) -> int:
         return EXIT_AUTH
     if isinstance(exc, ResourceNotFoundError):
         return EXIT_NOT_FOUND
-    if isinstance(exc, RequestValidationError | OSError):
+    if isinstance(exc, RequestValidationError):
         return EXIT_USAGE
     if isinstance(exc, ServiceRequestError | InferenceTimeoutError):
         return EXIT_CONNECTION
@@ -399,10 +414,7 @@ def _one_line(text: str) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return f"cannot read {exc.filename}: {exc.strerror or exc}"
-    text = str(exc) or type(exc).__name__
-    return _one_line(text + _hint(exc))
+    return _one_line(str(exc) or type(exc).__name__) + _hint(exc)
 
 
 def _report(prog: str, exc: BaseException, debug: bool, err: TextIO) -> int:
@@ -417,11 +429,10 @@ def _report(prog: str, exc: BaseException, debug: bool, err: TextIO) -> int:
 
 
 @contextlib.contextmanager
-def _connect(args: argparse.Namespace, prog: str, err: TextIO) -> Any:
+def _connect(args: argparse.Namespace, prog: str, err: TextIO) -> Iterator[ChatCompletionsClient]:
     """Yield a sync client for the configured endpoint, or for a built-in emulator."""
     endpoint = args.endpoint or os.environ.get(ENDPOINT_ENV) or None
-    key = args.key or os.environ.get(KEY_ENV) or None
-    credential: Any = key
+    credential: Any = args.key or os.environ.get(KEY_ENV) or None
     if args.entra:
         if args.key:
             raise RequestValidationError("--entra and --key exclude each other; pass one")
@@ -429,10 +440,11 @@ def _connect(args: argparse.Namespace, prog: str, err: TextIO) -> Any:
             raise RequestValidationError(
                 f"--entra needs an endpoint: pass --endpoint or set ${ENDPOINT_ENV}"
             )
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
     with contextlib.ExitStack() as stack:
+        if args.entra:
+            from azure.identity import DefaultAzureCredential
+
+            credential = stack.enter_context(DefaultAzureCredential())
         if endpoint is None:
             from .testing import Emulator
 
@@ -451,8 +463,6 @@ def _connect(args: argparse.Namespace, prog: str, err: TextIO) -> Any:
             retry=args.retries,
         )
         stack.callback(client.close)
-        if args.entra:
-            stack.callback(credential.close)
         yield client
 
 
@@ -543,7 +553,15 @@ def _after_answer(prog: str, args: argparse.Namespace, answer: _Answer, err: Tex
 
 
 def _load_images(files: Sequence[str]) -> list[ImageUrl]:
-    return [ImageUrl.load(image_file=path) for path in files]
+    images = []
+    for path in files:
+        try:
+            images.append(ImageUrl.load(image_file=path))
+        except OSError as exc:
+            raise RequestValidationError(
+                f"cannot read the image {path}: {exc.strerror or exc}"
+            ) from exc
+    return images
 
 
 def _cmd_chat(args: argparse.Namespace, prog: str, out: _Output, err: TextIO) -> int:
@@ -595,7 +613,7 @@ def _interactive(
         try:
             line = input("> ")
         except EOFError:
-            out.end_line()
+            out.write("\n")  # leave the shell prompt on a line of its own
             return EXIT_OK
         except KeyboardInterrupt:
             out.write("\n")
@@ -612,21 +630,22 @@ def _interactive(
         user = _user_message(text, images)
         images = []
         answer = _Answer()
+        answered = False
         try:
             _ask(client, [*history, user], args, out, answer)
+            answered = True
+            history += [user, AssistantMessage(answer.text)]
+            _after_answer(prog, args, answer, err)
         except KeyboardInterrupt:
             out.end_line()
-            err.write("(stopped)\n")
-            err.flush()
-            if answer.text:
-                history += [user, AssistantMessage(answer.text)]
-            continue
+            if not answered:
+                err.write("(stopped)\n")
+                err.flush()
+                if answer.text:  # keep what was shown; drop a turn that showed nothing
+                    history += [user, AssistantMessage(answer.text)]
         except (InferenceError, azure_exceptions.AzureError) as exc:
             out.end_line()
             _report(prog, exc, args.debug, err)
-            continue
-        history += [user, AssistantMessage(answer.text)]
-        _after_answer(prog, args, answer, err)
 
 
 # ------------------------------------------------------------------------------ info, serve
@@ -648,7 +667,11 @@ def _cmd_serve(args: argparse.Namespace, prog: str, out: _Output, err: TextIO) -
 
     if args.token_delay < 0:
         raise RequestValidationError("--token-delay must be 0 or more")
-    run(args.host, args.port, args.key, EmulatorOptions(token_delay=args.token_delay))
+    try:
+        run(args.host, args.port, args.key, EmulatorOptions(token_delay=args.token_delay))
+    except OSError as exc:
+        err.write(f"{prog}: error: cannot serve on {args.host}:{args.port}: {_describe(exc)}\n")
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -678,6 +701,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if debug:
         logging.basicConfig(format="%(name)s %(levelname)s %(message)s", stream=sys.stderr)
         logging.getLogger("inference").setLevel(logging.DEBUG)
+    elif not logging.getLogger().handlers:
+        # Keep stderr to one line per error: azure-identity logs its own multi-line warnings
+        # (shown with --debug), which Python would otherwise print through its last resort.
+        logging.getLogger("azure").addHandler(logging.NullHandler())
     out = _Output(sys.stdout)
     handler: Callable[[argparse.Namespace, str, _Output, TextIO], int] = args.handler
     try:
