@@ -7,7 +7,8 @@ reads, and times decoding it, best and median of ``--repeat`` runs. It reports M
 LF with the decoder's general line-by-line path forced, for comparison.
 
 Usage: ``python benchmarks/bench_sse.py [--chunks N] [--read-size B] [--repeat R] [--quick]``.
-``--quick`` uses a tiny stream and one run: it only shows that the harness works.
+``--quick`` uses a tiny stream and one run: it only shows that the harness works. On a busy
+machine, trust the best figure more than the median.
 """
 
 from __future__ import annotations

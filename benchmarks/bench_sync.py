@@ -13,9 +13,10 @@ repeats interleaved (async, sync, then sync, async, ...):
 * ``--requests`` sequential non-streamed requests on one client: microseconds per request;
 * one stream of ``--chunks`` updates, iterated to the end: updates per second.
 
-It prints the median of each, and the sync/async ratio (time ratio: above 1 means the sync
-API is slower). ``--profile`` also runs the sync side once under cProfile and prints the top
-functions.
+It prints the medians of wall time and of the process's CPU time (all threads; steadier on a
+busy machine), and the sync/async ratios (time ratios: above 1 means the sync API is slower).
+``--profile`` also runs the sync side once under cProfile (the calling thread and the loop
+thread separately) and prints the top functions.
 
 Usage: ``python benchmarks/bench_sync.py [--requests N] [--chunks N] [--repeat R] [--quick]
 [--profile]``. ``--quick`` uses tiny sizes and one repeat: it only shows that the harness works.
@@ -32,13 +33,14 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inference import ChatCompletionsClient  # noqa: E402
-from inference.aio import ChatCompletionsClient as AsyncChatCompletionsClient  # noqa: E402
-from inference.models import UserMessage  # noqa: E402
+from inference import ChatCompletionsClient
+from inference.aio import ChatCompletionsClient as AsyncChatCompletionsClient
+from inference.models import UserMessage
 
 WORDS = (" the", " model", " answer", " is", " streaming", " token", " by", " one", ",", ".")
 PIECE = 16 * 1024
@@ -116,84 +118,122 @@ def serve(chunks: int) -> None:
 MESSAGES = [UserMessage("How fast is the sync API?")]
 
 
-async def async_requests(endpoint: str, n: int) -> float:
-    """Seconds for ``n`` sequential non-streamed requests on the async client."""
+class Clock:
+    """Wall time and process CPU time (every thread) since creation."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def read(self) -> tuple[float, float]:
+        """(wall seconds, CPU seconds) elapsed."""
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+Sample = tuple[float, float]  # (wall seconds, CPU seconds)
+
+
+async def async_requests(endpoint: str, n: int) -> Sample:
+    """Time ``n`` sequential non-streamed requests on the async client."""
     async with AsyncChatCompletionsClient(endpoint, model="bench-model") as client:
         await client.complete(messages=MESSAGES)
-        start = time.perf_counter()
+        clock = Clock()
         for _ in range(n):
             await client.complete(messages=MESSAGES)
-        return time.perf_counter() - start
+        return clock.read()
 
 
-def sync_requests(endpoint: str, n: int) -> float:
-    """Seconds for ``n`` sequential non-streamed requests on the sync client."""
+def sync_requests(endpoint: str, n: int) -> Sample:
+    """Time ``n`` sequential non-streamed requests on the sync client."""
     with ChatCompletionsClient(endpoint, model="bench-model") as client:
         client.complete(messages=MESSAGES)
-        start = time.perf_counter()
+        clock = Clock()
         for _ in range(n):
             client.complete(messages=MESSAGES)
-        return time.perf_counter() - start
+        return clock.read()
 
 
-async def async_stream(endpoint: str, chunks: int) -> float:
-    """Seconds to read one stream of ``chunks`` updates with the async client."""
+async def async_stream(endpoint: str, chunks: int) -> Sample:
+    """Time reading one stream of ``chunks`` updates with the async client."""
     async with AsyncChatCompletionsClient(endpoint, model="bench-model") as client:
         await client.complete(messages=MESSAGES)
-        start = time.perf_counter()
+        clock = Clock()
         count = 0
         async with await client.complete(messages=MESSAGES, stream=True) as stream:
             async for _ in stream:
                 count += 1
-        elapsed = time.perf_counter() - start
+        elapsed = clock.read()
     if count != chunks:
         raise SystemExit(f"async stream: {count} updates, expected {chunks}")
     return elapsed
 
 
-def sync_stream(endpoint: str, chunks: int) -> float:
-    """Seconds to read one stream of ``chunks`` updates with the sync client."""
+def sync_stream(endpoint: str, chunks: int) -> Sample:
+    """Time reading one stream of ``chunks`` updates with the sync client."""
     with ChatCompletionsClient(endpoint, model="bench-model") as client:
         client.complete(messages=MESSAGES)
-        start = time.perf_counter()
+        clock = Clock()
         count = 0
         with client.complete(messages=MESSAGES, stream=True) as stream:
             for _ in stream:
                 count += 1
-        elapsed = time.perf_counter() - start
+        elapsed = clock.read()
     if count != chunks:
         raise SystemExit(f"sync stream: {count} updates, expected {chunks}")
     return elapsed
 
 
 def interleaved(
-    repeat: int, run_async: object, run_sync: object
-) -> tuple[list[float], list[float]]:
-    """Run both sides ``repeat`` times, alternating which goes first."""
-    assert callable(run_async) and callable(run_sync)
-    async_times: list[float] = []
-    sync_times: list[float] = []
+    repeat: int, run_async: Callable[[], Sample], run_sync: Callable[[], Sample]
+) -> tuple[Sample, Sample]:
+    """Run both sides ``repeat`` times, alternating which goes first; return the medians."""
+    samples: dict[str, list[Sample]] = {"a": [], "s": []}
     for i in range(repeat):
         order = [("a", run_async), ("s", run_sync)]
         if i % 2:
             order.reverse()
         for side, run in order:
-            (async_times if side == "a" else sync_times).append(run())
-    return async_times, sync_times
+            samples[side].append(run())
+
+    def medians(side: str) -> Sample:
+        walls, cpus = zip(*samples[side], strict=True)
+        return statistics.median(walls), statistics.median(cpus)
+
+    return medians("a"), medians("s")
 
 
 def profile_sync(endpoint: str, args: argparse.Namespace) -> None:
-    """Run the sync side once under cProfile and print where the time goes."""
-    for label, run in (
-        ("non-streamed requests", lambda: sync_requests(endpoint, args.requests)),
-        ("stream", lambda: sync_stream(endpoint, args.chunks)),
-    ):
-        profiler = cProfile.Profile()
-        profiler.enable()
-        run()
-        profiler.disable()
-        print(f"\n--- cProfile of the sync {label} (calling thread only), top 15 by tottime")
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+    """Run the sync side once under cProfile (calling thread and loop thread separately)."""
+
+    def requests(client: ChatCompletionsClient) -> None:
+        for _ in range(args.requests):
+            client.complete(messages=MESSAGES)
+
+    def stream(client: ChatCompletionsClient) -> None:
+        with client.complete(messages=MESSAGES, stream=True) as updates:
+            for _ in updates:
+                pass
+
+    runs: tuple[tuple[str, Callable[[ChatCompletionsClient], None]], ...] = (
+        ("non-streamed requests", requests),
+        ("stream", stream),
+    )
+    for label, run in runs:
+        caller, loop = cProfile.Profile(), cProfile.Profile()
+        with ChatCompletionsClient(endpoint, model="bench-model") as client:
+            client.complete(messages=MESSAGES)
+
+            async def switch(on: bool, profile: cProfile.Profile = loop) -> None:
+                profile.enable() if on else profile.disable()
+
+            client._portal.call(lambda: switch(True))
+            caller.enable()
+            run(client)
+            caller.disable()
+            client._portal.call(lambda: switch(False))
+        for thread, profile in (("calling thread", caller), ("loop thread", loop)):
+            print(f"\n--- cProfile of the sync {label}, {thread}: top 15 by tottime")
+            pstats.Stats(profile).sort_stats("tottime").print_stats(15)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -230,28 +270,31 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.requests} requests per run, {args.chunks}-update stream, "
             f"{args.repeat} runs per side (interleaved), medians"
         )
-        a_times, s_times = interleaved(
+        (a_wall, a_cpu), (s_wall, s_cpu) = interleaved(
             args.repeat,
             lambda: asyncio.run(async_requests(endpoint, args.requests)),
             lambda: sync_requests(endpoint, args.requests),
         )
-        a_med, s_med = statistics.median(a_times), statistics.median(s_times)
+        per = 1e6 / args.requests
         print(
-            f"non-streamed  async {a_med / args.requests * 1e6:8.1f} us/request   "
-            f"sync {s_med / args.requests * 1e6:8.1f} us/request   "
-            f"sync/async {s_med / a_med:.2f}x   "
-            f"(sync overhead {(s_med - a_med) / args.requests * 1e6:+.1f} us/request)"
+            f"non-streamed  wall: async {a_wall * per:7.1f} us/request  sync "
+            f"{s_wall * per:7.1f} us/request  sync/async {s_wall / a_wall:.2f}x  "
+            f"(overhead {(s_wall - a_wall) * per:+.1f} us)\n"
+            f"              CPU:  async {a_cpu * per:7.1f} us/request  sync "
+            f"{s_cpu * per:7.1f} us/request  sync/async {s_cpu / a_cpu:.2f}x  "
+            f"(overhead {(s_cpu - a_cpu) * per:+.1f} us)"
         )
-        a_times, s_times = interleaved(
+        (a_wall, a_cpu), (s_wall, s_cpu) = interleaved(
             args.repeat,
             lambda: asyncio.run(async_stream(endpoint, args.chunks)),
             lambda: sync_stream(endpoint, args.chunks),
         )
-        a_med, s_med = statistics.median(a_times), statistics.median(s_times)
+        n = args.chunks
         print(
-            f"stream        async {args.chunks / a_med:10.0f} updates/s   "
-            f"sync {args.chunks / s_med:10.0f} updates/s   "
-            f"sync/async {s_med / a_med:.2f}x"
+            f"stream        wall: async {n / a_wall:9.0f} updates/s  sync {n / s_wall:9.0f} "
+            f"updates/s  sync/async {s_wall / a_wall:.2f}x\n"
+            f"              CPU:  async {n / a_cpu:9.0f} updates/s  sync {n / s_cpu:9.0f} "
+            f"updates/s  sync/async {s_cpu / a_cpu:.2f}x"
         )
         if args.profile:
             profile_sync(endpoint, args)

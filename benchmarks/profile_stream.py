@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--quick", action="store_true", help="200 chunks, one repeat")
+    parser.add_argument(
+        "--write-readme", action="store_true", help="put the output into benchmarks/README.md"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.chunks, args.repeat = 200, 1
@@ -185,14 +188,53 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.stop()
 
+    table, profile = render(args, reads, t_read, parts, t_floor, t_e2e, stats)
+    print(table)
+    print(profile)
+    if args.write_readme:
+        command = "python benchmarks/profile_stream.py " + " ".join(
+            sys.argv[1:] if argv is None else argv
+        )
+        write_section(
+            f"Command: `{command.strip()}`\n\n{table}\n```text\n{profile.rstrip()}\n```\n"
+        )
+        print("wrote benchmarks/README.md")
+
+
+def write_section(text: str) -> None:
+    """Put ``text`` between the profile markers of benchmarks/README.md."""
+    readme = ROOT / "benchmarks" / "README.md"
+    start, end = "<!-- profile:start -->", "<!-- profile:end -->"
+    content = readme.read_text(encoding="utf-8") if readme.exists() else ""
+    block = f"{start}\n{text}{end}"
+    if start in content and end in content:
+        before, rest = content.split(start, 1)
+        content = before + block + rest.split(end, 1)[1]
+    else:
+        content = content.rstrip("\n") + "\n\n" + block + "\n"
+    readme.write_text(content, encoding="utf-8")
+
+
+def render(
+    args: argparse.Namespace,
+    reads: list[bytes],
+    t_read: float,
+    parts: dict[str, float],
+    t_floor: float,
+    t_e2e: float,
+    stats: pstats.Stats,
+) -> tuple[str, str]:
+    """The stage table (Markdown) and the profile's top lines (text)."""
+    out: list[str] = []
+    emit = out.append
     n = args.chunks
     body = sum(len(r) for r in reads)
-    print(
+    emit(
         f"{n} chunks, {body} body bytes in {len(reads)} reads "
         f"({body / len(reads):,.0f} B/read), median of {args.repeat}\n"
     )
-    print("| stage | µs per chunk | share of end-to-end |")
-    print("|---|---:|---:|")
+    emit("| stage | µs per chunk | share of end-to-end |")
+    emit("|---|---:|---:|")
     rows = [
         ("read the body (raw aiohttp floor)", t_read),
         ("SSE decode (`SSEDecoder.feed`)", parts["SSE decode"]),
@@ -203,26 +245,29 @@ def main(argv: list[str] | None = None) -> None:
     accounted = sum(t for _, t in rows)
     rows.append(("stream object, iteration, transport wrapper (rest)", t_e2e - accounted))
     for label, seconds in rows:
-        print(f"| {label} | {seconds / n * 1e6:.2f} | {seconds / t_e2e:.0%} |")
-    print(f"| **end to end** (`inference.aio`) | **{t_e2e / n * 1e6:.2f}** | 100% |")
-    print(
+        emit(f"| {label} | {seconds / n * 1e6:.2f} | {seconds / t_e2e:.0%} |")
+    emit(f"| **end to end** (`inference.aio`) | **{t_e2e / n * 1e6:.2f}** | 100% |")
+    emit(
         f"| (for comparison: the floor's split + `orjson.loads`) | {t_floor / n * 1e6:.2f} "
         f"| {t_floor / t_e2e:.0%} |"
     )
-    print(f"\nend to end: {t_e2e:.3f} s, {t_e2e / t_read:.2f}x the raw floor ({t_read:.3f} s)")
-    print(
+    emit(f"\nend to end: {t_e2e:.3f} s, {t_e2e / t_read:.2f}x the raw floor ({t_read:.3f} s)")
+    emit(
         f"SSE decoder alone: {body / parts['SSE decode'] / 1e6:.0f} MB/s "
         f"on the reads aiohttp delivered\n"
     )
 
+    table = "\n".join(out) + "\n"
+    out.clear()
     text = io.StringIO()
     stats.stream = text  # type: ignore[attr-defined]
     stats.strip_dirs().sort_stats("tottime").print_stats(args.top)
     lines = text.getvalue().splitlines()
     start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
     total = next((line.strip() for line in lines if "function calls" in line), "")
-    print(f"cProfile of one {n}-chunk stream ({total}), by tottime:\n")
-    print("\n".join(lines[start:]).rstrip())
+    emit(f"cProfile of one {n}-chunk stream ({total}), by tottime:\n")
+    emit("\n".join(lines[start:]).rstrip())
+    return table, "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ connect          10 s       TCP + TLS connection set-up
 read             600 s      until the response head arrives (a non-streamed answer is generated
                             before its head is sent, so this is long)
 idle             120 s      silence between two events of a stream (keep-alive comments do not
-                            count as events)
+                            count as events), or while a non-streamed body arrives (a body
+                            that keeps arriving is read to its end, however long it takes)
 total            None       no limit on a whole call: a healthy long stream is never cut
 max_retries      3          retries after the first attempt (4 attempts in all)
 backoff          0.5 s      first backoff; doubles each retry; full jitter
@@ -21,7 +22,7 @@ max_retry_after  60 s       cap of a server-requested wait (Retry-After, retry-a
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Final
 
@@ -47,7 +48,8 @@ class Timeout:
     """Deadlines for one call, in seconds (None: no limit).
 
     ``connect``: connection set-up. ``read``: until the response head arrives.
-    ``idle``: longest silence between two events of a stream. ``total``: the whole call,
+    ``idle``: longest silence between two events of a stream (or while a non-streamed body
+    arrives). ``total``: the whole call,
     stream included (off by default, so long streams are never cut while they flow).
     Pass it as ``timeout=`` to a client or to one call; a plain number sets connect, read and
     idle at once.
@@ -72,6 +74,11 @@ class Timeout:
         )
 
 
+def _statuses(value: Iterable[int]) -> frozenset[int]:
+    """``statuses=`` as a frozenset (any iterable of status codes is accepted)."""
+    return frozenset(value)
+
+
 @frozen
 class RetryPolicy:
     """When and how long to wait before retrying a failed attempt.
@@ -88,7 +95,7 @@ class RetryPolicy:
     backoff: float = field(default=0.5, validator=validators.ge(0))
     max_backoff: float = field(default=8.0, validator=validators.ge(0))
     max_retry_after: float = field(default=60.0, validator=validators.ge(0))
-    statuses: frozenset[int] = field(default=RETRY_STATUSES, converter=frozenset)
+    statuses: frozenset[int] = field(default=RETRY_STATUSES, converter=_statuses)
 
     @classmethod
     def coerce(cls, value: RetryPolicy | int | None, default: RetryPolicy) -> RetryPolicy:

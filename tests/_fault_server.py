@@ -128,15 +128,16 @@ def raw(
     headers: Mapping[str, str] | None = None,
     request_id: str | None = None,
 ) -> Action:
-    """A complete response with a ``Content-Length`` body; the connection stays open."""
+    """A complete response with a ``Content-Length`` body; the connection stays open.
+
+    ``request_id`` goes in ``x-request-id`` (a new UUID when None; ``""`` sends no such header).
+    """
 
     async def action(ex: Exchange) -> bool:
-        all_headers = {
-            "Content-Type": content_type,
-            "Content-Length": str(len(body)),
-            "x-request-id": request_id or str(uuid.uuid4()),
-            **(headers or {}),
-        }
+        all_headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+        if request_id != "":
+            all_headers["x-request-id"] = request_id or str(uuid.uuid4())
+        all_headers.update(headers or {})
         await ex.send(_head(status, all_headers) + body)
         return True
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
 import json
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -762,3 +764,20 @@ def test_arbitrary_bytes_with_small_limit(
             assert events == unlimited[: len(events)]
         else:
             assert events == unlimited
+
+
+# -- the benchmark harness ----------------------------------------------------------------------
+
+
+def test_benchmark_quick_mode_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """``benchmarks/bench_sse.py --quick`` runs and reports the three configurations."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_sse.py"
+    spec = importlib.util.spec_from_file_location("bench_sse", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--quick", "--read-size", "1000"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "201 events" in lines[0]
+    assert [line.split("  ")[0] for line in lines[1:]] == ["LF", "CRLF", "LF, general path"]
+    assert all("MB/s best" in line and "events/s" in line for line in lines[1:])

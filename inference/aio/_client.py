@@ -679,7 +679,13 @@ class ChatCompletionsClient:
                 and not refreshed_token
             ):
                 refreshed_token = True
-                self._auth.invalidate()
+                current: dict[str, str] = {}
+                await self._auth.apply(current)
+                if current.get("authorization") == headers.get("authorization"):
+                    # The refused token is still the cached one: throw it away. When another
+                    # request has already replaced it, the new token is used as it is, so a
+                    # burst of 401s costs one token request, not one each.
+                    self._auth.invalidate()
                 _log.info("retrying %s %s with a fresh token after HTTP 401", method, url)
                 continue
             if status in retry.statuses and attempt <= retry.max_retries:
