@@ -69,7 +69,13 @@ _REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id", "request-id", "x-ms-re
 
 
 class InferenceError(Exception):
-    """Base class of every exception this library raises."""
+    """Base class of every exception this library raises.
+
+    An error raised while reading a stream carries ``partial``: everything received before
+    it, assembled into a ``ChatCompletions`` (None for errors outside a stream).
+    """
+
+    partial: Any = None
 
 
 class RequestValidationError(InferenceError, ValueError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import io
 import json
+import logging
 import os
 import re
 import select
@@ -423,7 +424,18 @@ def test_bad_arguments_are_one_line(
 
 def test_debug_shows_the_traceback(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
     """--debug adds the traceback to the error line."""
-    code = main(["chat", "Hello", "--debug", "--endpoint", emulator.endpoint(), "--key", "no"])
+    root = logging.getLogger()
+    library = logging.getLogger("inference")
+    saved_handlers, saved_level = list(root.handlers), library.level
+    try:
+        code = main(
+            ["chat", "Hello", "--debug", "--endpoint", emulator.endpoint(), "--key", "no"]
+        )
+    finally:  # --debug configures logging for the process: undo it for the other tests
+        for handler in root.handlers[:]:
+            if handler not in saved_handlers:
+                root.removeHandler(handler)
+        library.setLevel(saved_level)
     assert code == EXIT_AUTH
     err = capsys.readouterr().err
     assert "Traceback" in err

@@ -155,7 +155,7 @@ class AsyncChatCompletionsStream:
             self._state = _CLOSED
             response.close()
             if getattr(exc, "partial", None) is None:
-                exc.partial = self._accumulator.result()  # type: ignore[attr-defined]
+                exc.partial = self._accumulator.result()
             if pending:  # deliver the updates that arrived before the error first
                 self._error = exc
                 return
