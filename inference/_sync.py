@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["ChatCompletionsClient", "ChatCompletionsStream"]
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
 
 _BATCHES_AHEAD = 4  # how many batches the pump may read ahead of a slow consumer
 _LIVENESS_CHECK = 1.0  # seconds between checks that the loop thread still runs, while waiting
@@ -325,32 +324,6 @@ async def _loop_and_thread() -> tuple[asyncio.AbstractEventLoop, threading.Threa
     return asyncio.get_running_loop(), threading.current_thread()
 
 
-def _sync_doc(doc: str | None) -> str:
-    """An async docstring, reworded for the sync twin."""
-    text = doc or ""
-    for old, new in (
-        ("AsyncChatCompletionsStream", "ChatCompletionsStream"),
-        ("async with", "with"),
-        ("async for", "for"),
-        ("``await ", "``"),
-        ("'await ", "'"),
-        (":meth:`aclose`", ":meth:`close`"),
-        ("aclose()", "close()"),
-    ):
-        text = text.replace(old, new)
-    return text
-
-
-def _twin(async_func: Callable[..., Any]) -> Callable[[F], F]:
-    """Give a sync method the docstring of its async twin."""
-
-    def decorate(func: F) -> F:
-        func.__doc__ = _sync_doc(async_func.__doc__)
-        return func
-
-    return decorate
-
-
 class ChatCompletionsClient:
     """Sync client for chat completions: the same constructor, methods and parameters as
     :class:`inference.aio.ChatCompletionsClient`, which it runs on a background event loop.
@@ -530,7 +503,6 @@ class ChatCompletionsClient:
         retry: RetryPolicy | int | None = None,
     ) -> ChatCompletions | ChatCompletionsStream: ...
 
-    @_twin(_AsyncClient.complete)
     def complete(
         self,
         body: Mapping[str, Any] | None = None,
@@ -557,6 +529,19 @@ class ChatCompletionsClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | int | None = None,
     ) -> ChatCompletions | ChatCompletionsStream:
+        """Send a chat-completions request.
+
+        ``messages``: the conversation (message models, a response's message, or dicts).
+        ``stream=True`` returns a :class:`ChatCompletionsStream` of updates once the
+        first event has arrived; otherwise the whole :class:`~inference.models.ChatCompletions`.
+        Sampling parameters (``temperature``, ``top_p``, ``max_tokens``, ``stop``, penalties,
+        ``seed``, ``n``), ``response_format`` (``"text"``, ``"json_object"``,
+        ``JsonSchemaFormat``, ...), ``tools`` and ``tool_choice`` override the client's
+        defaults. ``stream_options={"include_usage": True}`` asks for a final usage update.
+        ``model_extras`` go at the body root with the header ``extra-parameters:
+        pass-through``. ``body`` (positional) sends a complete JSON body as given instead.
+        ``headers``, ``timeout`` and ``retry`` apply to this call only.
+        """
         call = functools.partial(
             self._async.complete,
             body,
@@ -597,7 +582,6 @@ class ChatCompletionsClient:
             return _Pumped.start(result, self._portal)
         return result
 
-    @_twin(_AsyncClient.get_model_info)
     def get_model_info(
         self,
         *,
@@ -605,6 +589,11 @@ class ChatCompletionsClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | int | None = None,
     ) -> ModelInfo:
+        """What ``/info`` says about the model behind the endpoint (Azure AI endpoints).
+
+        Endpoint kinds without ``/info`` (Azure OpenAI v1, GitHub Models, OpenAI-compatible
+        servers) raise :class:`~inference.exceptions.ResourceNotFoundError` without a request.
+        """
         return self._portal.call(
             functools.partial(
                 self._async.get_model_info, headers=headers, timeout=timeout, retry=retry
@@ -832,12 +821,16 @@ class ChatCompletionsStream:
         """True once ``data: [DONE]`` arrived."""
         return self._stream.finished
 
-    @_twin(AsyncChatCompletionsStream.get_final_completion)
     def get_final_completion(self) -> ChatCompletions:
+        """The whole answer assembled from the updates, as a non-streamed call returns it.
+
+        Raises :class:`~inference.exceptions.StreamError` if the stream has not finished:
+        iterate it to the end first, or use ``stream.until_done()``.
+        """
         return self._on_loop(self._stream.get_final_completion)
 
-    @_twin(AsyncChatCompletionsStream.partial_completion)
     def partial_completion(self) -> ChatCompletions:
+        """What has arrived so far, assembled (also works after an error or an early stop)."""
         return self._on_loop(self._stream.partial_completion)
 
     def _on_loop(self, func: Callable[[], T]) -> T:
@@ -855,14 +848,14 @@ class ChatCompletionsStream:
                 raise
             return func()  # the loop stopped meanwhile: nothing changes the stream any more
 
-    @_twin(AsyncChatCompletionsStream.until_done)
     def until_done(self) -> ChatCompletions:
+        """Read the rest of the stream and return the assembled completion."""
         for _ in self:
             pass
         return self.get_final_completion()
 
-    @_twin(AsyncChatCompletionsStream.text_deltas)
     def text_deltas(self) -> Iterator[str]:
+        """Iterate only the non-empty text deltas of the first choice (for UI code)."""
         for update in self:
             for choice in update.choices:
                 if choice.index == 0:

@@ -92,6 +92,7 @@ def doc_words(doc: str | None, *, sync: bool) -> list[str]:
     """A docstring's words, with the async side's wording mapped to the sync one."""
     text = doc or ""
     if not sync:
+        text = text.replace("an :class:`Async", "a :class:`Async")  # "an Async..." -> "a ..."
         text = sync_text(text)
         for old, new in (("async with", "with"), ("async for", "for"), ("await ", "")):
             text = text.replace(old, new)

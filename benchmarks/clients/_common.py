@@ -6,10 +6,12 @@ end, send one non-streamed request, and close. The drivers here run a scenario w
 
 - ``stream``: one streamed response of ``--chunks`` content events.
 - ``sequential``: ``--requests`` non-streamed requests, one after the other.
-- ``concurrent``: ``--concurrency`` streams of ``--concurrent-chunks`` events at once (tasks
-  for async clients, threads sharing one client for sync clients), then a memory phase: the
-  same number of streams is opened with the server holding back all but the first events
-  for ``--mem-gap-ms``, and the growth of resident memory is divided by the streams open.
+- ``concurrent``: first a memory phase: ``--concurrency`` streams are opened at once with the
+  server holding back all but their first events for ``--mem-gap-ms``, and the growth of
+  resident memory is divided by the streams open (measured before the timed phase, so the
+  allocator has no freed memory of earlier streams to reuse); then, timed,
+  ``--concurrency`` streams of ``--concurrent-chunks`` events at once (tasks for async
+  clients, threads sharing one client for sync clients).
 - ``ttft``: ``--samples`` short streams one after the other, whose first text delta arrives
   alone (the rest follows ``--gap-ms`` later); time to first token is the median time from
   the call to the first non-empty text delta.
@@ -224,9 +226,11 @@ async def _run_async(client: AsyncBenchClient, opts: argparse.Namespace) -> dict
             check.complete(await client.complete())
         else:
             check.stream(await client.stream(WARMUP_CHUNKS, None, None), WARMUP_CHUNKS)
+        extra: dict[str, Any] = {}
+        if scenario == "concurrent" and opts.mem_gap_ms > 0:
+            extra = await _memory_async(client, opts, check)
         gc.collect()
         t0, c0 = time.perf_counter(), time.process_time()
-        extra: dict[str, Any] = {}
         if scenario == "stream":
             result = await client.stream(opts.chunks, None, None)
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -247,8 +251,6 @@ async def _run_async(client: AsyncBenchClient, opts: argparse.Namespace) -> dict
             for result in results:
                 check.stream(result, m)
             ops = opts.concurrency * m
-            if opts.mem_gap_ms > 0:
-                extra = await _memory_async(client, opts, check)
         else:
             ttfts: list[float] = []
             headers = {"x-bench-gap-ms": f"{opts.gap_ms:g}"}
@@ -300,6 +302,8 @@ def _run_sync(client: SyncBenchClient, opts: argparse.Namespace) -> dict[str, An
             pool = ThreadPoolExecutor(max_workers=opts.concurrency)
             # Start the threads before timing: a server process would have its pool ready.
             list(pool.map(lambda _: None, range(opts.concurrency * 4)))
+            if opts.mem_gap_ms > 0:
+                extra = _memory_sync(client, opts, check, pool)
         gc.collect()
         t0, c0 = time.perf_counter(), time.process_time()
         if scenario == "stream":
@@ -324,8 +328,6 @@ def _run_sync(client: SyncBenchClient, opts: argparse.Namespace) -> dict[str, An
                 for result in results:
                     check.stream(result, m)
                 ops = opts.concurrency * m
-                if opts.mem_gap_ms > 0:
-                    extra = _memory_sync(client, opts, check, pool)
         else:
             ttfts: list[float] = []
             headers = {"x-bench-gap-ms": f"{opts.gap_ms:g}"}
