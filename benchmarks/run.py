@@ -33,6 +33,7 @@ import os
 import platform
 import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -554,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     started = time.monotonic()
     results = Results(clients)
+    # SIGTERM unwinds like Ctrl-C, so the server and a running client process are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     stream_sizes = sorted({int(sizes["chunks"]), int(sizes["concurrent_chunks"])})
     server = Server([*stream_sizes, int(sizes["ttft_chunks"]), 20], args.pin)
     try:

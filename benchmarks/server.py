@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -344,11 +345,12 @@ async def serve(host: str, port: int, sizes: Iterable[int]) -> None:
         await stop.wait()
     finally:
         server.close()
-        print(
-            f"connections={state.connections} requests={state.requests} "
-            f"streams={state.stream_count}",
-            flush=True,
-        )
+        with contextlib.suppress(OSError):  # whoever read our output may be gone
+            print(
+                f"connections={state.connections} requests={state.requests} "
+                f"streams={state.stream_count}",
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
