@@ -459,7 +459,7 @@ def run_sse_bench(quick: bool) -> str | None:
         return None
     for line in proc.stdout.splitlines():
         if line.startswith("LF "):
-            return line.strip()
+            return re.sub(r"\s+", " ", line.strip())
     return None
 
 
@@ -551,7 +551,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         clients.append(name)
 
-    command = "python benchmarks/run.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    shown = list(sys.argv[1:] if argv is None else argv)
+    if "--json" in shown:  # where the raw results went is not part of the recipe
+        i = shown.index("--json")
+        del shown[i : i + 2]
+    command = "python benchmarks/run.py " + shlex.join(shown)
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     started = time.monotonic()
     results = Results(clients)

@@ -802,7 +802,7 @@ class _RecordingDecoder:
         self.reads: list[tuple[int, int, int]] = []
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
-        pending = len(self._stream._pending)
+        pending = len(self._stream._events)
         events = self._decoder.feed(data)
         self.reads.append((len(data), pending, len(events)))
         return events
@@ -853,10 +853,10 @@ async def test_long_stream_with_slow_consumer_has_bounded_read_ahead(emulator: E
         content_deltas = 0
         async for update in stream:
             count += 1
-            most_pending = max(most_pending, len(stream._pending))
+            most_pending = max(most_pending, len(stream._events))
             if update.choices and update.choices[0].delta.content:
                 content_deltas += 1
-            if not stream._pending:
+            if not stream._events:
                 await asyncio.sleep(0.02)  # a slow consumer, before every network read
         final = stream.get_final_completion()
     total = sum(size for size, _, _ in recorder.reads)
@@ -874,7 +874,7 @@ async def test_long_stream_with_slow_consumer_has_bounded_read_ahead(emulator: E
     parts = stream._accumulator._choices[0].content
     assert len(parts) == content_deltas
     assert all(type(part) is str for part in parts)
-    assert len(stream._pending) == 0
+    assert len(stream._events) == 0
 
 
 # -- idle timeout ---------------------------------------------------------------------------

@@ -60,13 +60,18 @@ class AsyncChatCompletionsStream:
     ) -> None:
         self._response = response
         self._decoder = SSEDecoder(max_event_size) if max_event_size else SSEDecoder()
-        self._pending: deque[StreamingChatCompletionsUpdate] = deque()
+        # Events read from the network but not yet parsed: each is parsed when the caller asks
+        # for it, so only one update is alive at a time however much one read delivered
+        # (updates die young: no garbage-collector work, flat memory).
+        self._events: deque[ServerSentEvent] = deque()
+        # Updates parsed ahead of the caller (the first one, by ``_prime``).
+        self._ready: deque[StreamingChatCompletionsUpdate] = deque()
         self._accumulator = ChatCompletionsAccumulator()
         self._idle = idle_timeout
         self._deadline = deadline
         self._state = _OPEN
         self._last_event = 0.0
-        # An error read together with earlier updates: raised once those are delivered.
+        # An error found while parsing a batch for the sync API: raised after the batch.
         self._error: InferenceError | None = None
         self.request_id = request_id
         """The request id the server returned (or the one the client sent)."""
@@ -79,15 +84,20 @@ class AsyncChatCompletionsStream:
         return self
 
     async def __anext__(self) -> StreamingChatCompletionsUpdate:
-        pending = self._pending
-        if pending:
-            return pending.popleft()
-        self._raise_deferred()
-        if self._state == _OPEN:
-            await self._fill()
-            if pending:
-                return pending.popleft()
-        raise StopAsyncIteration
+        if self._ready:
+            return self._ready.popleft()
+        events = self._events
+        while True:
+            if events:
+                update = self._parse(events.popleft())
+                if update is not None:
+                    return update
+                await self._finish()  # a [DONE] inside a batch
+            else:
+                self._raise_deferred()
+                if self._state != _OPEN:
+                    raise StopAsyncIteration
+                await self._fill()
 
     def _raise_deferred(self) -> None:
         error = self._error
@@ -100,29 +110,53 @@ class AsyncChatCompletionsStream:
 
         Used by the sync API to move updates across threads in batches.
         """
-        pending = self._pending
-        if not pending:
-            self._raise_deferred()
-            if self._state == _OPEN:
+        batch = list(self._ready)
+        self._ready.clear()
+        events = self._events
+        while not batch:
+            if not events:
+                self._raise_deferred()
+                if self._state != _OPEN:
+                    break
                 await self._fill()
-        batch = list(pending)
-        pending.clear()
+            try:
+                while events:
+                    update = self._parse(events.popleft())
+                    if update is None:
+                        await self._finish()  # a [DONE] inside a batch
+                    else:
+                        batch.append(update)
+            except InferenceError as exc:
+                if not batch:
+                    raise
+                self._error = exc  # deliver the updates that arrived before the error first
         return batch
 
     async def _prime(self) -> None:
-        """Read until the first update (or the end): errors before any event reached the
-        caller surface from ``complete()``, where they can still be retried."""
-        if not self._pending and self._state == _OPEN:
-            await self._fill()
+        """Read and parse the first update (or reach the end): errors before any event reached
+        the caller surface from ``complete()``, where they can still be retried."""
+        events = self._events
+        while not self._ready and (events or self._state == _OPEN):
+            if not events:
+                await self._fill()
+                continue
+            update = self._parse(events.popleft())
+            if update is None:
+                await self._finish()  # a [DONE] inside a batch
+            else:
+                self._ready.append(update)
+        if not self._ready and not events:
+            self._raise_deferred()
 
     async def _fill(self) -> None:
-        pending = self._pending
+        """Read from the network until at least one event is queued, or the body ends."""
+        events = self._events
         response = self._response
         decoder = self._decoder
         try:
             if not self._last_event:
                 self._last_event = anyio.current_time()
-            while not pending and self._state == _OPEN:
+            while not events and self._state == _OPEN:
                 limit, total_bound = self._wait_limit()
                 try:
                     with anyio.fail_after(limit):
@@ -137,26 +171,19 @@ class AsyncChatCompletionsStream:
                         "the connection was closed"
                     ) from None
                 if chunk:
-                    events = decoder.feed(chunk)
+                    batch = decoder.feed(chunk)
+                    if batch:
+                        self._last_event = anyio.current_time()
+                        self._queue(batch)
                 else:
-                    events = decoder.close()
-                    if events:
-                        self._handle(events)
+                    self._queue(decoder.close())
                     if self._state == _OPEN:
-                        raise StreamInterruptedError(
-                            "the stream ended before 'data: [DONE]': the connection was closed "
-                            f"early ({self._accumulator.count} updates received; see .partial)"
-                        )
-                    break
-                if events:
-                    self._last_event = anyio.current_time()
-                    self._handle(events)
+                        self._end_without_done()
+            if self._state == _DONE:
+                await self._finish()
         except InferenceError as exc:
-            self._state = _CLOSED
-            response.close()
-            if getattr(exc, "partial", None) is None:
-                exc.partial = self._accumulator.result()
-            if pending:  # deliver the updates that arrived before the error first
+            self._fail(exc)
+            if events:  # deliver the events that arrived before the error first
                 self._error = exc
                 return
             raise
@@ -164,8 +191,36 @@ class AsyncChatCompletionsStream:
             self._state = _CLOSED
             response.close()
             raise
-        if self._state == _DONE:
-            await self._finish()
+
+    def _queue(self, batch: list[ServerSentEvent]) -> None:
+        if not batch:
+            return
+        last = batch[-1]
+        if last.data == "[DONE]" and last.event == "message":
+            self._state = _DONE
+            del batch[-1]
+        self._events.extend(batch)
+
+    def _end_without_done(self) -> None:
+        if self._events:
+            # Parse what arrived first; the cut is reported after it.
+            self._error = self._interrupted()
+            self._state = _CLOSED
+            self._response.close()
+            return
+        raise self._interrupted()
+
+    def _interrupted(self) -> StreamInterruptedError:
+        return StreamInterruptedError(
+            "the stream ended before 'data: [DONE]': the connection was closed early "
+            f"({self._accumulator.count} updates received; see .partial)"
+        )
+
+    def _fail(self, exc: InferenceError) -> None:
+        self._state = _CLOSED
+        self._response.close()
+        if exc.partial is None:
+            exc.partial = self._accumulator.result()
 
     def _wait_limit(self) -> tuple[float | None, bool]:
         idle = None if self._idle is None else self._last_event + self._idle
@@ -176,16 +231,16 @@ class AsyncChatCompletionsStream:
             return None, False
         return max(idle - anyio.current_time(), 0.0), False
 
-    def _handle(self, events: list[ServerSentEvent]) -> None:
-        pending = self._pending
-        add = self._accumulator.add
-        for event in events:
-            data = event.data
-            if data == "[DONE]":
-                self._state = _DONE
-                return
+    def _parse(self, event: ServerSentEvent) -> StreamingChatCompletionsUpdate | None:
+        """The update of one event (None for a ``[DONE]`` inside a batch, which ends it)."""
+        data = event.data
+        try:
             if event.event == "error":
                 self._raise_service_error(data)
+            if data == "[DONE]":
+                self._state = _DONE
+                self._events.clear()
+                return None
             try:
                 obj = parse_event(data)
                 if "error" in obj and not obj.get("choices"):
@@ -195,8 +250,12 @@ class AsyncChatCompletionsStream:
                 raise ResponseDecodeError(
                     f"the stream sent an event that is not a chat-completions chunk: {exc}"
                 ) from exc
-            add(update)
-            pending.append(update)
+        except InferenceError as exc:
+            self._events.clear()
+            self._fail(exc)
+            raise
+        self._accumulator.add(update)
+        return update
 
     def _raise_service_error(self, data: Any) -> None:
         if isinstance(data, str):
@@ -217,11 +276,14 @@ class AsyncChatCompletionsStream:
 
     async def _finish(self) -> None:
         # Read the few bytes that end the body so the keep-alive connection is reused.
+        response = self._response
+        if response.closed:
+            return
         try:
             with anyio.move_on_after(1.0):
-                await self._response.drain()
+                await response.drain()
         finally:
-            self._response.close()  # no-op when drain released it
+            response.close()  # no-op when drain released it
 
     # -- lifecycle -------------------------------------------------------------------------
 
