@@ -277,6 +277,70 @@ def _structure_update(o: Any, _type: Any = None) -> m.StreamingChatCompletionsUp
     return update
 
 
+# The stream's own path: the event's dict was just parsed and nobody else holds it, so fields
+# are popped as they are read and what is left over *is* the ``extra`` mapping (no second pass
+# over the keys, no copy). Same results as the hooks above.
+_TOOL_CALLS_TYPE = list[m.StreamingChatResponseToolCallUpdate] | None
+
+
+def _owned_delta(o: Any) -> m.StreamingChatResponseMessageUpdate:
+    if not o:
+        return _Delta()
+    pop = o.pop
+    content = pop("content", None)
+    if not o:  # a content-only delta: the common case
+        return _Delta(None, content, None)
+    role = pop("role", None)
+    calls = pop("tool_calls", None)
+    delta = _Delta(
+        _ROLE.get(role, role) if role is not None else None,
+        content,
+        _tool_calls_hook(calls, _TOOL_CALLS_TYPE) if calls is not None else None,
+    )
+    if o:
+        delta.extra = o
+    return delta
+
+
+def _owned_choice(o: Any) -> m.StreamingChatChoiceUpdate:
+    pop = o.pop
+    reason = pop("finish_reason", None)
+    choice = _Choice(
+        pop("index", None) or 0,
+        _owned_delta(pop("delta", None)),
+        _FINISH.get(reason, reason) if reason is not None else None,
+        pop("logprobs", None),
+    )
+    if o:
+        choice.extra = o
+    return choice
+
+
+def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdate:
+    """Build a streaming update from a dict the caller gives up (it is consumed: its known
+    keys are removed and the rest becomes ``extra``). Raises :class:`DecodeFailure`."""
+    try:
+        pop = o.pop
+        choices = pop("choices", None)
+        usage = pop("usage", None)
+        created = pop("created", None)
+        update = _Update(
+            pop("id", None) or "",
+            None if created is None else _structure_created(created, None),
+            pop("model", None) or "",
+            [_owned_choice(c) for c in choices] if choices else [],
+            None if usage is None else _usage_hook(usage, m.CompletionsUsage),
+            pop("object", "chat.completion.chunk"),
+        )
+    except DecodeFailure:
+        raise
+    except Exception as exc:
+        raise DecodeFailure(f"unexpected stream event shape: {_brief(exc)}") from exc
+    if o:
+        update.extra = o
+    return update
+
+
 converter.register_structure_hook(m.StreamingChatResponseMessageUpdate, _structure_delta)
 converter.register_structure_hook(m.StreamingChatChoiceUpdate, _structure_choice)
 converter.register_structure_hook(m.StreamingChatCompletionsUpdate, _structure_update)

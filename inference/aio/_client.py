@@ -533,6 +533,7 @@ class ChatCompletionsClient:
                     ),
                     attempts,
                 )
+            response.set_body_timeout(None)  # the stream keeps its own idle clock
             stream = AsyncChatCompletionsStream(
                 response, idle_timeout=timeout.idle, deadline=deadline, request_id=request_id
             )
@@ -710,8 +711,9 @@ class ChatCompletionsClient:
         # A body that keeps arriving is read to its end however long it takes; only a
         # silence longer than Timeout.idle (or read, when idle is None) ends it.
         limit = timeout.idle if timeout.idle is not None else timeout.read
+        response.set_body_timeout(limit)
         try:
-            return await response.read(idle=limit)
+            return await response.read()
         except TimeoutError:
             response.close()
             from ..exceptions import ReadTimeoutError

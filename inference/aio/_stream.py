@@ -9,10 +9,11 @@ from types import TracebackType
 from typing import Any
 
 import anyio
+from orjson import loads as _json_loads
 
 from .._accumulate import ChatCompletionsAccumulator
 from .._errors import error_from_event
-from .._serialization import DecodeFailure, parse_event, update_from_dict
+from .._serialization import DecodeFailure, parse_event, update_from_owned_dict
 from ..exceptions import (
     IdleTimeoutError,
     InferenceError,
@@ -105,10 +106,12 @@ class AsyncChatCompletionsStream:
             self._error = None
             raise error
 
-    async def _next_batch(self) -> list[StreamingChatCompletionsUpdate]:
-        """Every update that is ready now (at least one), or ``[]`` at the end.
+    async def _next_batch(self, limit: int = 64) -> list[StreamingChatCompletionsUpdate]:
+        """The updates that are ready now (at least one, at most ``limit``), or ``[]`` at the
+        end.
 
-        Used by the sync API to move updates across threads in batches.
+        Used by the sync API to move updates across threads in batches. The bound keeps the
+        number of live update objects small (they are parsed only when a batch is taken).
         """
         batch = list(self._ready)
         self._ready.clear()
@@ -120,7 +123,7 @@ class AsyncChatCompletionsStream:
                     break
                 await self._fill()
             try:
-                while events:
+                while events and len(batch) < limit:
                     update = self._parse(events.popleft())
                     if update is None:
                         await self._finish()  # a [DONE] inside a batch
@@ -233,6 +236,25 @@ class AsyncChatCompletionsStream:
 
     def _parse(self, event: ServerSentEvent) -> StreamingChatCompletionsUpdate | None:
         """The update of one event (None for a ``[DONE]`` inside a batch, which ends it)."""
+        # Fast path, once per chunk: a message event holding a chunk object.
+        if event[0] == "message":
+            data = event[1]
+            if data != "[DONE]":
+                try:
+                    obj = _json_loads(data)
+                except ValueError:
+                    obj = None
+                if type(obj) is dict and "error" not in obj:
+                    try:
+                        update = update_from_owned_dict(obj)
+                    except DecodeFailure:
+                        pass  # reported by the general path below
+                    else:
+                        self._accumulator.add(update)
+                        return update
+        return self._parse_slowly(event)
+
+    def _parse_slowly(self, event: ServerSentEvent) -> StreamingChatCompletionsUpdate | None:
         data = event.data
         try:
             if event.event == "error":
@@ -245,7 +267,7 @@ class AsyncChatCompletionsStream:
                 obj = parse_event(data)
                 if "error" in obj and not obj.get("choices"):
                     self._raise_service_error(obj)
-                update = update_from_dict(obj)
+                update = update_from_owned_dict(obj)
             except DecodeFailure as exc:
                 raise ResponseDecodeError(
                     f"the stream sent an event that is not a chat-completions chunk: {exc}"

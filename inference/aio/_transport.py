@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-import anyio
 from aiohttp.http_exceptions import HttpProcessingError
 
 from .._version import __version__
@@ -47,27 +46,34 @@ class Response:
         self.headers: Mapping[str, str] = _LowerHeaders(resp.headers)
         self._done = False
 
-    async def read(self, idle: float | None = None) -> bytes:
-        """The whole body. A body cut short (connection reset, truncated) raises
-        :class:`StreamInterruptedError`.
+    def set_body_timeout(self, idle: float | None) -> None:
+        """Bound each wait for more body bytes by ``idle`` seconds (None: no bound).
 
-        ``idle`` bounds each wait for more bytes (not the whole read: a large body that keeps
-        arriving is never cut); a longer silence raises ``TimeoutError``.
+        The bound is aiohttp's socket-read timer, which every arriving packet resets: a body
+        that keeps arriving is never cut. Streams pass None and keep their own clock, because
+        for them only events count (keep-alive comments must not reset it).
         """
-        content = self._resp.content
-        parts: list[bytes] = []
-        while True:
-            with anyio.fail_after(idle):
-                try:
-                    chunk = await content.readany()
-                except _BODY_ERRORS as exc:
-                    self.close()
-                    raise StreamInterruptedError(
-                        f"the connection failed while reading the response body: {_describe(exc)}"
-                    ) from exc
-            if not chunk:
-                return b"".join(parts)
-            parts.append(chunk)
+        connection = self._resp.connection
+        protocol = connection.protocol if connection is not None else None
+        if protocol is not None:
+            protocol.read_timeout = idle
+            protocol.start_timeout()  # re-arm the timer with the new bound
+
+    async def read(self) -> bytes:
+        """The whole body. A body cut short (connection reset, truncated) raises
+        :class:`StreamInterruptedError`; a silence longer than the body timeout (see
+        :meth:`set_body_timeout`) raises ``TimeoutError``.
+        """
+        try:
+            return await self._resp.read()
+        except TimeoutError:
+            self.close()
+            raise
+        except _BODY_ERRORS as exc:
+            self.close()
+            raise StreamInterruptedError(
+                f"the connection failed while reading the response body: {_describe(exc)}"
+            ) from exc
 
     async def read_chunk(self) -> bytes:
         """The next bytes of the body as they arrive; ``b""`` at the end of the body.
@@ -202,20 +208,24 @@ class Transport:
         :class:`ServiceRequestError` (no response byte arrived: safe to retry).
         """
         session = self._get_session()
+        # ``read`` is aiohttp's socket-read timer: nothing arrives for that long after the
+        # request was sent -> timeout. The caller re-sets it for the body (set_body_timeout).
         timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=None
+            total=None,
+            connect=connect_timeout,
+            sock_connect=connect_timeout,
+            sock_read=read_timeout,
         )
         try:
-            with anyio.fail_after(read_timeout):
-                resp = await session.request(
-                    method,
-                    url,
-                    params=params,
-                    headers=headers,
-                    data=body,
-                    timeout=timeout,
-                    allow_redirects=False,
-                )
+            resp = await session.request(
+                method,
+                url,
+                params=params,
+                headers=headers,
+                data=body,
+                timeout=timeout,
+                allow_redirects=False,
+            )
         except TimeoutError as exc:
             if isinstance(exc, aiohttp.ConnectionTimeoutError):
                 raise ConnectTimeoutError(
