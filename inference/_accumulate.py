@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from .models import (
+    NO_EXTRA,
     ChatChoice,
     ChatCompletions,
     ChatCompletionsToolCall,
@@ -108,7 +109,7 @@ class ChatCompletionsAccumulator:
             self._created = created
         if update.usage is not None:
             self._usage = update.usage
-        if update.extra:
+        if update.extra is not NO_EXTRA:
             self._extra.update(update.extra)
         choices = self._choices
         for choice in update.choices:
@@ -127,9 +128,9 @@ class ChatCompletionsAccumulator:
                 parts.finish_reason = choice.finish_reason
             if delta.tool_calls:
                 self._add_tool_calls(parts, delta.tool_calls)
-            if choice.extra:
+            if choice.extra is not NO_EXTRA:
                 parts.extra.update(choice.extra)
-            if delta.extra:
+            if delta.extra is not NO_EXTRA and delta.extra:
                 merged = parts.message_extra
                 for key, value in delta.extra.items():
                     if isinstance(value, str):  # e.g. reasoning_content deltas: joined at the end

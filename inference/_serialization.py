@@ -328,7 +328,13 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
             pop("id", None) or "",
             None if created is None else _structure_created(created, None),
             pop("model", None) or "",
-            [_owned_choice(c) for c in choices] if choices else [],
+            (
+                [_owned_choice(choices[0])]
+                if len(choices) == 1
+                else [_owned_choice(c) for c in choices]
+            )
+            if choices
+            else [],
             None if usage is None else _usage_hook(usage, m.CompletionsUsage),
             pop("object", "chat.completion.chunk"),
         )

@@ -106,7 +106,7 @@ class AsyncChatCompletionsStream:
             self._error = None
             raise error
 
-    async def _next_batch(self, limit: int = 64) -> list[StreamingChatCompletionsUpdate]:
+    async def _next_batch(self, limit: int = 256) -> list[StreamingChatCompletionsUpdate]:
         """The updates that are ready now (at least one, at most ``limit``), or ``[]`` at the
         end.
 
