@@ -428,9 +428,7 @@ def test_debug_shows_the_traceback(emulator: Emulator, capsys: pytest.CaptureFix
     library = logging.getLogger("inference")
     saved_handlers, saved_level = list(root.handlers), library.level
     try:
-        code = main(
-            ["chat", "Hello", "--debug", "--endpoint", emulator.endpoint(), "--key", "no"]
-        )
+        code = main(["chat", "Hello", "--debug", "--endpoint", emulator.endpoint(), "--key", "no"])
     finally:  # --debug configures logging for the process: undo it for the other tests
         for handler in root.handlers[:]:
             if handler not in saved_handlers:
