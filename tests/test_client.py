@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
+from _recording_server import REFERENCE_DIR
 from azure.core.credentials import AccessToken, AzureKeyCredential
 
 from inference.aio import ChatCompletionsClient
@@ -75,22 +77,17 @@ FLIGHT_TOOL_WIRE = {
         },
     },
 }
-SPEC_PARAMETERS = {
-    "messages",
-    "frequency_penalty",
-    "stream",
-    "presence_penalty",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "response_format",
-    "stop",
-    "tools",
-    "tool_choice",
-    "seed",
-    "model",
-    "modalities",
-}
+
+
+def _spec_parameters() -> set[str]:
+    """The body keys ChatCompletionsOptions defines in the service's OpenAPI spec."""
+    spec = json.loads(
+        (REFERENCE_DIR / "modelinference-2024-05-01-preview.openapi.json").read_text()
+    )
+    return set(spec["definitions"]["ChatCompletionsOptions"]["properties"])
+
+
+SPEC_PARAMETERS = _spec_parameters()
 KIND_KWARGS: dict[str, dict[str, Any]] = {
     "azure_ai_models": {},
     "azure_ai_serverless": {"endpoint_kind": "azure_ai_serverless"},
@@ -820,3 +817,11 @@ async def test_assistant_message_from_response_tool_calls_round_trip(emulator: E
     body = emulator.requests[-1].json
     assert list(nulls(body)) == []
     assert body["messages"][1]["tool_calls"][0]["id"] == calls[0].id
+
+
+def test_the_client_knows_the_spec_parameters() -> None:
+    """The client's list of parameters the Azure AI API defines (sent without the
+    pass-through header) is exactly the spec's ChatCompletionsOptions."""
+    from inference.aio._client import _SPEC_PARAMS
+
+    assert set(_SPEC_PARAMS) == SPEC_PARAMETERS
