@@ -8,9 +8,10 @@ Sync (scripts, notebooks)::
     with ChatCompletionsClient(endpoint, AzureKeyCredential(key), model="...") as client:
         print(client.complete(messages=[UserMessage("Hi")]).choices[0].message.content)
 
-Async: the same names in :mod:`inference.aio`. Models in :mod:`inference.models`, errors in
-:mod:`inference.exceptions` (re-exported here), the local emulator in
-:mod:`inference.testing`, the event-stream decoder in :mod:`inference.sse`.
+Async: the clients and streams of :mod:`inference.aio`; configuration (``Timeout``,
+``RetryPolicy``) and the exceptions are imported from here for both. Models in
+:mod:`inference.models`, errors in :mod:`inference.exceptions` (re-exported here), the local
+emulator in :mod:`inference.testing`, the event-stream decoder in :mod:`inference.sse`.
 """
 
 from ._accumulate import ChatCompletionsAccumulator
@@ -23,6 +24,7 @@ from .exceptions import (
     ConnectTimeoutError,
     ContentFilterError,
     CredentialError,
+    ErrorResponse,
     HttpResponseError,
     IdleTimeoutError,
     InferenceError,
@@ -51,6 +53,7 @@ __all__ = [
     "CredentialError",
     "Endpoint",
     "EndpointKind",
+    "ErrorResponse",
     "HttpResponseError",
     "IdleTimeoutError",
     "InferenceError",

@@ -21,12 +21,13 @@ max_retry_after  60 s       cap of a server-requested wait (Retry-After, retry-a
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Final
 
-from attrs import field, frozen, validators
+from attrs import field, frozen
 
 from .exceptions import RequestValidationError
 
@@ -35,12 +36,24 @@ __all__ = ["DEFAULT_RETRY", "DEFAULT_TIMEOUT", "RETRY_STATUSES", "RetryPolicy", 
 RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _non_negative(_inst: object, attr: object, value: float | None) -> None:
-    if value is not None and (not isinstance(value, int | float) or value <= 0):
+    if value is not None and (not _is_number(value) or value <= 0):
         name = getattr(attr, "name", "value")
         raise RequestValidationError(
             f"Timeout({name}={value!r}): use a positive number of seconds, or None for no limit"
         )
+
+
+def _at_least_zero(_inst: object, attr: object, value: object) -> None:
+    name = getattr(attr, "name", "value")
+    if not _is_number(value) or value < 0:  # type: ignore[operator]
+        raise RequestValidationError(f"RetryPolicy({name}={value!r}): use a number >= 0")
+    if name == "max_retries" and not isinstance(value, int):
+        raise RequestValidationError(f"RetryPolicy(max_retries={value!r}): use a whole number")
 
 
 @frozen
@@ -91,10 +104,10 @@ class RetryPolicy:
     up to ``max_retry_after``. ``RetryPolicy(max_retries=0)`` (or ``retry=0``) disables retries.
     """
 
-    max_retries: int = field(default=3, validator=validators.ge(0))
-    backoff: float = field(default=0.5, validator=validators.ge(0))
-    max_backoff: float = field(default=8.0, validator=validators.ge(0))
-    max_retry_after: float = field(default=60.0, validator=validators.ge(0))
+    max_retries: int = field(default=3, validator=_at_least_zero)
+    backoff: float = field(default=0.5, validator=_at_least_zero)
+    max_backoff: float = field(default=8.0, validator=_at_least_zero)
+    max_retry_after: float = field(default=60.0, validator=_at_least_zero)
     statuses: frozenset[int] = field(default=RETRY_STATUSES, converter=_statuses)
 
     @classmethod
@@ -121,28 +134,37 @@ class RetryPolicy:
 
         ``now`` is the current epoch time, used for an HTTP-date ``Retry-After``.
         """
-        wait: float | None = None
-        for name in ("retry-after-ms", "x-ms-retry-after-ms"):
-            raw = headers.get(name)
-            if raw:
-                try:
-                    wait = float(raw) / 1000.0
-                    break
-                except ValueError:
-                    continue
-        if wait is None:
-            raw = headers.get("retry-after")
-            if raw:
-                try:
-                    wait = float(raw)
-                except ValueError:
-                    try:
-                        wait = parsedate_to_datetime(raw).timestamp() - now
-                    except (TypeError, ValueError, IndexError, OverflowError):
-                        wait = None
+        wait = requested_delay(headers, now)
         if wait is None:
             return None
-        return min(max(wait, 0.0), self.max_retry_after)
+        return min(wait, self.max_retry_after)
+
+
+def requested_delay(headers: Mapping[str, str], now: float) -> float | None:
+    """The wait (seconds, >= 0) a response asks for before a retry, uncapped; None when it asks
+    for none or says something that is not a finite number of seconds or an HTTP date."""
+    wait: float | None = None
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        raw = headers.get(name)
+        if raw:
+            try:
+                wait = float(raw) / 1000.0
+                break
+            except ValueError:
+                continue
+    if wait is None:
+        raw = headers.get("retry-after")
+        if raw:
+            try:
+                wait = float(raw)
+            except ValueError:
+                try:
+                    wait = parsedate_to_datetime(raw).timestamp() - now
+                except (TypeError, ValueError, IndexError, OverflowError):
+                    wait = None
+    if wait is None or not math.isfinite(wait):
+        return None
+    return max(wait, 0.0)
 
 
 DEFAULT_TIMEOUT: Final = Timeout()

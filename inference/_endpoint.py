@@ -206,10 +206,18 @@ class _Parsed:
     api_version: str | None
 
 
+def _shown(endpoint: str) -> str:
+    """The endpoint as error messages show it: no user info, query values or fragment (where
+    people paste keys and signatures)."""
+    base, sep, _ = endpoint.strip().split("#", 1)[0].partition("?")
+    base = re.sub(r"//[^/@]*@", "//***@", base)
+    return base + ("?..." if sep else "")
+
+
 def _invalid(endpoint: str, problem: str) -> RequestValidationError:
     return RequestValidationError(
-        f"endpoint {endpoint!r} {problem}. An endpoint is an http:// or https:// URL such as "
-        f"{_EXAMPLES}."
+        f"endpoint {_shown(endpoint)!r} {problem}. An endpoint is an http:// or https:// URL "
+        f"such as {_EXAMPLES}."
     )
 
 
@@ -291,7 +299,9 @@ def _azure_resource_error(endpoint: str, parsed: _Parsed) -> RequestValidationEr
         problem = f"has a path ({parsed.path!r}) that names no API this client can call"
     else:
         problem = "names an Azure AI resource but not which API of it to call"
-    return RequestValidationError(f"endpoint {endpoint!r} {problem}; use {', or '.join(choices)}.")
+    return RequestValidationError(
+        f"endpoint {_shown(endpoint)!r} {problem}; use {', or '.join(choices)}."
+    )
 
 
 def _detect(endpoint: str, parsed: _Parsed) -> tuple[EndpointKind, str]:

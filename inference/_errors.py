@@ -117,4 +117,4 @@ def error_from_event(data: Mapping[str, Any]) -> tuple[str | None, str]:
     return None, str(inner)
 
 
-__all__ = ["ServiceError", "error_from_event", "error_from_response", "parse_error_body"]
+__all__ = ["error_from_event", "error_from_response", "parse_error_body"]

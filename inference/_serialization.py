@@ -57,23 +57,29 @@ def _identity(value: Any, _type: Any) -> Any:
 for _t in (str, int, float, bool):
     converter.register_structure_hook(_t, _identity)
 
-_CREATED_CACHE: list[Any] = [None, None]
+# The last conversion, as one tuple (replaced in one assignment: safe across threads).
+_created_cache: tuple[Any, datetime | None] = (None, None)
 
 
 def _structure_created(value: Any, _type: Any) -> datetime | None:
     # Stream chunks repeat the same ``created``: keep the last conversion.
+    global _created_cache
     if value is None:
         return None
-    if value == _CREATED_CACHE[0]:
-        result: datetime | None = _CREATED_CACHE[1]
-        return result
-    if isinstance(value, int | float):
-        result = datetime.fromtimestamp(value, UTC)
-    elif isinstance(value, str):
-        result = datetime.fromisoformat(value)
-    else:
-        raise DecodeFailure(f"'created' must be a number of seconds, got {value!r}")
-    _CREATED_CACHE[0], _CREATED_CACHE[1] = value, result
+    last, converted = _created_cache
+    if value == last and type(value) is type(last):
+        return converted
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = value / 1000 if value > 100_000_000_000 else value  # milliseconds?
+            result: datetime | None = datetime.fromtimestamp(seconds, UTC)
+        elif isinstance(value, str):
+            result = datetime.fromisoformat(value)
+        else:
+            result = None
+    except (OverflowError, OSError, ValueError):
+        result = None  # out of range or unreadable: the answer matters more than its date
+    _created_cache = (value, result)
     return result
 
 
@@ -216,6 +222,23 @@ def loads_model_info(data: bytes | str) -> m.ModelInfo:
 # costs about twice as much as direct construction. Same rules as the generated hooks:
 # unknown keys go to ``extra``, enums are looked up, ``delta`` is never None.
 
+
+def _index(value: Any) -> int:
+    if value is None:
+        return 0
+    if type(value) is not int:
+        raise DecodeFailure(f"a choice index must be a whole number, got {value!r}")
+    return value
+
+
+def _int_or_none(value: Any, _type: Any) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    raise DecodeFailure(f"expected a whole number, got {value!r}")
+
+
+converter.register_structure_hook(int | None, _int_or_none)
+
 _UPDATE_KEYS = m.StreamingChatCompletionsUpdate._wire_names
 _CHOICE_KEYS = m.StreamingChatChoiceUpdate._wire_names
 _DELTA_KEYS = m.StreamingChatResponseMessageUpdate._wire_names
@@ -249,7 +272,7 @@ def _structure_choice(o: Any, _type: Any = None) -> m.StreamingChatChoiceUpdate:
     get = o.get
     reason = get("finish_reason")
     choice = _Choice(
-        get("index") or 0,
+        _index(get("index")),
         _structure_delta(get("delta")),
         _FINISH.get(reason, reason) if reason is not None else None,
         get("logprobs"),
@@ -306,7 +329,7 @@ def _owned_choice(o: Any) -> m.StreamingChatChoiceUpdate:
     pop = o.pop
     reason = pop("finish_reason", None)
     choice = _Choice(
-        pop("index", None) or 0,
+        _index(pop("index", None)),
         _owned_delta(pop("delta", None)),
         _FINISH.get(reason, reason) if reason is not None else None,
         pop("logprobs", None),

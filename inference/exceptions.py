@@ -178,11 +178,14 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
 class HttpResponseError(InferenceError, _azure.HttpResponseError):
     """The service answered with an error status (or an unusable success body).
 
-    Attributes: ``status_code``, ``reason``, ``response`` (:class:`ErrorResponse`),
+    Attributes: ``status_code``, ``reason``, ``response`` (:class:`ErrorResponse`; None for
+    an error reported inside a stream or raised without a request),
     ``code`` and ``message`` (the service's error code and message, when it sent them),
     ``request_id`` (the server's request id, for support), ``attempts`` (how many attempts
     were made, retries included).
     """
+
+    response: ErrorResponse | None  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -194,7 +197,7 @@ class HttpResponseError(InferenceError, _azure.HttpResponseError):
         request_id: str | None = None,
         attempts: int = 1,
     ) -> None:
-        self.response = response  # type: ignore[assignment]
+        self.response = response
         self.status_code = response.status_code if response is not None else None
         self.reason = response.reason if response is not None else None
         self.code = code

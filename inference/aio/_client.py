@@ -14,7 +14,7 @@ import anyio
 from azure.core.credentials import AzureKeyCredential
 
 from .._auth import Authenticator, Credential
-from .._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, Timeout
+from .._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, Timeout, requested_delay
 from .._endpoint import UNSET, Endpoint, EndpointKind, is_secure_for_credentials, resolve_endpoint
 from .._errors import error_from_response
 from .._serialization import (
@@ -102,6 +102,28 @@ _SECRET_HEADERS = frozenset(
         "x-api-key",
     }
 )
+
+
+def _checked_headers(headers: Mapping[str, str] | None, where: str) -> dict[str, str]:
+    """A copy of extra request headers; names and values must be text without line breaks."""
+    result: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise RequestValidationError(
+                f"{where}: header names and values must be str, got {name!r}: "
+                f"{type(value).__name__}"
+            )
+        if (
+            any(ch in name for ch in "\r\n:")
+            or not name.strip()
+            or any(ch in value for ch in "\r\n\0")
+        ):
+            raise RequestValidationError(
+                f"{where}: header {name!r} has a line break, NUL or colon where none may be; "
+                "pass each header as one name and one single-line value"
+            )
+        result[name] = value
+    return result
 
 
 def redact_headers(
@@ -214,7 +236,7 @@ class ChatCompletionsClient:
         }
         self._model_extras = dict(model_extras or {})
         self._check_extras(self._model_extras)
-        self._headers = dict(headers or {})
+        self._headers = _checked_headers(headers, "headers")
         self._timeout = Timeout.coerce(timeout, DEFAULT_TIMEOUT)
         self._retry = RetryPolicy.coerce(retry, DEFAULT_RETRY)
         self._transport = Transport(session, trust_env=trust_env)
@@ -424,11 +446,14 @@ class ChatCompletionsClient:
                 extra_headers["extra-parameters"] = "pass-through"
         payload = dumps(wire)
         if headers:
-            extra_headers.update(headers)
+            extra_headers.update(_checked_headers(headers, "headers"))
         call_timeout = Timeout.coerce(timeout, self._timeout)
         call_retry = RetryPolicy.coerce(retry, self._retry)
         if streaming:
             return await self._stream(payload, extra_headers, call_timeout, call_retry)
+        deadline = None
+        if call_timeout.total is not None:
+            deadline = anyio.current_time() + call_timeout.total
         response, attempts, _request_id = await self._send_with_retries(
             "POST",
             self._endpoint.chat_completions_url,
@@ -436,8 +461,9 @@ class ChatCompletionsClient:
             extra_headers,
             call_timeout,
             call_retry,
+            deadline=deadline,
         )
-        data = await self._read_body(response, call_timeout)
+        data = await self._read_body(response, call_timeout, deadline, attempts)
         try:
             return loads_completions(data)
         except DecodeFailure as exc:
@@ -657,21 +683,33 @@ class ChatCompletionsClient:
                 or request_id
             )
             _log.debug("%s %s -> %d %s", method, url, status, response.reason)
-            if status < 400:
+            if status < 300:
                 return response, attempt, rid
+            if status < 400:
+                location = response.headers.get("location", "")
+                body = await self._read_body(response, timeout)
+                raise HttpResponseError(
+                    f"HTTP {status} {response.reason}: the server redirected the request"
+                    + (f" to {location.split('?')[0]}" if location else "")
+                    + "; use the final URL as the endpoint (redirects are not followed, so a "
+                    "key is never sent to another address)",
+                    ErrorResponse(status, response.reason, response.headers, body),
+                    attempts=attempt,
+                )
             # Error status: read the (small) body for the message, then decide.
             try:
                 body = await self._read_body(response, timeout)
             except InferenceError:
                 body = b""
-            server_wait = retry.server_delay(response.headers, time.time())
+            requested = requested_delay(response.headers, time.time())
+            server_wait = None if requested is None else min(requested, retry.max_retry_after)
             error = error_from_response(
                 status,
                 response.reason,
                 response.headers,
                 body,
                 attempts=attempt,
-                retry_after=server_wait,
+                retry_after=requested,
             )
             if (
                 isinstance(error, ClientAuthenticationError)
@@ -707,14 +745,36 @@ class ChatCompletionsClient:
             raise error
 
     @staticmethod
-    async def _read_body(response: Response, timeout: Timeout) -> bytes:
+    async def _read_body(
+        response: Response,
+        timeout: Timeout,
+        deadline: float | None = None,
+        attempts: int = 1,
+    ) -> bytes:
         # A body that keeps arriving is read to its end however long it takes; only a
-        # silence longer than Timeout.idle (or read, when idle is None) ends it.
+        # silence longer than Timeout.idle (or read, when idle is None) ends it, or the
+        # call's Timeout.total (``deadline``).
         limit = timeout.idle if timeout.idle is not None else timeout.read
         response.set_body_timeout(limit)
         try:
-            return await response.read()
-        except TimeoutError:
+            if deadline is None:
+                return await response.read()
+            try:
+                with anyio.fail_after(max(deadline - anyio.current_time(), 0.0)):
+                    return await response.read()
+            except TimeoutError as exc:
+                if isinstance(exc, TotalTimeoutError):
+                    raise
+                if anyio.current_time() < deadline:
+                    raise  # the body timeout, handled below
+                response.close()
+                raise TotalTimeoutError(
+                    f"the call took longer than Timeout.total ({timeout.total} s)",
+                    attempts=attempts,
+                ) from None
+        except TimeoutError as exc:
+            if isinstance(exc, TotalTimeoutError):
+                raise
             response.close()
             from ..exceptions import ReadTimeoutError
 

@@ -32,6 +32,9 @@ _log = logging.getLogger("inference")
 
 _OPEN, _DONE, _CLOSED = 0, 1, 2
 
+# Returned by ``_parse`` for an event that carries no update (a named event such as "ping").
+_SKIP = StreamingChatCompletionsUpdate(id="<not an update>")
+
 
 class AsyncChatCompletionsStream:
     """An async iterator of :class:`~inference.models.StreamingChatCompletionsUpdate`.
@@ -91,9 +94,10 @@ class AsyncChatCompletionsStream:
         while True:
             if events:
                 update = self._parse(events.popleft())
-                if update is not None:
+                if update is None:
+                    await self._finish()  # a [DONE] inside a batch
+                elif update is not _SKIP:
                     return update
-                await self._finish()  # a [DONE] inside a batch
             else:
                 self._raise_deferred()
                 if self._state != _OPEN:
@@ -127,7 +131,7 @@ class AsyncChatCompletionsStream:
                     update = self._parse(events.popleft())
                     if update is None:
                         await self._finish()  # a [DONE] inside a batch
-                    else:
+                    elif update is not _SKIP:
                         batch.append(update)
             except InferenceError as exc:
                 if not batch:
@@ -146,7 +150,7 @@ class AsyncChatCompletionsStream:
             update = self._parse(events.popleft())
             if update is None:
                 await self._finish()  # a [DONE] inside a batch
-            else:
+            elif update is not _SKIP:
                 self._ready.append(update)
         if not self._ready and not events:
             self._raise_deferred()
@@ -259,6 +263,9 @@ class AsyncChatCompletionsStream:
         try:
             if event.event == "error":
                 self._raise_service_error(data)
+            if event.event != "message":
+                _log.debug("skipped a %r event of the stream", event.event)
+                return _SKIP  # a named event of another kind: not a chunk
             if data == "[DONE]":
                 self._state = _DONE
                 self._events.clear()

@@ -8,6 +8,7 @@ caller asks for it (``trust_env=True``).
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -127,19 +128,25 @@ class Response:
 
 
 class _LowerHeaders(Mapping[str, str]):
-    """Case-insensitive, read-only view of response headers."""
+    """Case-insensitive, read-only snapshot of response headers (plain data: picklable)."""
 
     __slots__ = ("_h",)
 
     def __init__(self, headers: Any) -> None:
-        self._h = headers
+        self._h: dict[str, str] = {}
+        for name, value in headers.items():
+            key = name.lower()
+            # A repeated header keeps all its values, comma-joined (RFC 9110, 5.3).
+            self._h[key] = f"{self._h[key]}, {value}" if key in self._h else value
 
     def __getitem__(self, key: str) -> str:
-        value: str = self._h[key]
-        return value
+        return self._h[key.lower()]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._h.get(key, default)
+        return self._h.get(key.lower(), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._h
 
     def __iter__(self) -> Any:
         return iter(self._h)
@@ -148,7 +155,7 @@ class _LowerHeaders(Mapping[str, str]):
         return len(self._h)
 
     def __repr__(self) -> str:
-        return repr(dict(self._h))
+        return repr(self._h)
 
 
 def _describe(exc: BaseException) -> str:
@@ -173,10 +180,20 @@ class Transport:
         self._limit = connection_limit
         self._ssl = ssl_context
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise InferenceError("the client is closed; create a new client")
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                raise InferenceError(
+                    "this client was first used on another event loop (an earlier "
+                    "asyncio.run()?) and its connections belong to that loop: create one "
+                    "client per event loop, inside it"
+                )
+            self._loop = loop
         session = self._session
         if session is None:
             connector = aiohttp.TCPConnector(
@@ -244,7 +261,7 @@ class Transport:
             raise ServiceRequestError(
                 f"cannot connect to {_origin(url)}: {exc.os_error or _describe(exc)}"
             ) from exc
-        except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:
+        except (aiohttp.ClientError, HttpProcessingError, OSError, ValueError, RuntimeError) as exc:
             raise ServiceRequestError(
                 f"the request to {_origin(url)} failed before a response arrived: {_describe(exc)}"
             ) from exc
