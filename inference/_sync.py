@@ -145,11 +145,11 @@ class _Portal:
             loop.call_soon(self._spawn_detached, self._shutdown, cm)
             return
         try:
-            job: _Job[None] = _Job(self._shutdown)
-            loop.call_soon_threadsafe(self._spawn, job, True)
-            self._wait(job, loop, thread)
-        except (RuntimeError, InferenceError):
-            pass  # the loop is already gone: nothing is left to clean up there
+            # If the loop is already gone, nothing is left to clean up there.
+            with suppress(RuntimeError, InferenceError):
+                job: _Job[None] = _Job(self._shutdown)
+                loop.call_soon_threadsafe(self._spawn, job, True)
+                self._wait(job, loop, thread)
         finally:
             cm.__exit__(None, None, None)
 

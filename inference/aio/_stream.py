@@ -251,11 +251,10 @@ class AsyncChatCompletionsStream:
                 if type(obj) is dict and "error" not in obj:
                     try:
                         update = update_from_owned_dict(obj)
-                    except DecodeFailure:
-                        pass  # reported by the general path below
-                    else:
-                        self._accumulator.add(update)
-                        return update
+                    except DecodeFailure:  # the general path below reports it
+                        return self._parse_slowly(event)
+                    self._accumulator.add(update)
+                    return update
         return self._parse_slowly(event)
 
     def _parse_slowly(self, event: ServerSentEvent) -> StreamingChatCompletionsUpdate | None:

@@ -589,7 +589,7 @@ class Emulator:
                     sent += 1
             await response.write(keepalive + f"data: [DONE]{eol}{eol}".encode())
         except ConnectionError:
-            pass  # the client went away: nothing to do
+            return response  # the client went away: nothing more to send
         finally:
             self._active_streams -= 1
         return response
