@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -75,6 +77,9 @@ class AsyncChatCompletionsStream:
         self._deadline = deadline
         self._state = _OPEN
         self._last_event = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._reading = False
+        self._expired: str | None = None
         # An error found while parsing a batch for the sync API: raised after the batch.
         self._error: InferenceError | None = None
         self.request_id = request_id
@@ -164,19 +169,17 @@ class AsyncChatCompletionsStream:
             if not self._last_event:
                 self._last_event = anyio.current_time()
             while not events and self._state == _OPEN:
-                limit, total_bound = self._wait_limit()
+                self._reading = True
+                if self._watchdog is None:
+                    self._arm_watchdog()
                 try:
-                    with anyio.fail_after(limit):
-                        chunk = await response.read_chunk()
-                except TimeoutError:
-                    if total_bound:
-                        raise TotalTimeoutError(
-                            "the call took longer than Timeout.total", attempts=1
-                        ) from None
-                    raise IdleTimeoutError(
-                        f"the stream sent no event for {self._idle} s (Timeout.idle); "
-                        "the connection was closed"
-                    ) from None
+                    chunk = await response.read_chunk()
+                except StreamInterruptedError:
+                    self._raise_if_expired()
+                    raise
+                finally:
+                    self._reading = False
+                self._raise_if_expired()
                 if chunk:
                     batch = decoder.feed(chunk)
                     if batch:
@@ -187,6 +190,7 @@ class AsyncChatCompletionsStream:
                     if self._state == _OPEN:
                         self._end_without_done()
             if self._state == _DONE:
+                self._disarm_watchdog()
                 await self._finish()
         except InferenceError as exc:
             self._fail(exc)
@@ -196,8 +200,54 @@ class AsyncChatCompletionsStream:
             raise
         except BaseException:
             self._state = _CLOSED
+            self._disarm_watchdog()
             response.close()
             raise
+
+    # The idle and total deadlines are kept by one timer per stream, armed while a read waits
+    # and re-armed only when it fires early (a deadline that moved on), instead of a timeout
+    # scope around every network read: the per-read cost is one clock read.
+
+    def _due(self) -> tuple[float | None, bool]:
+        idle = None if self._idle is None else self._last_event + self._idle
+        deadline = self._deadline
+        if deadline is not None and (idle is None or deadline <= idle):
+            return deadline, True
+        return idle, False
+
+    def _arm_watchdog(self) -> None:
+        due, _ = self._due()
+        if due is not None:
+            loop = asyncio.get_running_loop()
+            self._watchdog = loop.call_at(due, _watchdog_fired, weakref.ref(self), loop)
+
+    def _on_watchdog(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._watchdog = None
+        if not self._reading or self._state != _OPEN:
+            return  # not waiting for the network now: the next read re-arms it
+        due, total = self._due()
+        if due is None:
+            return
+        if loop.time() < due:
+            self._watchdog = loop.call_at(due, _watchdog_fired, weakref.ref(self), loop)
+            return
+        self._expired = "total" if total else "idle"
+        self._response.close()  # wakes the waiting read
+
+    def _disarm_watchdog(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
+
+    def _raise_if_expired(self) -> None:
+        expired = self._expired
+        if expired is None:
+            return
+        if expired == "total":
+            raise TotalTimeoutError("the call took longer than Timeout.total", attempts=1)
+        raise IdleTimeoutError(
+            f"the stream sent no event for {self._idle} s (Timeout.idle); the connection was closed"
+        )
 
     def _queue(self, batch: list[ServerSentEvent]) -> None:
         if not batch:
@@ -225,18 +275,10 @@ class AsyncChatCompletionsStream:
 
     def _fail(self, exc: InferenceError) -> None:
         self._state = _CLOSED
+        self._disarm_watchdog()
         self._response.close()
         if exc.partial is None:
             exc.partial = self._accumulator.result()
-
-    def _wait_limit(self) -> tuple[float | None, bool]:
-        idle = None if self._idle is None else self._last_event + self._idle
-        deadline = self._deadline
-        if deadline is not None and (idle is None or deadline < idle):
-            return max(deadline - anyio.current_time(), 0.0), True
-        if idle is None:
-            return None, False
-        return max(idle - anyio.current_time(), 0.0), False
 
     def _parse(self, event: ServerSentEvent) -> StreamingChatCompletionsUpdate | None:
         """The update of one event (None for a ``[DONE]`` inside a batch, which ends it)."""
@@ -317,6 +359,7 @@ class AsyncChatCompletionsStream:
 
     async def aclose(self) -> None:
         """Stop reading and release the connection. Idempotent."""
+        self._disarm_watchdog()
         if self._state == _OPEN:
             self._state = _CLOSED
         self._response.close()
@@ -334,6 +377,9 @@ class AsyncChatCompletionsStream:
 
     def __del__(self) -> None:
         # Safety net: a stream dropped without aclose() (a bare ``break``) frees its connection.
+        watchdog = getattr(self, "_watchdog", None)
+        if watchdog is not None:
+            watchdog.cancel()
         response = getattr(self, "_response", None)
         if response is not None and not response.closed:
             response.close()
@@ -373,6 +419,15 @@ class AsyncChatCompletionsStream:
     def text_deltas(self) -> AsyncIterator[str]:
         """Iterate only the non-empty text deltas of the first choice (for UI code)."""
         return _TextDeltas(self)
+
+
+def _watchdog_fired(
+    ref: weakref.ReferenceType[AsyncChatCompletionsStream], loop: asyncio.AbstractEventLoop
+) -> None:
+    # The timer holds the stream weakly: a stream dropped mid-way is still collected at once.
+    stream = ref()
+    if stream is not None:
+        stream._on_watchdog(loop)
 
 
 class _TextDeltas:
