@@ -389,6 +389,19 @@ class Authenticator:
             raise CredentialError(f"{what} returned a token containing control characters")
         return token, float(expires_on), None if refresh_on is None else float(refresh_on)
 
+    def redact(self, text: str) -> str:
+        """``text`` with every key or token this Authenticator knows of replaced by ``***``
+        (for messages built from what a server sent back). Secrets shorter than 8 characters
+        (placeholders such as "key" in local setups) are left alone: replacing them would
+        garble ordinary words."""
+        secrets = [self._token, self._seen_token, self._static_key]
+        if isinstance(self._credential, AzureKeyCredential):
+            secrets.append(self._credential.key)
+        for secret in secrets:
+            if secret and len(secret) >= 8:
+                text = text.replace(secret, _REDACTED)
+        return text
+
     def _redact(self, text: str) -> str:
         """Remove any secret this Authenticator knows of from ``text``."""
         secrets = [self._token, self._seen_token, self._static_key]

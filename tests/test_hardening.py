@@ -272,3 +272,22 @@ async def test_a_redirect_is_reported_not_followed() -> None:
     assert info.value.status_code == 302
     assert "https://elsewhere.example/v1" in str(info.value)
     assert calls == ["/v1/chat/completions"]
+
+
+@pytest.mark.anyio
+async def test_a_key_echoed_in_an_error_body_stays_out_of_the_message() -> None:
+    """A proxy that repeats the key in its 401 text does not put it into the exception."""
+
+    async def handler(request: web.Request) -> web.Response:
+        echoed = request.headers.get("Authorization", "")
+        return web.json_response(
+            {"error": {"code": "401", "message": f"invalid credentials: {echoed}"}}, status=401
+        )
+
+    async with serve(handler) as url, ChatCompletionsClient(url, "SUPERSECRETKEY") as client:
+        with pytest.raises(HttpResponseError) as info:
+            await client.complete(messages=QUESTION)
+    assert info.value.status_code == 401
+    assert "SUPERSECRETKEY" not in str(info.value)
+    assert "SUPERSECRETKEY" not in info.value.message
+    assert "invalid credentials" in str(info.value)

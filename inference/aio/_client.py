@@ -521,6 +521,16 @@ class ChatCompletionsClient:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _scrub(self, error: HttpResponseError) -> None:
+        """Some servers and proxies echo the key they got in their error text: never let it
+        into the exception's message."""
+        text = str(error)
+        clean = self._auth.redact(text)
+        if clean != text:
+            error._text = clean
+            error.args = (clean,)
+            error.message = self._auth.redact(error.message)
+
     @staticmethod
     def _convert(name: str, value: Any) -> Any:
         converter = _PARAMS[name]
@@ -711,6 +721,7 @@ class ChatCompletionsClient:
                 attempts=attempt,
                 retry_after=requested,
             )
+            self._scrub(error)
             if (
                 isinstance(error, ClientAuthenticationError)
                 and status == 401
