@@ -30,7 +30,16 @@ from .models import (
     StreamingChatCompletionsUpdate,
 )
 
-__all__ = ["ChatCompletionsAccumulator"]
+__all__ = ["ChatCompletionsAccumulator", "text_delta"]
+
+
+def text_delta(update: StreamingChatCompletionsUpdate) -> str | None:
+    """The non-empty text the first choice adds in ``update``, or None (what the streams'
+    ``text_deltas()`` yield)."""
+    for choice in update.choices:
+        if choice.index == 0:
+            return choice.delta.content or None
+    return None
 
 
 class _Text(list[str]):

@@ -216,11 +216,11 @@ def loads_model_info(data: bytes | str) -> m.ModelInfo:
 
 
 # -- the streaming hot path -------------------------------------------------------------------
-# One update is built per streamed chunk, so these three hooks are written out by hand and
-# registered on the converter: cattrs' generated code for classes whose fields all have
-# defaults collects keyword arguments in a dict per object and calls a hook per field, which
-# costs about twice as much as direct construction. Same rules as the generated hooks:
-# unknown keys go to ``extra``, enums are looked up, ``delta`` is never None.
+# One update is built per streamed chunk, so its three builders (update, choice, delta) are
+# written out by hand and registered on the converter: cattrs' generated code for classes
+# whose fields all have defaults collects keyword arguments in a dict per object and calls a
+# hook per field, which costs about twice as much as direct construction. Same rules as the
+# generated hooks: unknown keys go to ``extra``, enums are looked up, ``delta`` is never None.
 
 
 def _index(value: Any) -> int:
@@ -239,70 +239,18 @@ def _int_or_none(value: Any, _type: Any) -> int | None:
 
 converter.register_structure_hook(int | None, _int_or_none)
 
-_UPDATE_KEYS = m.StreamingChatCompletionsUpdate._wire_names
-_CHOICE_KEYS = m.StreamingChatChoiceUpdate._wire_names
-_DELTA_KEYS = m.StreamingChatResponseMessageUpdate._wire_names
 _FINISH = {e.value: e for e in m.CompletionsFinishReason}
 _ROLE = {e.value: e for e in m.ChatRole}
 _Update = m.StreamingChatCompletionsUpdate
 _Choice = m.StreamingChatChoiceUpdate
 _Delta = m.StreamingChatResponseMessageUpdate
-_TOOL_CALLS = list[m.StreamingChatResponseToolCallUpdate]
-_tool_calls_hook = converter.get_structure_hook(_TOOL_CALLS)
+_tool_calls_hook = converter.get_structure_hook(list[m.StreamingChatResponseToolCallUpdate])
 _usage_hook = converter.get_structure_hook(m.CompletionsUsage)
 
 
-def _structure_delta(o: Any, _type: Any = None) -> m.StreamingChatResponseMessageUpdate:
-    if not o:
-        return _Delta()
-    get = o.get
-    role = get("role")
-    calls = get("tool_calls")
-    delta = _Delta(
-        _ROLE.get(role, role) if role is not None else None,
-        get("content"),
-        _tool_calls_hook(calls, _TOOL_CALLS) if calls is not None else None,
-    )
-    if not o.keys() <= _DELTA_KEYS:
-        delta.extra = {k: v for k, v in o.items() if k not in _DELTA_KEYS}
-    return delta
-
-
-def _structure_choice(o: Any, _type: Any = None) -> m.StreamingChatChoiceUpdate:
-    get = o.get
-    reason = get("finish_reason")
-    choice = _Choice(
-        _index(get("index")),
-        _structure_delta(get("delta")),
-        _FINISH.get(reason, reason) if reason is not None else None,
-        get("logprobs"),
-    )
-    if not o.keys() <= _CHOICE_KEYS:
-        choice.extra = {k: v for k, v in o.items() if k not in _CHOICE_KEYS}
-    return choice
-
-
-def _structure_update(o: Any, _type: Any = None) -> m.StreamingChatCompletionsUpdate:
-    get = o.get
-    choices = get("choices")
-    usage = get("usage")
-    created = get("created")
-    update = _Update(
-        get("id") or "",
-        None if created is None else _structure_created(created, None),
-        get("model") or "",
-        [_structure_choice(c) for c in choices] if choices else [],
-        None if usage is None else _usage_hook(usage, m.CompletionsUsage),
-        get("object", "chat.completion.chunk"),
-    )
-    if not o.keys() <= _UPDATE_KEYS:
-        update.extra = {k: v for k, v in o.items() if k not in _UPDATE_KEYS}
-    return update
-
-
-# The stream's own path: the event's dict was just parsed and nobody else holds it, so fields
-# are popped as they are read and what is left over *is* the ``extra`` mapping (no second pass
-# over the keys, no copy). Same results as the hooks above.
+# The builders work on a dict they own: fields are popped as they are read and what is left
+# over *is* the ``extra`` mapping (no second pass over the keys, no copy). The stream hands
+# over each freshly parsed event; the converter's hooks copy first (see below).
 _TOOL_CALLS_TYPE = list[m.StreamingChatResponseToolCallUpdate] | None
 
 
@@ -370,10 +318,35 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
     return update
 
 
-converter.register_structure_hook(m.StreamingChatResponseMessageUpdate, _structure_delta)
-converter.register_structure_hook(m.StreamingChatChoiceUpdate, _structure_choice)
-converter.register_structure_hook(m.StreamingChatCompletionsUpdate, _structure_update)
-_update_hook = _structure_update
+def _copied_delta(o: Any) -> dict[str, Any] | None:
+    return dict(o) if o else None
+
+
+def _copied_choice(o: Any) -> dict[str, Any]:
+    copy = dict(o)
+    if "delta" in copy:
+        copy["delta"] = _copied_delta(copy["delta"])
+    return copy
+
+
+def _copied_update(o: Any) -> dict[str, Any]:
+    copy = dict(o)
+    choices = copy.get("choices")
+    if choices:
+        copy["choices"] = [_copied_choice(c) for c in choices]
+    return copy
+
+
+# The converter's hooks leave the caller's dict alone: they build from a copy of each level.
+converter.register_structure_hook(
+    m.StreamingChatResponseMessageUpdate, lambda o, _t: _owned_delta(_copied_delta(o))
+)
+converter.register_structure_hook(
+    m.StreamingChatChoiceUpdate, lambda o, _t: _owned_choice(_copied_choice(o))
+)
+converter.register_structure_hook(
+    m.StreamingChatCompletionsUpdate, lambda o, _t: update_from_owned_dict(_copied_update(o))
+)
 
 
 def parse_event(data: bytes | str) -> Any:
@@ -385,19 +358,17 @@ def parse_event(data: bytes | str) -> Any:
 
 
 def update_from_dict(obj: dict[str, Any]) -> m.StreamingChatCompletionsUpdate:
-    """Build a streaming update from a parsed event object."""
+    """Build a streaming update from a parsed event object (left unchanged)."""
     try:
-        result: m.StreamingChatCompletionsUpdate = _update_hook(
-            obj, m.StreamingChatCompletionsUpdate
-        )
+        copy = _copied_update(obj)
     except Exception as exc:
         raise DecodeFailure(f"unexpected stream event shape: {_brief(exc)}") from exc
-    return result
+    return update_from_owned_dict(copy)
 
 
 def loads_update(data: bytes | str) -> m.StreamingChatCompletionsUpdate:
     """Parse one streamed event's data into an update."""
-    return update_from_dict(parse_event(data))
+    return update_from_owned_dict(parse_event(data))
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._accumulate import text_delta
 from ._auth import Credential
 from ._config import RetryPolicy, Timeout
 from ._endpoint import UNSET, Endpoint, EndpointKind
@@ -857,8 +858,6 @@ class ChatCompletionsStream:
     def text_deltas(self) -> Iterator[str]:
         """Iterate only the non-empty text deltas of the first choice (for UI code)."""
         for update in self:
-            for choice in update.choices:
-                if choice.index == 0:
-                    text = choice.delta.content
-                    if text:
-                        yield text
+            text = text_delta(update)
+            if text:
+                yield text

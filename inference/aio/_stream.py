@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 from orjson import loads as _json_loads
 
-from .._accumulate import ChatCompletionsAccumulator
+from .._accumulate import ChatCompletionsAccumulator, text_delta
 from .._errors import error_from_event
 from .._serialization import DecodeFailure, parse_event, update_from_owned_dict
 from ..exceptions import (
@@ -442,9 +442,6 @@ class _TextDeltas:
     async def __anext__(self) -> str:
         stream = self._stream
         while True:
-            update = await stream.__anext__()
-            for choice in update.choices:
-                if choice.index == 0:
-                    text = choice.delta.content
-                    if text:
-                        return text
+            text = text_delta(await stream.__anext__())
+            if text:
+                return text
