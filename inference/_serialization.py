@@ -295,17 +295,59 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
         choices = pop("choices", None)
         usage = pop("usage", None)
         created = pop("created", None)
+        if created is not None:
+            last, converted = _created_cache
+            if created == last and type(created) is type(last):
+                created = converted
+            else:
+                created = _structure_created(created, None)
+        if choices:
+            if len(choices) == 1:
+                # One choice (the usual case), built inline: no call per level.
+                c = choices[0]
+                cpop = c.pop
+                index = cpop("index", 0)
+                if type(index) is not int:
+                    index = _index(index)
+                d = cpop("delta", None)
+                if d:
+                    dpop = d.pop
+                    content = dpop("content", None)
+                    if d:
+                        role = dpop("role", None)
+                        calls = dpop("tool_calls", None)
+                        delta = _Delta(
+                            _ROLE.get(role, role) if role is not None else None,
+                            content,
+                            _tool_calls_hook(calls, _TOOL_CALLS_TYPE)
+                            if calls is not None
+                            else None,
+                        )
+                        if d:
+                            delta.extra = d
+                    else:  # a content-only delta: the common case
+                        delta = _Delta(None, content, None)
+                else:
+                    delta = _Delta()
+                reason = cpop("finish_reason", None)
+                choice = _Choice(
+                    index,
+                    delta,
+                    _FINISH.get(reason, reason) if reason is not None else None,
+                    cpop("logprobs", None),
+                )
+                if c:
+                    choice.extra = c
+                choices = [choice]
+            else:
+                choices = [_owned_choice(c) for c in choices]
+        else:
+            choices = []
         update = _Update(
             pop("id", None) or "",
-            None if created is None else _structure_created(created, None),
+            created,
             pop("model", None) or "",
-            (
-                [_owned_choice(choices[0])]
-                if len(choices) == 1
-                else [_owned_choice(c) for c in choices]
-            )
-            if choices
-            else [],
+            choices,
             None if usage is None else _usage_hook(usage, m.CompletionsUsage),
             pop("object", "chat.completion.chunk"),
         )

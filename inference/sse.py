@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import repeat
-from typing import Final, NamedTuple, cast
+from typing import Any, Final, NamedTuple, cast
 
 from inference.exceptions import RequestValidationError, SSEError
 
@@ -113,6 +113,7 @@ class SSEDecoder:
         "_last_event_id",
         "_max",
         "_partial",
+        "_raw",
         "_retry",
     )
 
@@ -147,6 +148,8 @@ class SSEDecoder:
         self._closed_message = ""
         # False forces the general line-by-line path (tests compare the two paths).
         self._fast_path = True
+        # Set per call: message events come out as their data bytes (``feed_data``).
+        self._raw = False
 
     @property
     def max_buffer_size(self) -> int:
@@ -185,6 +188,22 @@ class SSEDecoder:
         data grows past ``max_buffer_size``, or if the decoder is closed or failed earlier
         (a ``TypeError`` for an argument that is not bytes-like is a programming error).
         """
+        self._raw = False
+        return self._feed(data)
+
+    def feed_data(self, data: bytes) -> list[bytes | ServerSentEvent]:
+        """Like :meth:`feed`, but an event of the default type (``message``) comes as its data,
+        still UTF-8 encoded (``bytes``); events of other types come as
+        :class:`ServerSentEvent`.
+
+        For consumers that hand the data to a parser taking bytes (a JSON parser): the text is
+        neither decoded here nor encoded again there. The decoder's state (``last_event_id``,
+        ``retry``) is kept exactly as by :meth:`feed`, and the two can be mixed.
+        """
+        self._raw = True
+        return self._feed(data)
+
+    def _feed(self, data: bytes) -> list[Any]:
         if self._closed:
             raise SSEError(self._closed_message)
         if type(data) is not bytes:
@@ -215,7 +234,7 @@ class SSEDecoder:
                 data = stripped  # every line ending is CRLF (cheaper than the general case)
             else:
                 data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        out: list[ServerSentEvent] = []
+        out: list[Any] = []
         try:
             partial = self._partial
             if not self._fast_path or len(partial) > len(data):
@@ -253,7 +272,7 @@ class SSEDecoder:
 
     # -- decoding ---------------------------------------------------------------------------
 
-    def _feed_blocks(self, buf: bytes, out: list[ServerSentEvent]) -> None:
+    def _feed_blocks(self, buf: bytes, out: list[Any]) -> None:
         """Decode ``buf``, which starts at a line start and holds no CR."""
         cut = buf.rfind(b"\n\n")
         if cut < 0:
@@ -270,17 +289,26 @@ class SSEDecoder:
                 and self._block_retry is None
             ):
                 # The usual case: every event is a single ``data: `` line.
-                text = head.decode("utf-8", "replace")
-                values = text.split("\n\ndata: ")
-                if "\n" not in "".join(values):
-                    values[0] = values[0][6:]
-                    event_id = self._id
-                    out += map(
-                        _new_event,
-                        repeat(ServerSentEvent),
-                        zip(repeat("message"), values, repeat(event_id), repeat(None)),
-                    )
-                    self._last_event_id = event_id
+                # Each separator holds two line feeds: any other one is inside an event.
+                if self._raw:
+                    raw = head.split(b"\n\ndata: ")
+                    single_lines = head.count(b"\n") == 2 * len(raw) - 2
+                    if single_lines:
+                        raw[0] = raw[0][6:]
+                        out += raw
+                else:
+                    text = head.decode("utf-8", "replace")
+                    values = text.split("\n\ndata: ")
+                    single_lines = text.count("\n") == 2 * len(values) - 2
+                    if single_lines:
+                        values[0] = values[0][6:]
+                        out += map(
+                            _new_event,
+                            repeat(ServerSentEvent),
+                            zip(repeat("message"), values, repeat(self._id), repeat(None)),
+                        )
+                if single_lines:
+                    self._last_event_id = self._id
                 else:
                     self._feed_events(head, out)
             else:
@@ -295,7 +323,7 @@ class SSEDecoder:
             raise self._line_error()
         self._partial = tail
 
-    def _feed_events(self, head: bytes, out: list[ServerSentEvent]) -> None:
+    def _feed_events(self, head: bytes, out: list[Any]) -> None:
         """Decode ``head`` followed by a line ending and a blank line (no CR in it)."""
         maxsize = self._max
         line_ = self._line
@@ -310,14 +338,17 @@ class SSEDecoder:
             ):
                 event_id = self._id
                 self._last_event_id = event_id
-                data = block[6:].decode("utf-8", "replace")
-                out.append(_new_event(ServerSentEvent, ("message", data, event_id, None)))
+                if self._raw:
+                    out.append(block[6:])
+                else:
+                    data = block[6:].decode("utf-8", "replace")
+                    out.append(_new_event(ServerSentEvent, ("message", data, event_id, None)))
             else:
                 for line in block.split(b"\n"):
                     line_(line, out)
                 self._dispatch(out)
 
-    def _feed_lines(self, data: bytes, out: list[ServerSentEvent]) -> None:
+    def _feed_lines(self, data: bytes, out: list[Any]) -> None:
         """Decode ``data`` (no CR) one line at a time, continuing the incomplete line."""
         newline = data.find(b"\n")
         partial = self._partial
@@ -347,7 +378,7 @@ class SSEDecoder:
             raise self._line_error()
         self._partial = data[start:]
 
-    def _line(self, line: bytes, out: list[ServerSentEvent]) -> None:
+    def _line(self, line: bytes, out: list[Any]) -> None:
         """Process one complete line, as the standard's field rules say."""
         if not line:
             self._dispatch(out)
@@ -385,13 +416,17 @@ class SSEDecoder:
             self._retry = retry
             self._block_retry = retry
 
-    def _dispatch(self, out: list[ServerSentEvent]) -> None:
+    def _dispatch(self, out: list[Any]) -> None:
         """Dispatch the buffered event (a blank line was read)."""
         self._last_event_id = self._id
         if self._data:
-            data = b"\n".join(self._data).decode("utf-8", "replace")
+            raw = b"\n".join(self._data)
             event = self._event.decode("utf-8", "replace") if self._event else "message"
-            out.append(_new_event(ServerSentEvent, (event, data, self._id, self._block_retry)))
+            if self._raw and event == "message":
+                out.append(raw)
+            else:
+                data = raw.decode("utf-8", "replace")
+                out.append(_new_event(ServerSentEvent, (event, data, self._id, self._block_retry)))
             self._data = []
             self._data_len = 0
         self._event = b""

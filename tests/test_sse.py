@@ -52,6 +52,35 @@ def decode(
     return Outcome(events, decoder.last_event_id, decoder.retry)
 
 
+def decode_data(
+    chunks: Iterable[bytes], *, general: bool = False
+) -> tuple[list[tuple[str, str]], str, int | None]:
+    """Like :func:`decode` through ``feed_data``: ((type, data) per event, last id, retry).
+
+    Checks the item types on the way: a ``message`` event must come as its undecoded data
+    bytes, every other event as a :class:`ServerSentEvent`.
+    """
+    decoder = SSEDecoder()
+    if general:
+        decoder._fast_path = False
+    pairs: list[tuple[str, str]] = []
+    for chunk in chunks:
+        for item in decoder.feed_data(chunk):
+            if isinstance(item, bytes):
+                pairs.append(("message", item.decode("utf-8", "replace")))
+            else:
+                assert isinstance(item, ServerSentEvent)
+                assert item.event != "message", item
+                pairs.append((item.event, item.data))
+    assert decoder.close() == []
+    return pairs, decoder.last_event_id, decoder.retry
+
+
+def data_outcome(outcome: Outcome) -> tuple[list[tuple[str, str]], str, int | None]:
+    """What :func:`decode_data` should give for a stream that decodes to ``outcome``."""
+    return [(e.event, e.data) for e in outcome.events], outcome.last_event_id, outcome.retry
+
+
 def decode_until_error(
     chunks: Iterable[bytes], *, max_buffer_size: int, general: bool = False
 ) -> tuple[list[ServerSentEvent], bool]:
@@ -297,6 +326,7 @@ def test_vector(vector: Vector, general: bool) -> None:
     expected = Outcome(vector.events, vector.last_event_id, vector.retry)
     for how, chunks in _splittings(vector.raw):
         assert decode(chunks, general=general) == expected, how
+        assert decode_data(chunks, general=general) == data_outcome(expected), how
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v.name for v in VECTORS])
@@ -363,6 +393,25 @@ def test_events_returned_by_the_feed_that_completes_them() -> None:
     assert decoder.feed(b"\n") == [E(data="b")]
     assert decoder.feed(b"data: c\n\ndata: d\n\nda") == [E(data="c"), E(data="d")]
     assert decoder.feed(b"ta: e\n\n") == [E(data="e")]
+
+
+def test_feed_and_feed_data_can_be_mixed() -> None:
+    """The decoder state carries across the two methods: a line split between them, the
+    event id, and the reconnection time."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 7\nretry: 300\ndata: a") == []
+    assert decoder.feed_data(b"b\n\nevent: ping\ndata: x\n\ndata: \xc3") == [
+        b"ab",
+        ServerSentEvent("ping", "x", "7", None),
+    ]
+    assert decoder.feed(b"\xa9\n\n") == [ServerSentEvent("message", "\u00e9", "7", None)]
+    assert (decoder.last_event_id, decoder.retry) == ("7", 300)
+
+
+def test_feed_data_keeps_invalid_utf8_as_sent() -> None:
+    """feed_data does not decode: bytes that are not UTF-8 reach the caller unchanged."""
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b"data: \xff\xfe\n\ndata: ok\n\n") == [b"\xff\xfe", b"ok"]
 
 
 def test_feed_accepts_bytes_like() -> None:
@@ -615,6 +664,8 @@ def test_fast_and_general_paths_agree_on_a_large_stream() -> None:
             chunks = [raw[i : i + size] for i in range(0, len(raw), size)]
             for general in (False, True):
                 assert decode(chunks, general=general).events == expected, (name, size, general)
+                pairs = decode_data(chunks, general=general)[0]
+                assert pairs == [(e.event, e.data) for e in expected], (name, size, general)
         assert decode(random_splits(raw, rng)).events == expected, name
 
 
@@ -738,6 +789,7 @@ def test_arbitrary_bytes_match_the_reference(raw: bytes, cuts: list[int], genera
     assert decode([raw], general=general) == expected
     assert decode(split_at(raw, cuts), general=general) == expected
     assert decode(one_byte_chunks(raw), general=general) == expected
+    assert decode_data(split_at(raw, cuts), general=general) == data_outcome(expected)
 
 
 @PROPERTY_SETTINGS

@@ -546,6 +546,33 @@ async def test_sse_error_event_with_plain_text_data(script_server: ScriptServer)
 
 
 @pytest.mark.anyio
+async def test_event_shapes_off_the_fast_path_give_the_same_updates(
+    script_server: ScriptServer,
+) -> None:
+    """Events that are not one ``data:`` line of valid UTF-8 (invalid bytes, data split over
+    two lines, no space after the colon, a named event between chunks) are decoded as the
+    standard says: invalid UTF-8 becomes U+FFFD and a named event is skipped."""
+    bad = sse(chunk("caf\u00e9")).replace("\u00e9".encode(), b"\xff")
+    split = (
+        b'data: {"id":"chatcmpl-scripted","choices":\n'
+        b'data: [{"index":0,"delta":{"content":" x"}}]}\n\n'
+    )
+    no_space = b"data:" + orjson.dumps(chunk(" y")) + b"\n\n"
+
+    async def shapes(request: web.Request, response: web.StreamResponse) -> None:
+        await response.write(OPENING + bad + b"event: ping\ndata: {}\n\n" + split + no_space)
+        await response.write(DONE)
+
+    script_server.handlers["shapes"] = shapes
+    async with open_client(script_server.endpoint("shapes")) as client:
+        stream = await client.complete(messages=HELLO, stream=True)
+        updates, error = await collect(stream)
+    assert error is None
+    assert text_of(updates) == "One twocaf\ufffd x y"
+    assert stream.get_final_completion().choices[0].message.content == "One twocaf\ufffd x y"
+
+
+@pytest.mark.anyio
 async def test_cut_connection_raises_stream_interrupted(emulator: Emulator) -> None:
     """A body cut before [DONE] raises StreamInterruptedError with the content so far."""
     async with open_client(emulator.endpoint("openai_compatible")) as client:
@@ -801,9 +828,9 @@ class _RecordingDecoder:
         self._stream = stream
         self.reads: list[tuple[int, int, int]] = []
 
-    def feed(self, data: bytes) -> list[ServerSentEvent]:
+    def feed_data(self, data: bytes) -> list[bytes | ServerSentEvent]:
         pending = len(self._stream._events)
-        events = self._decoder.feed(data)
+        events = self._decoder.feed_data(data)
         self.reads.append((len(data), pending, len(events)))
         return events
 

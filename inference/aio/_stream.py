@@ -69,7 +69,9 @@ class AsyncChatCompletionsStream:
         # Events read from the network but not yet parsed: each is parsed when the caller asks
         # for it, so only one update is alive at a time however much one read delivered
         # (updates die young: no garbage-collector work, flat memory).
-        self._events: deque[ServerSentEvent] = deque()
+        # Message events are kept as their data bytes (``SSEDecoder.feed_data``): orjson
+        # parses bytes as fast as text, so the text is never decoded on its own.
+        self._events: deque[bytes | ServerSentEvent] = deque()
         # Updates parsed ahead of the caller (the first one, by ``_prime``).
         self._ready: deque[StreamingChatCompletionsUpdate] = deque()
         self._accumulator = ChatCompletionsAccumulator()
@@ -98,7 +100,23 @@ class AsyncChatCompletionsStream:
         events = self._events
         while True:
             if events:
-                update = self._parse(events.popleft())
+                event = events.popleft()
+                # Fast path (``_parse`` inlined, once per chunk): a message event holding a
+                # chunk object. Anything else, including a failure here, goes to ``_parse``.
+                if type(event) is bytes:
+                    try:
+                        obj = _json_loads(event)
+                        update = (
+                            update_from_owned_dict(obj)
+                            if type(obj) is dict and "error" not in obj
+                            else None
+                        )
+                    except ValueError:  # bad JSON or shape (DecodeFailure): reported below
+                        update = None
+                    if update is not None:
+                        self._accumulator.add(update)
+                        return update
+                update = self._parse_slowly(event)
                 if update is None:
                     await self._finish()  # a [DONE] inside a batch
                 elif update is not _SKIP:
@@ -181,12 +199,12 @@ class AsyncChatCompletionsStream:
                     self._reading = False
                 self._raise_if_expired()
                 if chunk:
-                    batch = decoder.feed(chunk)
+                    batch = decoder.feed_data(chunk)
                     if batch:
                         self._last_event = anyio.current_time()
                         self._queue(batch)
                 else:
-                    self._queue(decoder.close())
+                    self._queue([*decoder.close()])
                     if self._state == _OPEN:
                         self._end_without_done()
             if self._state == _DONE:
@@ -249,11 +267,10 @@ class AsyncChatCompletionsStream:
             f"the stream sent no event for {self._idle} s (Timeout.idle); the connection was closed"
         )
 
-    def _queue(self, batch: list[ServerSentEvent]) -> None:
+    def _queue(self, batch: list[bytes | ServerSentEvent]) -> None:
         if not batch:
             return
-        last = batch[-1]
-        if last.data == "[DONE]" and last.event == "message":
+        if batch[-1] == b"[DONE]":
             self._state = _DONE
             del batch[-1]
         self._events.extend(batch)
@@ -280,26 +297,30 @@ class AsyncChatCompletionsStream:
         if exc.partial is None:
             exc.partial = self._accumulator.result()
 
-    def _parse(self, event: ServerSentEvent) -> StreamingChatCompletionsUpdate | None:
+    def _parse(self, item: bytes | ServerSentEvent) -> StreamingChatCompletionsUpdate | None:
         """The update of one event (None for a ``[DONE]`` inside a batch, which ends it)."""
         # Fast path, once per chunk: a message event holding a chunk object.
-        if event[0] == "message":
-            data = event[1]
-            if data != "[DONE]":
-                try:
-                    obj = _json_loads(data)
-                except ValueError:
-                    obj = None
-                if type(obj) is dict and "error" not in obj:
-                    try:
-                        update = update_from_owned_dict(obj)
-                    except DecodeFailure:  # the general path below reports it
-                        return self._parse_slowly(event)
-                    self._accumulator.add(update)
-                    return update
-        return self._parse_slowly(event)
+        if type(item) is bytes and item != b"[DONE]":
+            try:
+                obj = _json_loads(item)
+                update = (
+                    update_from_owned_dict(obj)
+                    if type(obj) is dict and "error" not in obj
+                    else None
+                )
+            except ValueError:  # bad JSON or shape (DecodeFailure): reported below
+                update = None
+            if update is not None:
+                self._accumulator.add(update)
+                return update
+        return self._parse_slowly(item)
 
-    def _parse_slowly(self, event: ServerSentEvent) -> StreamingChatCompletionsUpdate | None:
+    def _parse_slowly(self, item: bytes | ServerSentEvent) -> StreamingChatCompletionsUpdate | None:
+        if isinstance(item, bytes):
+            # Decoded here, as ``SSEDecoder.feed`` would have: invalid UTF-8 becomes U+FFFD.
+            event = ServerSentEvent("message", item.decode("utf-8", "replace"))
+        else:
+            event = item
         data = event.data
         try:
             if event.event == "error":
