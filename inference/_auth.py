@@ -25,6 +25,7 @@ import functools
 import inspect
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
@@ -67,6 +68,9 @@ def _is_seconds(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _check_key(key: object, source: str) -> str:
     """Return ``key`` if it can go in a header; raise RequestValidationError (without it) if not."""
     if not isinstance(key, str):
@@ -75,7 +79,7 @@ def _check_key(key: object, source: str) -> str:
         )
     if not key:
         raise RequestValidationError(f"the key from {source} is empty")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+    if _CONTROL.search(key):
         raise RequestValidationError(
             f"the key from {source} contains a line break or another control character; "
             "check for a stray newline at its end"

@@ -426,6 +426,10 @@ _MESSAGE_TYPES = (
 )
 
 
+# Message classes whose wire form is ``{"content": ..., "role": ...}`` when the content is a
+# string and no name is set.
+_PLAIN_TEXT_TYPES = frozenset({m.SystemMessage, m.DeveloperMessage, m.UserMessage})
+
 _CONTENT_PARTS = (m.TextContentItem, m.ImageContentItem, m.AudioContentItem, Mapping)
 
 
@@ -487,7 +491,11 @@ def messages_to_wire(messages: Iterable[Any]) -> list[dict[str, Any]]:
         )
     out: list[dict[str, Any]] = []
     for i, msg in enumerate(messages):
-        if isinstance(msg, _MESSAGE_TYPES):
+        cls = type(msg)
+        if cls in _PLAIN_TEXT_TYPES and type(msg.content) is str and msg.name is None:
+            # The common text message, written directly (what the converter gives for it).
+            out.append({"content": msg.content, "role": msg.role})
+        elif isinstance(msg, _MESSAGE_TYPES):
             out.append(unstructure(msg))
         elif isinstance(msg, m.ChatResponseMessage):
             out.append(_response_message_to_wire(msg))

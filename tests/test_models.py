@@ -212,6 +212,30 @@ def test_positional_and_keyword_content(cls: type[Any], role: str) -> None:
     assert messages_to_wire([cls("Hello")]) == [{"role": role, "content": "Hello"}]
 
 
+@pytest.mark.parametrize("cls", [SystemMessage, DeveloperMessage, UserMessage])
+def test_text_messages_take_the_same_wire_form_as_the_converter(cls: type[Any]) -> None:
+    """The shortcut for plain text messages writes exactly what the converter writes, and
+    messages it does not cover (a name, content parts, content changed after creation,
+    a subclass) still go through the converter."""
+
+    class Sub(cls):  # type: ignore[misc,valid-type]
+        pass
+
+    changed = cls("before")
+    changed.content = [TextContentItem(text="after")]
+    messages = [
+        cls("Hello"),
+        cls("Hi", name="alice"),
+        cls([TextContentItem(text="parts")]),
+        changed,
+        Sub("sub"),
+    ]
+    wire = messages_to_wire(messages)
+    assert wire == [unstructure(msg) for msg in messages]
+    assert [list(w) for w in wire] == [list(unstructure(msg)) for msg in messages]  # key order
+    assert wire[3]["content"] == [{"type": "text", "text": "after"}]
+
+
 def test_tool_message_positional_content() -> None:
     """ToolMessage takes its content positionally and tool_call_id by keyword."""
     wire = messages_to_wire([ToolMessage("62", tool_call_id="call_1")])

@@ -4,6 +4,7 @@ timeouts and status-to-exception mapping. The sync client runs this same code.""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -104,6 +105,10 @@ _SECRET_HEADERS = frozenset(
 )
 
 
+_BAD_NAME = re.compile(r"[\r\n:]")
+_BAD_VALUE = re.compile(r"[\r\n\0]")
+
+
 def _checked_headers(headers: Mapping[str, str] | None, where: str) -> dict[str, str]:
     """A copy of extra request headers; names and values must be text without line breaks."""
     result: dict[str, str] = {}
@@ -113,11 +118,7 @@ def _checked_headers(headers: Mapping[str, str] | None, where: str) -> dict[str,
                 f"{where}: header names and values must be str, got {name!r}: "
                 f"{type(value).__name__}"
             )
-        if (
-            any(ch in name for ch in "\r\n:")
-            or not name.strip()
-            or any(ch in value for ch in "\r\n\0")
-        ):
+        if _BAD_NAME.search(name) or not name.strip() or _BAD_VALUE.search(value):
             raise RequestValidationError(
                 f"{where}: header {name!r} has a line break, NUL or colon where none may be; "
                 "pass each header as one name and one single-line value"

@@ -183,9 +183,10 @@ class AsyncChatCompletionsStream:
         events = self._events
         response = self._response
         decoder = self._decoder
+        clock = asyncio.get_running_loop().time  # the clock the watchdog's timer runs on
         try:
             if not self._last_event:
-                self._last_event = anyio.current_time()
+                self._last_event = clock()
             while not events and self._state == _OPEN:
                 self._reading = True
                 if self._watchdog is None:
@@ -201,7 +202,7 @@ class AsyncChatCompletionsStream:
                 if chunk:
                     batch = decoder.feed_data(chunk)
                     if batch:
-                        self._last_event = anyio.current_time()
+                        self._last_event = clock()
                         self._queue(batch)
                 else:
                     self._queue([*decoder.close()])
@@ -369,6 +370,9 @@ class AsyncChatCompletionsStream:
         # Read the few bytes that end the body so the keep-alive connection is reused.
         response = self._response
         if response.closed:
+            return
+        if response.at_eof:  # the usual case: the body's end came with [DONE]
+            response.release()
             return
         try:
             with anyio.move_on_after(1.0):

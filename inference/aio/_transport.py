@@ -126,6 +126,11 @@ class Response:
         """True once released or closed."""
         return self._done
 
+    @property
+    def at_eof(self) -> bool:
+        """True when the whole body has been received and read."""
+        return self._resp.content.at_eof()
+
 
 class _LowerHeaders(Mapping[str, str]):
     """Case-insensitive, read-only snapshot of response headers (plain data: picklable)."""
@@ -181,6 +186,7 @@ class Transport:
         self._ssl = ssl_context
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -227,12 +233,16 @@ class Transport:
         session = self._get_session()
         # ``read`` is aiohttp's socket-read timer: nothing arrives for that long after the
         # request was sent -> timeout. The caller re-sets it for the body (set_body_timeout).
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=connect_timeout,
-            sock_connect=connect_timeout,
-            sock_read=read_timeout,
-        )
+        timeout = self._timeouts.get((connect_timeout, read_timeout))
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=connect_timeout,
+                sock_connect=connect_timeout,
+                sock_read=read_timeout,
+            )
+            if len(self._timeouts) < 8:  # the client's usual settings; deadlines vary
+                self._timeouts[(connect_timeout, read_timeout)] = timeout
         try:
             resp = await session.request(
                 method,
