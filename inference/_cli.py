@@ -48,6 +48,7 @@ from .exceptions import (
     RequestValidationError,
     ResourceNotFoundError,
     ServiceRequestError,
+    ServiceResponseError,
     StreamError,
 )
 from .models import (
@@ -111,7 +112,7 @@ EXIT_CODES: Final = {
     EXIT_NOT_FOUND: "not found (HTTP 404: endpoint URL, deployment or model name)",
     EXIT_CONTENT_FILTER: "refused by the content filter",
     EXIT_CONNECTION: "endpoint unreachable or too slow",
-    EXIT_SERVICE: "service error (429, 5xx, broken stream)",
+    EXIT_SERVICE: "service error (429, 5xx, broken stream or response body)",
     EXIT_INTERRUPTED: "stopped with Ctrl-C",
 }
 
@@ -389,7 +390,7 @@ def _exit_code(exc: BaseException) -> int:
         return EXIT_USAGE
     if isinstance(exc, ServiceRequestError | InferenceTimeoutError):
         return EXIT_CONNECTION
-    if isinstance(exc, HttpResponseError | StreamError):
+    if isinstance(exc, HttpResponseError | StreamError | ServiceResponseError):
         return EXIT_SERVICE
     return EXIT_ERROR
 

@@ -10,6 +10,9 @@ this tree where they arise. The tree::
     ├── ServiceRequestError (also azure ServiceRequestError)
     │   │                                          the request never got a response
     │   └── ConnectTimeoutError (also TimeoutError)
+    ├── ServiceResponseError (also azure ServiceResponseError)
+    │                                              the connection broke while a (non-streamed)
+    │                                              response body was being read
     ├── InferenceTimeoutError (also TimeoutError)  a response, or the next event, was too slow
     │   ├── ConnectTimeoutError
     │   ├── ReadTimeoutError                       no response head within ``Timeout.read``
@@ -59,6 +62,7 @@ __all__ = [
     "SSEError",
     "ServiceError",
     "ServiceRequestError",
+    "ServiceResponseError",
     "StreamError",
     "StreamInterruptedError",
     "StreamServiceError",
@@ -101,6 +105,20 @@ class ServiceRequestError(InferenceError, _azure.ServiceRequestError):
     """The request got no response: connection refused, reset, DNS failure, TLS failure.
 
     ``attempts`` says how many attempts were made before giving up.
+    """
+
+    def __init__(self, message: str, *, attempts: int = 1) -> None:
+        _azure.AzureError.__init__(self, message)
+        self.attempts = attempts
+
+
+class ServiceResponseError(InferenceError, _azure.ServiceResponseError):
+    """The response began but its body was cut off (connection reset, truncated body).
+
+    Raised for non-streamed responses, after the retries (a cut body is retried like a
+    request that got no response); a stream cut off raises
+    :class:`StreamInterruptedError` instead, with the part received. ``attempts`` says how
+    many attempts were made.
     """
 
     def __init__(self, message: str, *, attempts: int = 1) -> None:

@@ -31,6 +31,7 @@ from _fault_server import (
     stall,
     trickle,
 )
+from azure.core import exceptions as azure_exceptions
 from azure.core.credentials import AccessToken
 
 from inference import (
@@ -42,6 +43,7 @@ from inference import (
     RetryPolicy,
     ServiceError,
     ServiceRequestError,
+    ServiceResponseError,
     SSEError,
     StreamInterruptedError,
     Timeout,
@@ -147,27 +149,46 @@ async def test_reset_mid_stream() -> None:
         assert await drain(client) == "recovered"
 
 
+async def cut_body(ex: Exchange) -> bool:
+    """A 200 head and half of a JSON body, then a reset."""
+    await ex.send(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 400\r\n\r\n{"id": "chatcmpl-1", "choices": ['
+    )
+    await anyio.sleep(0.01)
+    ex.abort()
+    return False
+
+
 @pytest.mark.anyio
-async def test_reset_mid_body_of_a_plain_response() -> None:
-    """A non-streamed body cut half way: StreamInterruptedError, connection dropped."""
-
-    async def cut_body(ex: Exchange) -> bool:
-        await ex.send(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 400\r\n\r\n{"id": "chatcmpl-1", "choices": ['
-        )
-        await anyio.sleep(0.01)
-        ex.abort()
-        return False
-
+async def test_reset_mid_body_of_a_plain_response_is_retried() -> None:
+    """A non-streamed body cut half way is sent again: the second attempt's answer returns."""
     async with (
         FaultServer(cut_body) as server,
         ChatCompletionsClient(server.endpoint(), model="m", retry=FAST, timeout=QUICK) as client,
     ):
-        with pytest.raises(StreamInterruptedError) as info:
+        answer = await client.complete(messages=HI)
+        assert answer.choices[0].message.content == "Hello!"
+        assert len(server.attempts) == 2
+        assert_released(client)
+
+
+@pytest.mark.anyio
+async def test_reset_mid_body_every_time_raises_service_response_error() -> None:
+    """A body cut on every attempt: ServiceResponseError (an azure-core ServiceResponseError)
+    after the retries, with the attempts counted and the connections dropped."""
+    async with (
+        FaultServer(default=cut_body) as server,
+        ChatCompletionsClient(server.endpoint(), model="m", retry=FAST, timeout=QUICK) as client,
+    ):
+        with pytest.raises(ServiceResponseError, match="after 2 attempts") as info:
             await client.complete(messages=HI)
         assert_ours(info.value)
+        assert isinstance(info.value, azure_exceptions.ServiceResponseError)
+        assert info.value.attempts == 2
+        assert len(server.attempts) == 2
         assert_released(client)
+        server.plan(default=completion())
         assert (await client.complete(messages=HI)).choices[0].message.content == "Hello!"
 
 

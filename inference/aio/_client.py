@@ -39,6 +39,7 @@ from ..exceptions import (
     ResourceNotFoundError,
     ResponseDecodeError,
     ServiceRequestError,
+    ServiceResponseError,
     StreamInterruptedError,
     TotalTimeoutError,
 )
@@ -452,19 +453,14 @@ class ChatCompletionsClient:
         call_retry = RetryPolicy.coerce(retry, self._retry)
         if streaming:
             return await self._stream(payload, extra_headers, call_timeout, call_retry)
-        deadline = None
-        if call_timeout.total is not None:
-            deadline = anyio.current_time() + call_timeout.total
-        response, attempts, _request_id = await self._send_with_retries(
+        response, data, attempts = await self._fetch(
             "POST",
             self._endpoint.chat_completions_url,
             payload,
             extra_headers,
             call_timeout,
             call_retry,
-            deadline=deadline,
         )
-        data = await self._read_body(response, call_timeout, deadline, attempts)
         try:
             return loads_completions(data)
         except DecodeFailure as exc:
@@ -488,16 +484,14 @@ class ChatCompletionsClient:
                 f"this endpoint kind ({self._endpoint.kind.value}) has no /info route; "
                 "the model name is what you pass as model="
             )
-        call_timeout = Timeout.coerce(timeout, self._timeout)
-        response, attempts, _ = await self._send_with_retries(
+        response, data, attempts = await self._fetch(
             "GET",
             url,
             None,
-            dict(headers or {}),
-            call_timeout,
+            _checked_headers(headers, "headers"),
+            Timeout.coerce(timeout, self._timeout),
             RetryPolicy.coerce(retry, self._retry),
         )
-        data = await self._read_body(response, call_timeout)
         try:
             return loads_model_info(data)
         except DecodeFailure as exc:
@@ -594,6 +588,45 @@ class ChatCompletionsClient:
                     exc.args = (f"{exc.args[0]} (after {attempts} attempts)",)
                 raise
             return stream
+
+    async def _fetch(
+        self,
+        method: str,
+        url: str,
+        payload: bytes | None,
+        headers: Mapping[str, str],
+        timeout: Timeout,
+        retry: RetryPolicy,
+    ) -> tuple[Response, bytes, int]:
+        """Send and read the whole body: (response, body, attempts).
+
+        A body cut off by the connection is retried like a request that got no response
+        (the same retry budget); the last failure raises ServiceResponseError.
+        """
+        deadline = None if timeout.total is None else anyio.current_time() + timeout.total
+        attempts = 0
+        while True:
+            response, attempts, _ = await self._send_with_retries(
+                method, url, payload, headers, timeout, retry, deadline=deadline, prior=attempts
+            )
+            try:
+                return (
+                    response,
+                    await self._read_body(response, timeout, deadline, attempts),
+                    attempts,
+                )
+            except ServiceResponseError as exc:
+                delay = retry.backoff_delay(attempts - 1)
+                out_of_time = deadline is not None and anyio.current_time() + delay >= deadline
+                if attempts > retry.max_retries or out_of_time:
+                    exc.attempts = attempts
+                    if attempts > 1:
+                        exc.args = (f"{exc.args[0]} (after {attempts} attempts)",)
+                    raise
+                _log.info(
+                    "retrying %s %s in %.2f s (attempt %d: %s)", method, url, delay, attempts, exc
+                )
+                await anyio.sleep(delay)
 
     async def _send_with_retries(
         self,

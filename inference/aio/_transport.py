@@ -22,6 +22,7 @@ from ..exceptions import (
     InferenceError,
     ReadTimeoutError,
     ServiceRequestError,
+    ServiceResponseError,
     StreamInterruptedError,
 )
 
@@ -62,7 +63,7 @@ class Response:
 
     async def read(self) -> bytes:
         """The whole body. A body cut short (connection reset, truncated) raises
-        :class:`StreamInterruptedError`; a silence longer than the body timeout (see
+        :class:`ServiceResponseError`; a silence longer than the body timeout (see
         :meth:`set_body_timeout`) raises ``TimeoutError``.
         """
         try:
@@ -72,7 +73,7 @@ class Response:
             raise
         except _BODY_ERRORS as exc:
             self.close()
-            raise StreamInterruptedError(
+            raise ServiceResponseError(
                 f"the connection failed while reading the response body: {_describe(exc)}"
             ) from exc
 
