@@ -357,6 +357,14 @@ def _build_parser(prog: str) -> _Parser:
         help="wait this long before each streamed token (default: 0)",
     )
     serve.add_argument(
+        "--first-token-delay",
+        type=_number,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long before the first token of each answer, as a model thinking "
+        "(default: 0)",
+    )
+    serve.add_argument(
         "--debug",
         action="store_true",
         default=argparse.SUPPRESS,
@@ -666,10 +674,17 @@ def _cmd_info(args: argparse.Namespace, prog: str, out: _Output, err: TextIO) ->
 def _cmd_serve(args: argparse.Namespace, prog: str, out: _Output, err: TextIO) -> int:
     from .testing import EmulatorOptions, run
 
-    if args.token_delay < 0:
-        raise RequestValidationError("--token-delay must be 0 or more")
+    for flag, value in (
+        ("--token-delay", args.token_delay),
+        ("--first-token-delay", args.first_token_delay),
+    ):
+        if value < 0:
+            raise RequestValidationError(f"{flag} must be 0 or more")
+    options = EmulatorOptions(
+        token_delay=args.token_delay, first_token_delay=args.first_token_delay
+    )
     try:
-        run(args.host, args.port, args.key, EmulatorOptions(token_delay=args.token_delay))
+        run(args.host, args.port, args.key, options)
     except OSError as exc:
         err.write(f"{prog}: error: cannot serve on {args.host}:{args.port}: {_describe(exc)}\n")
         return EXIT_ERROR

@@ -467,6 +467,14 @@ def read_line(stream: Any, timeout: float) -> str:
     return data.decode()
 
 
+@pytest.mark.parametrize("flag", ["--token-delay", "--first-token-delay"])
+def test_serve_refuses_negative_delays(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`serve` with a negative delay gives one line naming the option and exit code 2."""
+    assert main(["serve", "--port", "0", flag, "-1"]) == EXIT_USAGE
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"{flag} must be 0 or more" in line
+
+
 def test_serve_runs_the_emulator() -> None:
     """`serve --port P --key K` answers requests with that key and stops on Ctrl-C."""
     port = free_port()

@@ -731,6 +731,32 @@ async def test_stream_stall_after(emulator: Emulator, session: aiohttp.ClientSes
 
 
 @pytest.mark.anyio
+async def test_first_token_delay(emulator: Emulator, session: aiohttp.ClientSession) -> None:
+    """first_token_delay sends a stream's head at once and holds its first event back (and a
+    whole non-streamed answer); a short delay then gives the normal answer."""
+    held = {"x-emulator-first-token-delay": "30"}
+    timeout = aiohttp.ClientTimeout(sock_read=0.2)
+    body = {"messages": QUESTION, "stream": True}
+    async with session.post(chat_url(emulator), json=body, headers=held, timeout=timeout) as r:
+        assert r.status == 200
+        assert r.content_type == "text/event-stream"
+        with pytest.raises(asyncio.TimeoutError):
+            await r.content.readuntil(b"\n\n")
+    with pytest.raises(asyncio.TimeoutError):
+        async with session.post(
+            chat_url(emulator), json={"messages": QUESTION}, headers=held, timeout=timeout
+        ):
+            pass
+    short = {"x-emulator-first-token-delay": "0.01"}
+    async with session.post(chat_url(emulator), json=body, headers=short) as r:
+        events = sse_data(await r.read())
+    assert events[-1] == "[DONE]"
+    async with session.post(chat_url(emulator), json={"messages": QUESTION}, headers=short) as r:
+        assert (await r.json())["choices"][0]["message"]["content"]
+    assert await eventually(lambda: emulator.active_streams == 0)
+
+
+@pytest.mark.anyio
 async def test_client_disconnect_releases_stream(emulator: Emulator) -> None:
     """Closing the client mid-stream ends the handler: counters go back to 0."""
     emulator.options.token_delay = 0.01

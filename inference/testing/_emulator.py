@@ -68,6 +68,9 @@ class EmulatorOptions:
     key: str | None = None
     #: Seconds to wait before each streamed content chunk.
     token_delay: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
+    #: Seconds the model "thinks" before its first token: a stream sends its head at once and
+    #: its first event after this delay; a non-streamed answer is held back this long.
+    first_token_delay: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
     #: Use CRLF line endings in the event stream.
     crlf: bool = False
     #: Send a ``: keep-alive`` comment line before each event.
@@ -546,8 +549,11 @@ class Emulator:
         if options.cut_after is not None:
             _cut(request)
             return web.Response(status=204)
-        if options.token_delay:
-            await asyncio.sleep(options.token_delay * answer.completion.completion_tokens)
+        delay = (
+            options.first_token_delay + options.token_delay * answer.completion.completion_tokens
+        )
+        if delay:
+            await asyncio.sleep(delay)
         return _json(answer.body(), answer.kind)
 
     async def _stream(
@@ -570,6 +576,8 @@ class Emulator:
         self._active_streams += 1
         try:
             await response.prepare(request)
+            if options.first_token_delay:
+                await asyncio.sleep(options.first_token_delay)
             sent = 0
             for event in answer.events(include_usage):
                 if event.role != "meta":
