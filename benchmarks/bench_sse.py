@@ -3,8 +3,9 @@
 Builds a stream of ``--chunks`` typical ``chat.completion.chunk`` events (one ``data: {...}``
 line each, about 250 bytes, ending with ``data: [DONE]``), cuts it into ``--read-size`` byte
 reads, and times decoding it, best and median of ``--repeat`` runs. It reports MB/s
-(10**6 bytes per second) and events per second for LF line endings, CRLF line endings, and
-LF with the decoder's general line-by-line path forced, for comparison.
+(10**6 bytes per second) and events per second for LF line endings, CRLF line endings, LF
+with the decoder's general line-by-line path forced, for comparison, and LF through
+``feed_data`` (message data kept as bytes: what the client's streams use).
 
 Usage: ``python benchmarks/bench_sse.py [--chunks N] [--read-size B] [--repeat R] [--quick]``.
 ``--quick`` uses a tiny stream and one run: it only shows that the harness works. On a busy
@@ -18,6 +19,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sized
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,12 +55,13 @@ def build_stream(n_events: int, line_ending: bytes) -> tuple[bytes, int]:
     return b"".join(parts), n_events + 1
 
 
-def run_once(reads: list[bytes], force_general: bool) -> tuple[float, int]:
-    """Decode ``reads`` with a fresh decoder; return (seconds, events)."""
+def run_once(reads: list[bytes], force_general: bool, raw: bool) -> tuple[float, int]:
+    """Decode ``reads`` with a fresh decoder (``feed_data`` when ``raw``, else ``feed``);
+    return (seconds, events)."""
     decoder = SSEDecoder()
     if force_general:
         decoder._fast_path = False
-    feed = decoder.feed
+    feed: Callable[[bytes], Sized] = decoder.feed_data if raw else decoder.feed
     count = 0
     start = time.perf_counter()
     for chunk in reads:
@@ -68,21 +71,27 @@ def run_once(reads: list[bytes], force_general: bool) -> tuple[float, int]:
 
 
 def bench(
-    label: str, stream: bytes, expected: int, args: argparse.Namespace, *, force: bool
+    label: str,
+    stream: bytes,
+    expected: int,
+    args: argparse.Namespace,
+    *,
+    force: bool,
+    raw: bool = False,
 ) -> None:
     """Time one configuration and print its line."""
     size = args.read_size
     reads = [stream[i : i + size] for i in range(0, len(stream), size)]
     times = []
     for _ in range(args.repeat):
-        seconds, count = run_once(reads, force)
+        seconds, count = run_once(reads, force, raw)
         if count != expected:
             raise SystemExit(f"{label}: decoded {count} events, expected {expected}")
         times.append(seconds)
     best = min(times)
     median = statistics.median(times)
     print(
-        f"{label:<24} {len(stream) / best / 1e6:8.1f} MB/s best {len(stream) / median / 1e6:8.1f}"
+        f"{label:<26} {len(stream) / best / 1e6:8.1f} MB/s best {len(stream) / median / 1e6:8.1f}"
         f" MB/s median {expected / best / 1e3:9.1f} k events/s best"
     )
 
@@ -111,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     bench("LF", lf, expected, args, force=False)
     bench("CRLF", crlf, expected, args, force=False)
     bench("LF, general path", lf, expected, args, force=True)
+    bench("LF, feed_data (bytes)", lf, expected, args, force=False, raw=True)
 
 
 if __name__ == "__main__":

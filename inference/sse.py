@@ -291,23 +291,22 @@ class SSEDecoder:
                 # The usual case: every event is a single ``data: `` line.
                 # Each separator holds two line feeds: any other one is inside an event.
                 if self._raw:
-                    raw = head.split(b"\n\ndata: ")
-                    single_lines = head.count(b"\n") == 2 * len(raw) - 2
-                    if single_lines:
-                        raw[0] = raw[0][6:]
-                        out += raw
+                    values: list[Any] = head.split(b"\n\ndata: ")
+                    single_lines = head.count(b"\n") == 2 * len(values) - 2
                 else:
                     text = head.decode("utf-8", "replace")
                     values = text.split("\n\ndata: ")
                     single_lines = text.count("\n") == 2 * len(values) - 2
-                    if single_lines:
-                        values[0] = values[0][6:]
+                if single_lines:
+                    values[0] = values[0][6:]
+                    if self._raw:
+                        out += values
+                    else:
                         out += map(
                             _new_event,
                             repeat(ServerSentEvent),
                             zip(repeat("message"), values, repeat(self._id), repeat(None)),
                         )
-                if single_lines:
                     self._last_event_id = self._id
                 else:
                     self._feed_events(head, out)
