@@ -822,7 +822,7 @@ def test_arbitrary_bytes_with_small_limit(
 
 
 def test_benchmark_quick_mode_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    """``benchmarks/bench_sse.py --quick`` runs and reports the three configurations."""
+    """``benchmarks/bench_sse.py --quick`` runs and reports the four configurations."""
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_sse.py"
     spec = importlib.util.spec_from_file_location("bench_sse", path)
     assert spec is not None and spec.loader is not None
@@ -831,5 +831,10 @@ def test_benchmark_quick_mode_runs(capsys: pytest.CaptureFixture[str]) -> None:
     module.main(["--quick", "--read-size", "1000"])
     lines = capsys.readouterr().out.splitlines()
     assert "201 events" in lines[0]
-    assert [line.split("  ")[0] for line in lines[1:]] == ["LF", "CRLF", "LF, general path"]
+    assert [line.split("  ")[0] for line in lines[1:]] == [
+        "LF",
+        "CRLF",
+        "LF, general path",
+        "LF, feed_data (bytes)",
+    ]
     assert all("MB/s best" in line and "events/s" in line for line in lines[1:])
