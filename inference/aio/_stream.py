@@ -100,23 +100,7 @@ class AsyncChatCompletionsStream:
         events = self._events
         while True:
             if events:
-                event = events.popleft()
-                # Fast path (``_parse`` inlined, once per chunk): a message event holding a
-                # chunk object. Anything else, including a failure here, goes to ``_parse``.
-                if type(event) is bytes:
-                    try:
-                        obj = _json_loads(event)
-                        update = (
-                            update_from_owned_dict(obj)
-                            if type(obj) is dict and "error" not in obj
-                            else None
-                        )
-                    except ValueError:  # bad JSON or shape (DecodeFailure): reported below
-                        update = None
-                    if update is not None:
-                        self._accumulator.add(update)
-                        return update
-                update = self._parse_slowly(event)
+                update = self._parse(events.popleft())
                 if update is None:
                     await self._finish()  # a [DONE] inside a batch
                 elif update is not _SKIP:
