@@ -707,3 +707,62 @@ def test_property_unindexed_argument_fragments_reassemble(args: list[str], cuts:
         updates += [chunk(delta(tool_calls=[tc(arguments=p)])) for p in pieces[1:]]
     result = accumulate(updates)
     assert calls(result) == [(f"id{i}", "function", f"fn{i}", a) for i, a in enumerate(args)]
+
+
+# -- the update builder's one-choice shortcut ---------------------------------------------
+
+_scalar = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=4))
+_delta_dicts = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "content": st.one_of(st.none(), st.text(max_size=6)),
+            "role": st.sampled_from(["assistant", "tool", "other", None]),
+            "tool_calls": st.one_of(
+                st.none(),
+                st.lists(
+                    st.fixed_dictionaries(
+                        {"index": st.integers(0, 2)},
+                        optional={"id": st.text(max_size=3), "type": st.just("function")},
+                    ),
+                    max_size=2,
+                ),
+            ),
+            "reasoning_content": st.text(max_size=4),
+        },
+    ),
+)
+_choice_dicts = st.fixed_dictionaries(
+    {},
+    optional={
+        "index": st.one_of(st.integers(0, 3), st.none(), st.just("1")),
+        "delta": _delta_dicts,
+        "finish_reason": st.sampled_from(["stop", "length", "tool_calls", "other", None]),
+        "logprobs": _scalar,
+        "content_filter_results": st.dictionaries(st.text(max_size=3), _scalar, max_size=2),
+    },
+)
+
+
+def _built(body: dict[str, Any]) -> StreamingChatCompletionsUpdate | str:
+    """The update for ``body``, or the name of the error building it raised."""
+    try:
+        return loads_update(orjson.dumps(body))
+    except Exception as exc:  # compared across the two paths, whatever it is
+        return type(exc).__name__
+
+
+@given(choice=_choice_dicts)
+def test_one_choice_shortcut_builds_what_the_general_path_builds(choice: dict[str, Any]) -> None:
+    """An update with one choice (built by the inline shortcut) gets the same choice object,
+    or the same error, as that choice gets next to a second one (the general path)."""
+    other = {"index": 9, "delta": {"content": "x"}}
+    alone = _built({"id": ID, "choices": [choice]})
+    paired = _built({"id": ID, "choices": [choice, other]})
+    if isinstance(alone, str) or isinstance(paired, str):
+        assert alone == paired
+        return
+    assert alone.choices == paired.choices[:1]
+    assert alone.choices[0].extra == paired.choices[0].extra
+    assert alone.choices[0].delta.extra == paired.choices[0].delta.extra
