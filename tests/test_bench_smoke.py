@@ -1,13 +1,15 @@
 """Smoke test of the benchmark harness: tiny sizes, one round, no timing assertions.
 
 It proves that ``benchmarks/run.py`` still starts its server, runs every scenario with the
-floors and this library's clients in fresh processes, checks their results and prints the
-report. How fast anything ran is not looked at.
+floors and this library's clients in fresh processes (with two timed runs of the repeated
+scenarios, as full runs do), checks their results and prints the report. How fast anything
+ran is not looked at.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,7 @@ LABELS = (
     "inference (sync)",
 )
 SCENARIOS = ("stream", "sequential", "concurrent", "ttft")
+REPEAT = 2
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +40,8 @@ def quick_run(
             str(ROOT / "benchmarks" / "run.py"),
             "--quick",
             "--no-sse",
+            "--repeat",
+            str(REPEAT),
             "--clients",
             ",".join(CLIENTS),
             "--json",
@@ -87,6 +92,51 @@ def test_quick_run_records_checked_results_for_every_pair(
             assert run["ttft"] > 0
         if run["scenario"] == "concurrent":
             assert run["mem_streams_open"] >= 1
+
+
+@pytest.mark.timeout(180)
+def test_repeated_scenarios_report_the_median_of_their_samples(
+    quick_run: tuple[subprocess.CompletedProcess[str], dict[str, object]],
+) -> None:
+    """``stream`` and ``concurrent`` run their timed part ``--repeat`` times in one process
+    and report the medians of the kept samples; ``sequential`` and ``ttft`` run once."""
+    _, data = quick_run
+    assert data["repeat"] == REPEAT
+    runs = data["runs"]
+    assert isinstance(runs, list)
+    for run in runs:
+        if run["scenario"] in ("stream", "concurrent"):
+            assert run["repeat"] == REPEAT
+            assert len(run["samples_seconds"]) == len(run["samples_cpu_seconds"]) == REPEAT
+            assert run["seconds"] == statistics.median(run["samples_seconds"])
+            assert run["cpu_seconds"] == statistics.median(run["samples_cpu_seconds"])
+        else:
+            assert "samples_seconds" not in run
+        if run["scenario"] == "stream":
+            # The server saw the warm-up stream and every repeat.
+            assert run["requests"] == 1 + REPEAT
+
+
+@pytest.mark.timeout(180)
+def test_targets_judge_the_sync_client_against_the_async_one_only(
+    quick_run: tuple[subprocess.CompletedProcess[str], dict[str, object]],
+) -> None:
+    """The targets table holds the async client's ratios to raw, the sync client's ratios to
+    the async client and keep-alive reuse for both, and no sync-versus-raw verdicts."""
+    proc, _ = quick_run
+    targets = proc.stdout.split("### Targets", 1)[1].splitlines()
+    rows = [line for line in targets if line.startswith("| ")][1:]  # without the header
+    sync_rows = [line for line in rows if line.startswith("| inference (sync)")]
+    assert sync_rows, targets
+    for row in sync_rows:
+        assert "over raw" not in row
+    assert any("inference (sync) over async, the stream, ≤ 1.2x" in row for row in sync_rows)
+    assert any("per non-streamed request, ≤ 1.5x" in row for row in sync_rows)
+    assert any("keep-alive" in row for row in sync_rows)
+    async_rows = [line for line in rows if line.startswith("| inference (async)")]
+    assert sum("over raw ≤" in row for row in async_rows) == 3
+    assert any("time to first token ≤ +0.3 ms over raw" in row for row in async_rows)
+    assert any("keep-alive" in row for row in async_rows)
 
 
 @pytest.mark.timeout(180)

@@ -4,21 +4,27 @@ A client module wraps one library in a small class (:class:`AsyncBenchClient` or
 :class:`SyncBenchClient`) with three operations: open a streamed response and read it to the
 end, send one non-streamed request, and close. The drivers here run a scenario with it:
 
-- ``stream``: one streamed response of ``--chunks`` content events.
+- ``stream``: one streamed response of ``--chunks`` content events, timed ``--repeat`` times.
 - ``sequential``: ``--requests`` non-streamed requests, one after the other.
 - ``concurrent``: first a memory phase: ``--concurrency`` streams are opened at once with the
   server holding back all but their first events for ``--mem-gap-ms``, and the growth of
   resident memory is divided by the streams open (measured before the timed phase, so the
   allocator has no freed memory of earlier streams to reuse); then, timed,
   ``--concurrency`` streams of ``--concurrent-chunks`` events at once (tasks for async
-  clients, threads sharing one client for sync clients).
+  clients, threads sharing one client for sync clients), timed ``--repeat`` times.
 - ``ttft``: ``--samples`` short streams one after the other, whose first text delta arrives
   alone (the rest follows ``--gap-ms`` later); time to first token is the median time from
   the call to the first non-empty text delta.
 
 Every scenario starts with one warm-up request (connection opened, code paths warmed) that is
-not timed. Results are checked (number of text deltas and characters, or body bytes for the
-raw client) so a fast but wrong client cannot win. The result is one JSON line on stdout.
+not timed. The warm-up of the streamed scenarios is a short stream, so the first timed stream
+of a process can still pay one-off costs (buffers and allocator arenas grown to full size);
+``stream`` and ``concurrent`` therefore time their workload ``--repeat`` times in the same
+process (a garbage collection before each, untimed) and report the median wall time and the
+median CPU time of the samples, with every sample kept in ``samples_seconds`` and
+``samples_cpu_seconds``. ``sequential`` and ``ttft`` are many requests already and are timed
+once. Results are checked (number of text deltas and characters, or body bytes for the raw
+client) so a fast but wrong client cannot win. The result is one JSON line on stdout.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from benchmarks.server import (
 __all__ = [
     "KEY",
     "MODEL",
+    "REPEATED",
     "SYSTEM_PROMPT",
     "USER_PROMPT",
     "AsyncBenchClient",
@@ -65,6 +72,8 @@ MODEL = "bench-model"
 SYSTEM_PROMPT = "You are a helpful assistant."
 USER_PROMPT = "Give me 3 good reasons why I should exercise every day."
 WARMUP_CHUNKS = 20
+#: The scenarios whose timed part runs ``--repeat`` times (the others are many requests already).
+REPEATED = ("stream", "concurrent")
 
 #: ``(updates, size, first)``: text deltas received (reads for the raw client), characters of
 #: text (body bytes for the raw client), and ``time.perf_counter()`` at the first text delta.
@@ -131,7 +140,13 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ttft-chunks", type=int, default=20)
     parser.add_argument("--gap-ms", type=float, default=3.0)
     parser.add_argument("--mem-gap-ms", type=float, default=1500.0, help="0 skips the phase")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="timed samples of stream and concurrent (median)"
+    )
+    opts = parser.parse_args(argv)
+    if opts.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return opts
 
 
 def current_rss() -> int:
@@ -197,16 +212,44 @@ class _OpenCounter:
                 self.sample = (current_rss(), self.opened)
 
 
+class _Samples:
+    """Wall and CPU time of the timed parts of one process; the result reports their medians."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+        self._t0 = self._c0 = 0.0
+
+    def start(self) -> None:
+        """Collect garbage (untimed), then start the clocks."""
+        gc.collect()
+        self._t0, self._c0 = time.perf_counter(), time.process_time()
+
+    def stop(self) -> None:
+        """Stop the clocks and keep the sample."""
+        wall, cpu = time.perf_counter() - self._t0, time.process_time() - self._c0
+        self.wall.append(wall)
+        self.cpu.append(cpu)
+
+    def fields(self, repeated: bool) -> dict[str, Any]:
+        """``seconds`` and ``cpu_seconds`` (medians), and the samples when there were repeats."""
+        out: dict[str, Any] = {
+            "seconds": statistics.median(self.wall),
+            "cpu_seconds": statistics.median(self.cpu),
+        }
+        if repeated:
+            out["repeat"] = len(self.wall)
+            out["samples_seconds"] = self.wall
+            out["samples_cpu_seconds"] = self.cpu
+        return out
+
+
 def _result(
-    opts: argparse.Namespace, seconds: float, cpu: float, ops: int, extra: dict[str, Any]
+    opts: argparse.Namespace, samples: _Samples, ops: int, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "scenario": opts.scenario,
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "ops": ops,
-        "peak_rss": peak_rss(),
-    }
+    out: dict[str, Any] = {"scenario": opts.scenario}
+    out.update(samples.fields(opts.scenario in REPEATED))
+    out.update({"ops": ops, "peak_rss": peak_rss()})
     out.update(extra)
     return out
 
@@ -229,40 +272,45 @@ async def _run_async(client: AsyncBenchClient, opts: argparse.Namespace) -> dict
         extra: dict[str, Any] = {}
         if scenario == "concurrent" and opts.mem_gap_ms > 0:
             extra = await _memory_async(client, opts, check)
-        gc.collect()
-        t0, c0 = time.perf_counter(), time.process_time()
+        timer = _Samples()
         if scenario == "stream":
-            result = await client.stream(opts.chunks, None, None)
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-            check.stream(result, opts.chunks)
+            for _ in range(opts.repeat):
+                timer.start()
+                result = await client.stream(opts.chunks, None, None)
+                timer.stop()
+                check.stream(result, opts.chunks)
             ops = opts.chunks
         elif scenario == "sequential":
+            timer.start()
             sizes = [await client.complete() for _ in range(opts.requests)]
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            timer.stop()
             for size in sizes:
                 check.complete(size)
             ops = opts.requests
         elif scenario == "concurrent":
             m = opts.concurrent_chunks
-            results = await asyncio.gather(
-                *(client.stream(m, None, None) for _ in range(opts.concurrency))
-            )
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-            for result in results:
-                check.stream(result, m)
+            for _ in range(opts.repeat):
+                timer.start()
+                results = await asyncio.gather(
+                    *(client.stream(m, None, None) for _ in range(opts.concurrency))
+                )
+                timer.stop()
+                for result in results:
+                    check.stream(result, m)
             ops = opts.concurrency * m
         else:
             ttfts: list[float] = []
             headers = {"x-bench-gap-ms": f"{opts.gap_ms:g}"}
+            timer.start()
             for _ in range(opts.samples):
                 start = time.perf_counter()
                 result = await client.stream(opts.ttft_chunks, headers, None)
                 check.stream(result, opts.ttft_chunks)
                 ttfts.append(result[2] - start)
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            timer.stop()
             ops = opts.samples
             extra = {"ttft": statistics.median(ttfts), "ttft_min": min(ttfts)}
-        return _result(opts, seconds, cpu, ops, extra)
+        return _result(opts, timer, ops, extra)
     finally:
         await client.close()
 
@@ -304,42 +352,47 @@ def _run_sync(client: SyncBenchClient, opts: argparse.Namespace) -> dict[str, An
             list(pool.map(lambda _: None, range(opts.concurrency * 4)))
             if opts.mem_gap_ms > 0:
                 extra = _memory_sync(client, opts, check, pool)
-        gc.collect()
-        t0, c0 = time.perf_counter(), time.process_time()
+        timer = _Samples()
         if scenario == "stream":
-            result = client.stream(opts.chunks, None, None)
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-            check.stream(result, opts.chunks)
+            for _ in range(opts.repeat):
+                timer.start()
+                result = client.stream(opts.chunks, None, None)
+                timer.stop()
+                check.stream(result, opts.chunks)
             ops = opts.chunks
         elif scenario == "sequential":
+            timer.start()
             sizes = [client.complete() for _ in range(opts.requests)]
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            timer.stop()
             for size in sizes:
                 check.complete(size)
             ops = opts.requests
         elif scenario == "concurrent":
             m = opts.concurrent_chunks
             with pool:
-                futures = [
-                    pool.submit(client.stream, m, None, None) for _ in range(opts.concurrency)
-                ]
-                results = [f.result() for f in futures]
-                seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-                for result in results:
-                    check.stream(result, m)
-                ops = opts.concurrency * m
+                for _ in range(opts.repeat):
+                    timer.start()
+                    futures = [
+                        pool.submit(client.stream, m, None, None) for _ in range(opts.concurrency)
+                    ]
+                    results = [f.result() for f in futures]
+                    timer.stop()
+                    for result in results:
+                        check.stream(result, m)
+            ops = opts.concurrency * m
         else:
             ttfts: list[float] = []
             headers = {"x-bench-gap-ms": f"{opts.gap_ms:g}"}
+            timer.start()
             for _ in range(opts.samples):
                 start = time.perf_counter()
                 result = client.stream(opts.ttft_chunks, headers, None)
                 check.stream(result, opts.ttft_chunks)
                 ttfts.append(result[2] - start)
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            timer.stop()
             ops = opts.samples
             extra = {"ttft": statistics.median(ttfts), "ttft_min": min(ttfts)}
-        return _result(opts, seconds, cpu, ops, extra)
+        return _result(opts, timer, ops, extra)
     finally:
         client.close()
 
