@@ -8,7 +8,8 @@ Usage::
 
 It starts the local server (``benchmarks/server.py``, its own process), then runs round after
 round; a round runs every scenario with every client once, the clients in an order rotated by
-the round number. Each run is a new process (``python -m benchmarks.clients.<name>``) that
+the round number (this library's clients and the two floors first, next to each other, then
+the peer libraries). Each run is a new process (``python -m benchmarks.clients.<name>``) that
 prints one JSON line. Inside that process the timed part of ``stream`` and ``concurrent`` runs
 ``--repeat`` times (default 3) and the process reports the medians; ``sequential`` and
 ``ttft`` are timed once (they are 2,000 and 100 requests). The server's ``/stats`` before and
@@ -197,6 +198,19 @@ def rotated(items: Sequence[str], k: int) -> list[str]:
         return []
     k %= len(items)
     return list(items[k:]) + list(items[:k])
+
+
+# Clients that take about a second per run: they run next to each other in every round, so
+# that ``raw`` and this library's clients are measured seconds apart, not with a peer
+# library's half-minute runs in between (the machine's speed drifts over seconds).
+FAST_CLIENTS = ("raw", "floor", "inference-async", "inference-sync")
+
+
+def round_order(clients: Sequence[str], k: int) -> list[str]:
+    """The order of round ``k``: the fast clients rotated by ``k``, then the peers rotated."""
+    fast = [c for c in clients if c in FAST_CLIENTS]
+    peers = [c for c in clients if c not in FAST_CLIENTS]
+    return rotated(fast, k) + rotated(peers, k)
 
 
 # -- statistics ------------------------------------------------------------------------------
@@ -606,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     server = Server([*stream_sizes, int(sizes["ttft_chunks"]), 20], args.pin)
     try:
         for r in range(rounds):
-            order = rotated(clients, r)
+            order = round_order(clients, r)
             for scenario in scenarios:
                 for name in order:
                     run = run_one(server, name, scenario, sizes, args.timeout, args.pin, repeat)

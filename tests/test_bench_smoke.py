@@ -152,3 +152,20 @@ def test_this_library_reuses_the_connection_after_each_stream(
         (run,) = [r for r in runs if r["client"] == client and r["scenario"] == "ttft"]
         assert run["requests"] == 6  # warm-up plus five samples
         assert run["connections"] == 1
+
+
+def test_round_order_keeps_the_fast_clients_together() -> None:
+    """Every round runs each client once; the floors and this library's clients come first,
+    next to each other, each group rotated by the round number."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.run import round_order
+    finally:
+        sys.path.remove(str(ROOT))
+    clients = ["raw", "floor", "inference-async", "inference-sync", "azure-async", "openai-async"]
+    orders = [round_order(clients, k) for k in range(4)]
+    for order in orders:
+        assert sorted(order) == sorted(clients)
+        assert set(order[:4]) == {"raw", "floor", "inference-async", "inference-sync"}
+    assert [order[0] for order in orders] == ["raw", "floor", "inference-async", "inference-sync"]
+    assert [order[4] for order in orders] == ["azure-async", "openai-async"] * 2
