@@ -221,6 +221,10 @@ def loads_model_info(data: bytes | str) -> m.ModelInfo:
 # whose fields all have defaults collects keyword arguments in a dict per object and calls a
 # hook per field, which costs about twice as much as direct construction. Same rules as the
 # generated hooks: unknown keys go to ``extra``, enums are looked up, ``delta`` is never None.
+# On the per-chunk path the three objects are allocated with ``object.__new__`` and their
+# slots assigned directly, which skips a Python-level ``__init__`` call per object (about
+# 0.5 µs per chunk in all). These classes have no validators, converters or post-init hooks;
+# tests/test_models.py checks that their fields are exactly the ones set here.
 
 
 def _index(value: Any) -> int:
@@ -242,6 +246,8 @@ converter.register_structure_hook(int | None, _int_or_none)
 _FINISH = {e.value: e for e in m.CompletionsFinishReason}
 _ROLE = {e.value: e for e in m.ChatRole}
 _Update = m.StreamingChatCompletionsUpdate
+_new = object.__new__
+_NO_EXTRA = m.NO_EXTRA
 _Choice = m.StreamingChatChoiceUpdate
 _Delta = m.StreamingChatResponseMessageUpdate
 _tool_calls_hook = converter.get_structure_hook(list[m.StreamingChatResponseToolCallUpdate])
@@ -326,37 +332,37 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
                         if d:
                             delta.extra = d
                     else:  # a content-only delta: the common case
-                        delta = _Delta(None, content, None)
+                        delta = _new(_Delta)
+                        delta.role = None
+                        delta.content = content
+                        delta.tool_calls = None
+                        delta.extra = _NO_EXTRA
                 else:
                     delta = _Delta()
                 reason = cpop("finish_reason", None)
-                choice = _Choice(
-                    index,
-                    delta,
-                    _FINISH.get(reason, reason) if reason is not None else None,
-                    cpop("logprobs", None),
-                )
-                if c:
-                    choice.extra = c
+                choice = _new(_Choice)
+                choice.index = index
+                choice.delta = delta
+                choice.finish_reason = _FINISH.get(reason, reason) if reason is not None else None
+                choice.logprobs = cpop("logprobs", None)
+                choice.extra = c if c else _NO_EXTRA
                 choices = [choice]
             else:
                 choices = [_owned_choice(c) for c in choices]
         else:
             choices = []
-        update = _Update(
-            pop("id", None) or "",
-            created,
-            pop("model", None) or "",
-            choices,
-            None if usage is None else _usage_hook(usage, m.CompletionsUsage),
-            pop("object", "chat.completion.chunk"),
-        )
+        update = _new(_Update)
+        update.id = pop("id", None) or ""
+        update.created = created
+        update.model = pop("model", None) or ""
+        update.choices = choices
+        update.usage = None if usage is None else _usage_hook(usage, m.CompletionsUsage)
+        update.object = pop("object", "chat.completion.chunk")
     except DecodeFailure:
         raise
     except Exception as exc:
         raise DecodeFailure(f"unexpected stream event shape: {_brief(exc)}") from exc
-    if o:
-        update.extra = o
+    update.extra = o if o else _NO_EXTRA
     return update
 
 

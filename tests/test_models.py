@@ -910,3 +910,54 @@ def test_streaming_update_classes() -> None:
     empty = loads_update('{"id":"","choices":[],"prompt_filter_results":[]}')
     assert empty.choices == []
     assert empty["prompt_filter_results"] == []
+
+
+def test_streaming_builder_sets_every_field_of_the_streaming_models() -> None:
+    """The per-chunk builder allocates the update, choice and delta without ``__init__`` and
+    assigns their fields itself: those must be exactly the models' fields, with no
+    post-init logic, and what it builds must equal the objects built the normal way."""
+    import attrs
+
+    from inference.models import (
+        NO_EXTRA,
+        StreamingChatChoiceUpdate,
+        StreamingChatCompletionsUpdate,
+        StreamingChatResponseMessageUpdate,
+    )
+
+    expected_fields = {
+        StreamingChatCompletionsUpdate: {
+            "id", "created", "model", "choices", "usage", "object", "extra",
+        },
+        StreamingChatChoiceUpdate: {"index", "delta", "finish_reason", "logprobs", "extra"},
+        StreamingChatResponseMessageUpdate: {"role", "content", "tool_calls", "extra"},
+    }  # fmt: skip
+    for cls, names in expected_fields.items():
+        assert {f.name for f in attrs.fields(cls)} == names, (
+            f"{cls.__name__} changed: update _serialization.update_from_owned_dict"
+        )
+        assert not hasattr(cls, "__attrs_post_init__")
+        assert all(f.validator is None and f.converter is None for f in attrs.fields(cls))
+    plain = loads_update(
+        b'{"id":"c1","object":"chat.completion.chunk","created":0,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":null,"finish_reason":null}]}'
+    )
+    assert plain == StreamingChatCompletionsUpdate(
+        id="c1",
+        created=plain.created,
+        model="m",
+        choices=[
+            StreamingChatChoiceUpdate(
+                index=0, delta=StreamingChatResponseMessageUpdate(content="Hi")
+            )
+        ],
+    )
+    assert plain.extra is NO_EXTRA
+    assert plain.choices[0].extra is NO_EXTRA and plain.choices[0].delta.extra is NO_EXTRA
+    extras = loads_update(
+        b'{"id":"c2","system_fingerprint":"fp","choices":[{"index":1,'
+        b'"delta":{"content":"a"},"content_filter_results":{}}]}'
+    )
+    assert extras.extra == {"system_fingerprint": "fp"}
+    assert extras.choices[0].extra == {"content_filter_results": {}}
+    assert extras.object == "chat.completion.chunk" and extras.usage is None
