@@ -105,32 +105,36 @@ class ChatCompletionsAccumulator:
     def add(self, update: StreamingChatCompletionsUpdate) -> None:
         """Merge one update."""
         self.count += 1
-        if update.id:
-            self._id = update.id
-        if update.model:
-            self._model = update.model
-        created = update.created
+        value: Any = update.id
+        if value:
+            self._id = value
+        value = update.model
+        if value:
+            self._model = value
+        value = update.created
         if (
-            created is not None
-            and created is not self._created
-            and (self._created is None or created.timestamp() != 0)
+            value is not None
+            and value is not self._created
+            and (self._created is None or value.timestamp() != 0)
         ):
-            self._created = created
-        if update.usage is not None:
-            self._usage = update.usage
-        if update.extra is not NO_EXTRA:
-            self._extra.update(update.extra)
-        choices = self._choices
+            self._created = value
+        value = update.usage
+        if value is not None:
+            self._usage = value
+        value = update.extra
+        if value is not NO_EXTRA:
+            self._extra.update(value)
         for choice in update.choices:
-            parts = choices.get(choice.index)
+            parts = self._choices.get(choice.index)
             if parts is None:
-                parts = choices[choice.index] = _ChoiceParts()
+                parts = self._choices[choice.index] = _ChoiceParts()
             delta = choice.delta
             text = delta.content
-            if text is not None:
+            if text:
+                parts.content.append(text)
                 parts.text_seen = True
-                if text:
-                    parts.content.append(text)
+            elif text is not None:
+                parts.text_seen = True
             if delta.role is not None:
                 parts.role = delta.role
             if choice.finish_reason is not None:
