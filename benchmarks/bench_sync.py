@@ -14,7 +14,12 @@ repeats interleaved (async, sync, then sync, async, ...):
 * one stream of ``--chunks`` updates, iterated to the end: updates per second.
 
 It prints the medians of wall time and of the process's CPU time (all threads; steadier on a
-busy machine), and the sync/async ratios (time ratios: above 1 means the sync API is slower).
+busy machine), and the sync/async ratios (time ratios: above 1 means the sync API is slower):
+the ratio of the medians, and in brackets the median of the ratios of the runs paired in
+time (each async run with the sync run next to it: a slow moment of the machine hits both).
+It also counts, per request and per stream, the process's context switches (every hop
+between threads costs some: the async client has about one per request) and the garbage
+collections (parsed updates that stay alive in bulk cost collections).
 ``--profile`` also runs the sync side once under cProfile (the calling thread and the loop
 thread separately) and prints the top functions.
 
@@ -27,8 +32,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import pstats
+import resource
 import statistics
 import subprocess
 import sys
@@ -118,19 +125,43 @@ def serve(chunks: int) -> None:
 MESSAGES = [UserMessage("How fast is the sync API?")]
 
 
+_collections = [0]  # garbage collections so far (every generation)
+
+
+def _count_collection(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _collections[0] += 1
+
+
+gc.callbacks.append(_count_collection)
+
+
+def _switches() -> int:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw + usage.ru_nivcsw
+
+
 class Clock:
-    """Wall time and process CPU time (every thread) since creation."""
+    """Wall time, process CPU time (every thread), context switches and garbage collections
+    since creation."""
 
     def __init__(self) -> None:
         self.wall = time.perf_counter()
         self.cpu = time.process_time()
+        self.switches = _switches()
+        self.collections = _collections[0]
 
-    def read(self) -> tuple[float, float]:
-        """(wall seconds, CPU seconds) elapsed."""
-        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+    def read(self) -> Sample:
+        """(wall seconds, CPU seconds, context switches, garbage collections) since then."""
+        return (
+            time.perf_counter() - self.wall,
+            time.process_time() - self.cpu,
+            _switches() - self.switches,
+            _collections[0] - self.collections,
+        )
 
 
-Sample = tuple[float, float]  # (wall seconds, CPU seconds)
+Sample = tuple[float, float, int, int]  # (wall s, CPU s, context switches, collections)
 
 
 async def async_requests(endpoint: str, n: int) -> Sample:
@@ -183,9 +214,25 @@ def sync_stream(endpoint: str, chunks: int) -> Sample:
     return elapsed
 
 
+class Result:
+    """The medians of both sides and of the paired sync/async ratios."""
+
+    def __init__(self, runs_async: list[Sample], runs_sync: list[Sample]) -> None:
+        def median(runs: list[Sample], field: int) -> float:
+            return statistics.median(run[field] for run in runs)
+
+        self.a_wall, self.a_cpu = median(runs_async, 0), median(runs_async, 1)
+        self.s_wall, self.s_cpu = median(runs_sync, 0), median(runs_sync, 1)
+        self.a_switches, self.s_switches = median(runs_async, 2), median(runs_sync, 2)
+        self.a_collections, self.s_collections = median(runs_async, 3), median(runs_sync, 3)
+        pairs = list(zip(runs_async, runs_sync, strict=True))
+        self.paired_wall = statistics.median(s[0] / a[0] for a, s in pairs)
+        self.paired_cpu = statistics.median(s[1] / a[1] for a, s in pairs)
+
+
 def interleaved(
     repeat: int, run_async: Callable[[], Sample], run_sync: Callable[[], Sample]
-) -> tuple[Sample, Sample]:
+) -> Result:
     """Run both sides ``repeat`` times, alternating which goes first; return the medians."""
     samples: dict[str, list[Sample]] = {"a": [], "s": []}
     for i in range(repeat):
@@ -194,12 +241,7 @@ def interleaved(
             order.reverse()
         for side, run in order:
             samples[side].append(run())
-
-    def medians(side: str) -> Sample:
-        walls, cpus = zip(*samples[side], strict=True)
-        return statistics.median(walls), statistics.median(cpus)
-
-    return medians("a"), medians("s")
+    return Result(samples["a"], samples["s"])
 
 
 def profile_sync(endpoint: str, args: argparse.Namespace) -> None:
@@ -270,31 +312,40 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.requests} requests per run, {args.chunks}-update stream, "
             f"{args.repeat} runs per side (interleaved), medians"
         )
-        (a_wall, a_cpu), (s_wall, s_cpu) = interleaved(
+        r = interleaved(
             args.repeat,
             lambda: asyncio.run(async_requests(endpoint, args.requests)),
             lambda: sync_requests(endpoint, args.requests),
         )
         per = 1e6 / args.requests
         print(
-            f"non-streamed  wall: async {a_wall * per:7.1f} us/request  sync "
-            f"{s_wall * per:7.1f} us/request  sync/async {s_wall / a_wall:.2f}x  "
-            f"(overhead {(s_wall - a_wall) * per:+.1f} us)\n"
-            f"              CPU:  async {a_cpu * per:7.1f} us/request  sync "
-            f"{s_cpu * per:7.1f} us/request  sync/async {s_cpu / a_cpu:.2f}x  "
-            f"(overhead {(s_cpu - a_cpu) * per:+.1f} us)"
+            f"non-streamed  wall: async {r.a_wall * per:7.1f} us/request  sync "
+            f"{r.s_wall * per:7.1f} us/request  sync/async {r.s_wall / r.a_wall:.2f}x "
+            f"[{r.paired_wall:.2f}x]  (overhead {(r.s_wall - r.a_wall) * per:+.1f} us)\n"
+            f"              CPU:  async {r.a_cpu * per:7.1f} us/request  sync "
+            f"{r.s_cpu * per:7.1f} us/request  sync/async {r.s_cpu / r.a_cpu:.2f}x "
+            f"[{r.paired_cpu:.2f}x]  (overhead {(r.s_cpu - r.a_cpu) * per:+.1f} us)\n"
+            f"              context switches per request: async "
+            f"{r.a_switches / args.requests:.1f}  sync {r.s_switches / args.requests:.1f}; "
+            f"garbage collections per run: async {r.a_collections:.0f}  "
+            f"sync {r.s_collections:.0f}"
         )
-        (a_wall, a_cpu), (s_wall, s_cpu) = interleaved(
+        r = interleaved(
             args.repeat,
             lambda: asyncio.run(async_stream(endpoint, args.chunks)),
             lambda: sync_stream(endpoint, args.chunks),
         )
         n = args.chunks
         print(
-            f"stream        wall: async {n / a_wall:9.0f} updates/s  sync {n / s_wall:9.0f} "
-            f"updates/s  sync/async {s_wall / a_wall:.2f}x\n"
-            f"              CPU:  async {n / a_cpu:9.0f} updates/s  sync {n / s_cpu:9.0f} "
-            f"updates/s  sync/async {s_cpu / a_cpu:.2f}x"
+            f"stream        wall: async {n / r.a_wall:9.0f} updates/s  sync "
+            f"{n / r.s_wall:9.0f} updates/s  sync/async {r.s_wall / r.a_wall:.2f}x "
+            f"[{r.paired_wall:.2f}x]\n"
+            f"              CPU:  async {n / r.a_cpu:9.0f} updates/s  sync "
+            f"{n / r.s_cpu:9.0f} updates/s  sync/async {r.s_cpu / r.a_cpu:.2f}x "
+            f"[{r.paired_cpu:.2f}x]\n"
+            f"              per stream: context switches async {r.a_switches:.0f}  sync "
+            f"{r.s_switches:.0f}; garbage collections async {r.a_collections:.0f}  "
+            f"sync {r.s_collections:.0f}"
         )
         if args.profile:
             profile_sync(endpoint, args)

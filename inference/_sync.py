@@ -4,20 +4,28 @@ No behaviour lives here: every method is one hop into :mod:`inference.aio`. Each
 owns one portal (an event loop in a daemon thread) for its whole life, started on first use
 and stopped by :meth:`ChatCompletionsClient.close` (or, as a safety net, when the client is
 garbage collected or the interpreter exits); the aiohttp session and async credentials live
-on that loop. Streams cross over through one pump task and a memory object stream: the
-consumer takes every batch of updates that is ready in one hop (never one hop per token).
-Ctrl-C during a call or while iterating cancels the request on the loop and releases its
-connection; the client stays usable.
+on that loop. Ctrl-C during a call or while iterating cancels the request on the loop and
+releases its connection; the client stays usable.
 
 A hop is one ``call_soon_threadsafe`` into the loop, which starts a task running the
-coroutine inside its own cancel scope, and one wait on a :class:`concurrent.futures.Future`
-for its outcome: one wake-up each way.
+coroutine, and one wait on a plain lock that the loop releases once the outcome is stored:
+one wake-up each way. A non-streamed call is exactly one hop. Ctrl-C cancels the task
+(``Task.cancel``; the async core's own cancel scopes let that through) and waits until it
+has cleaned up.
+
+Streams are pulled, a batch per hop: the consuming thread hops to take the next batch of
+updates the async stream has ready (``_next_batch``) and hands them out one by one; nothing
+runs for the stream on the loop between hops. A batch holds at most ``_BATCH`` updates so
+that one batch, consumed before the next hop, stays below the garbage collector's default
+first-generation threshold: the updates die young, as they do in the async API, and a long
+stream costs no collections. Pulling (rather than a task that parses ahead on the loop while
+the consumer runs) also keeps the two threads from competing for the interpreter: while the
+loop parses, the consumer waits, and the other way round.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import threading
 import weakref
@@ -29,7 +37,6 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._accumulate import text_delta
 from ._auth import Credential
@@ -47,7 +54,9 @@ __all__ = ["ChatCompletionsClient", "ChatCompletionsStream"]
 
 T = TypeVar("T")
 
-_BATCHES_AHEAD = 4  # how many batches the pump may read ahead of a slow consumer
+# The most updates that cross in one hop. An update holds about 4 objects the garbage
+# collector tracks; 128 of them stay below its default first-generation threshold (700).
+_BATCH = 128
 _LIVENESS_CHECK = 1.0  # seconds between checks that the loop thread still runs, while waiting
 _CANCEL_WAIT = 5.0  # seconds to wait for a cancelled call to finish its clean-up
 _STOP_WAIT = 5.0  # seconds close() waits for the loop's tasks to end after cancelling them
@@ -59,9 +68,24 @@ def _closed_error() -> InferenceError:
 
 
 class _Job(Generic[T]):
-    """One coroutine run on the loop for a waiting thread (or for nobody: a pump)."""
+    """One coroutine run on the loop for a waiting thread (or for nobody: a clean-up).
 
-    __slots__ = ("abandoned", "discard", "func", "future", "scope", "settled", "task")
+    The waiting thread blocks on ``waiter``, a plain lock held from the start; the loop
+    stores the outcome and releases it, as the last thing it does for the job.
+    """
+
+    __slots__ = (
+        "abandoned",
+        "discard",
+        "done",
+        "error",
+        "func",
+        "result",
+        "settled",
+        "started",
+        "task",
+        "waiter",
+    )
 
     def __init__(
         self,
@@ -70,18 +94,44 @@ class _Job(Generic[T]):
     ) -> None:
         self.func = func
         self.discard = discard  # releases a result that nobody will take (after Ctrl-C)
-        self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        # The rest is touched on the loop thread only.
-        self.scope: anyio.CancelScope | None = None
+        self.waiter = threading.Lock()
+        self.waiter.acquire()
+        # Written on the loop thread; read by the waiting thread once ``waiter`` is released.
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        # Touched on the loop thread only.
         self.task: asyncio.Task[None] | None = None
+        self.started = False
         self.abandoned = False
-        self.settled: concurrent.futures.Future[None] | None = None
+        self.settled: threading.Lock | None = None
+
+    def settle(self, result: T | None, error: BaseException | None) -> None:
+        """Store the outcome and wake the waiting thread (loop thread only; once)."""
+        if self.done:
+            return
+        self.result = result
+        self.error = error
+        self.done = True
+        self.waiter.release()
+
+    def outcome(self) -> T:
+        """The result, or raise the error (waiting thread, once settled)."""
+        error = self.error
+        if error is not None:
+            self.error = None  # no reference cycle through the traceback
+            try:
+                raise error
+            finally:
+                del error
+        return self.result  # type: ignore[return-value]
 
     def cancel(self) -> None:
-        """Cancel the job (loop thread only)."""
+        """Cancel the job (loop thread only). A task that has not started yet is not
+        cancelled (that would skip its clean-up): it sees ``abandoned`` when it starts."""
         self.abandoned = True
-        if self.scope is not None:
-            self.scope.cancel()
+        if self.started and self.task is not None:
+            self.task.cancel()
 
 
 class _Portal:
@@ -97,9 +147,10 @@ class _Portal:
         self._cm: AbstractContextManager[BlockingPortal] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._thread_id: int | None = None
         # Touched on the loop thread only:
         self._jobs: set[_Job[Any]] = set()
-        self._receivers: weakref.WeakSet[MemoryObjectReceiveStream[Any]] = weakref.WeakSet()
+        self._streams: weakref.WeakSet[AsyncChatCompletionsStream] = weakref.WeakSet()
         self._closing = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -115,11 +166,13 @@ class _Portal:
                 cm = start_blocking_portal("asyncio", name="inference-loop")
                 portal = cm.__enter__()
                 try:
-                    self._loop, self._thread = portal.call(_loop_and_thread)
+                    loop, thread = portal.call(_loop_and_thread)
                 except BaseException:
                     cm.__exit__(None, None, None)
                     raise
+                self._thread, self._thread_id = thread, thread.ident
                 self._cm = cm
+                self._loop = loop
             return self._loop
 
     @property
@@ -140,7 +193,7 @@ class _Portal:
             self._loop = self._cm = None
         if loop is None or cm is None:
             return
-        if threading.current_thread() is thread:
+        if threading.get_ident() == self._thread_id:
             # Called on the loop itself (a finalizer run by the garbage collector there):
             # it cannot wait for itself; shut down in the background instead.
             loop.call_soon(self._spawn_detached, self._shutdown, cm)
@@ -164,8 +217,8 @@ class _Portal:
         if tasks:
             with anyio.move_on_after(_STOP_WAIT):
                 await asyncio.wait(tasks)
-        for receiver in list(self._receivers):
-            receiver.close()
+        for stream in list(self._streams):
+            await stream.aclose()
         try:
             await self._closer()
         finally:
@@ -185,9 +238,8 @@ class _Portal:
         Ctrl-C (or any exception raised in this thread while waiting) cancels it on the loop
         and waits for its clean-up; a result that nobody will take goes to ``discard``.
         """
-        loop = self._get_loop()
-        thread = self._thread
-        if threading.current_thread() is thread:
+        loop = self._loop or self._get_loop()
+        if threading.get_ident() == self._thread_id:
             raise InferenceError(
                 "the sync client was called from its own event loop thread, where it would "
                 "wait for itself forever; in async code use inference.aio.ChatCompletionsClient "
@@ -198,7 +250,7 @@ class _Portal:
             loop.call_soon_threadsafe(self._spawn, job, False)
         except RuntimeError:
             raise _closed_error() from None
-        return self._wait(job, loop, thread)
+        return self._wait(job, loop, self._thread)
 
     def call_soon(self, func: Callable[[], Awaitable[None]]) -> bool:
         """Start ``func()`` on the loop without waiting; False if the loop is not running."""
@@ -211,68 +263,66 @@ class _Portal:
             return False
         return True
 
-    def close_if_gone(self, receiver: MemoryObjectReceiveStream[Any]) -> None:
-        """Close ``receiver`` here if the loop thread has ended (else the loop closes it)."""
-        thread = self._thread
-        if thread is None or not thread.is_alive():
-            receiver.close()
-
     def _wait(
         self, job: _Job[T], loop: asyncio.AbstractEventLoop, thread: threading.Thread | None
     ) -> T:
-        future = job.future
+        waiter = job.waiter
         try:
-            while True:
-                try:
-                    return future.result(_LIVENESS_CHECK)
-                except TimeoutError:
-                    if future.done():
-                        raise  # the call itself timed out
-                    if thread is None or not thread.is_alive():
-                        raise _closed_error() from None
+            while not waiter.acquire(True, _LIVENESS_CHECK):
+                if thread is None or not thread.is_alive():
+                    raise _closed_error()
         except BaseException:
-            if not future.done():
-                self._abandon(job, loop)
+            # Interrupted (or the loop died): cancel the job, or release what it produced.
+            self._abandon(job, loop)
             raise
+        return job.outcome()
 
     def _abandon(self, job: _Job[Any], loop: asyncio.AbstractEventLoop) -> None:
         """Cancel ``job`` on the loop and wait (bounded) until it has cleaned up."""
-        settled: concurrent.futures.Future[None] = concurrent.futures.Future()
+        settled = threading.Lock()
+        settled.acquire()
         try:
             loop.call_soon_threadsafe(self._cancel, job, settled)
         except RuntimeError:
             return  # the loop is gone
-        with suppress(TimeoutError):
-            settled.result(_CANCEL_WAIT)
+        settled.acquire(True, _CANCEL_WAIT)
 
-    def _cancel(self, job: _Job[Any], settled: concurrent.futures.Future[None]) -> None:
-        # Loop thread.
+    def _cancel(self, job: _Job[Any], settled: threading.Lock) -> None:
+        # Loop thread. Hops run in the order they were sent: the job has been spawned.
         task = job.task
         if task is not None and not task.done():
             job.settled = settled
             job.cancel()
             return
         job.abandoned = True
-        future = job.future
-        if job.discard is not None and future.done() and future.exception() is None:
+        if job.discard is not None and job.done and job.error is None:
             # Finished just before the interrupt: release what it produced.
-            discard = job.discard
-            result = future.result()
-
-            async def release() -> None:
-                try:
-                    await discard(result)
-                finally:
-                    settled.set_result(None)
-
-            self._spawn_detached(release)
+            result, job.result = job.result, None
+            self._release(job.discard, result, settled)
         else:
-            settled.set_result(None)
+            settled.release()
+
+    def _release(
+        self,
+        discard: Callable[[Any], Awaitable[None]],
+        result: Any,
+        settled: threading.Lock | None,
+    ) -> None:
+        # Loop thread: release a result nobody will take, in a task of its own (the job's
+        # task may be cancelled), then let the interrupted thread go on.
+        async def release() -> None:
+            try:
+                await discard(result)
+            finally:
+                if settled is not None:
+                    settled.release()
+
+        self._spawn_detached(release)
 
     def _spawn(self, job: _Job[Any], internal: bool) -> None:
         # Loop thread.
         if self._closing and not internal:
-            job.future.set_exception(_closed_error())
+            job.settle(None, _closed_error())
             return
         job.task = asyncio.get_running_loop().create_task(self._run(job))
         self._jobs.add(job)
@@ -281,44 +331,41 @@ class _Portal:
         # Loop thread: a job that nobody waits for.
         self._spawn(_Job(functools.partial(func, *args)), True)
 
-    def start(self, func: Callable[[], Awaitable[None]]) -> _Job[None]:
-        """Start a background job (loop thread only); it is cancelled when the portal stops."""
-        job: _Job[None] = _Job(func)
-        self._spawn(job, True)
-        return job
-
-    def track(self, receiver: MemoryObjectReceiveStream[Any]) -> None:
-        """Close ``receiver`` when the portal stops, if nobody did (loop thread only)."""
-        self._receivers.add(receiver)
+    def track(self, stream: AsyncChatCompletionsStream) -> None:
+        """Close ``stream`` when the portal stops, if nobody did (loop thread only)."""
+        self._streams.add(stream)
 
     async def _run(self, job: _Job[T]) -> None:
-        future = job.future
+        # The job's task: cancelled (``Task.cancel``) only through ``job.cancel()``.
+        job.started = True
+        result: T | None = None
+        error: BaseException | None = None
         try:
-            with anyio.CancelScope() as scope:
-                job.scope = scope
-                if job.abandoned:
-                    scope.cancel()
+            if job.abandoned:
+                error = _closed_error()
+            else:
                 result = await job.func()
-                if job.abandoned and job.discard is not None:
-                    # Done, but the caller gave up waiting: release what it produced.
-                    with anyio.CancelScope(shield=True):
-                        await job.discard(result)
-                elif future.set_running_or_notify_cancel():
-                    future.set_result(result)
-            if scope.cancelled_caught and not future.done():
-                future.set_exception(_closed_error())
-        except BaseException as exc:
-            if not future.done():
-                if isinstance(exc, Exception):
-                    future.set_exception(exc)
-                else:  # the loop itself is being torn down
-                    future.set_exception(_closed_error())
-            if not isinstance(exc, Exception):
-                raise
+        except asyncio.CancelledError:
+            error = _closed_error()
+            if not job.abandoned:
+                raise  # not cancelled by job.cancel(): the loop itself is being torn down
+        except Exception as exc:
+            error = exc
+        except BaseException:
+            error = _closed_error()
+            raise
         finally:
+            # Clean up first, wake the waiting thread last: it then rarely has to wait for
+            # this thread to let go of the interpreter.
             self._jobs.discard(job)
-            if job.settled is not None:
-                job.settled.set_result(None)
+            if job.abandoned and error is None and job.discard is not None:
+                # Done, but the caller gave up waiting: release what it produced.
+                self._release(job.discard, result, job.settled)
+                job.settle(None, _closed_error())
+            else:
+                job.settle(result, error)
+                if job.settled is not None:
+                    job.settled.release()
 
 
 async def _loop_and_thread() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
@@ -567,20 +614,20 @@ class ChatCompletionsClient:
             timeout=timeout,
             retry=retry,
         )
-        result: ChatCompletions | _Pumped = self._portal.call(
+        result: ChatCompletions | AsyncChatCompletionsStream = self._portal.call(
             functools.partial(self._complete, call), _discard
         )
-        if isinstance(result, _Pumped):
+        if isinstance(result, AsyncChatCompletionsStream):
             return ChatCompletionsStream(self, result)
         return result
 
     async def _complete(
         self, call: Callable[[], Awaitable[ChatCompletions | AsyncChatCompletionsStream]]
-    ) -> ChatCompletions | _Pumped:
-        # On the loop: the request, and for a stream its pump, in the same hop.
+    ) -> ChatCompletions | AsyncChatCompletionsStream:
+        # On the loop: a stream is registered, to be closed if the portal stops first.
         result = await call()
         if isinstance(result, AsyncChatCompletionsStream):
-            return _Pumped.start(result, self._portal)
+            self._portal.track(result)
         return result
 
     def get_model_info(
@@ -620,91 +667,10 @@ class ChatCompletionsClient:
         self.close()
 
 
-class _Pumped:
-    """An async stream with its pump task and the receiving end of the pump's memory stream."""
-
-    __slots__ = ("pump", "receive", "stream")
-
-    def __init__(
-        self,
-        stream: AsyncChatCompletionsStream,
-        receive: MemoryObjectReceiveStream[Any],
-        pump: _Job[None],
-    ) -> None:
-        self.stream = stream
-        self.receive = receive
-        self.pump = pump
-
-    @classmethod
-    def start(cls, stream: AsyncChatCompletionsStream, portal: _Portal) -> _Pumped:
-        """Create the memory stream and start the pump (loop thread only)."""
-        send, receive = anyio.create_memory_object_stream[Any](_BATCHES_AHEAD)
-        portal.track(receive)
-        pump = portal.start(functools.partial(_pump, stream, send))
-        return cls(stream, receive, pump)
-
-    async def shutdown(self) -> None:
-        """Stop the pump, release the connection, close the memory stream (loop thread)."""
-        pump = self.pump
-        pump.cancel()
-        task = pump.task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_WAIT):
-                await asyncio.wait([task])
-        await self.stream.aclose()
-        self.receive.close()
-
-    async def receive_ready(self) -> list[Any]:
-        """Every item the pump has sent that is ready now (waiting for at least one).
-
-        Items are batches (lists) of updates or an exception; ``_END`` ends the list when
-        the pump has finished (the memory stream is then closed).
-        """
-        receive = self.receive
-        items: list[Any] = []
-        try:
-            items.append(await receive.receive())
-            while True:
-                items.append(receive.receive_nowait())
-        except anyio.WouldBlock:
-            return items
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            receive.close()
-            items.append(_END)
-            return items
-
-
-_END = object()
-
-
 async def _discard(result: Any) -> None:
     """Release a result nobody will take (a call interrupted just as it finished)."""
-    if isinstance(result, _Pumped):
-        await result.shutdown()
-
-
-async def _pump(stream: AsyncChatCompletionsStream, send: MemoryObjectSendStream[Any]) -> None:
-    """Move batches of ready updates from the async stream into the memory stream.
-
-    A failure is sent as the last item; the end of the stream closes the memory stream.
-    """
-    with send:
-        try:
-            while True:
-                batch = await stream._next_batch()
-                if not batch:
-                    return
-                await send.send(batch)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await stream.aclose()  # the consumer went away
-        except Exception as exc:
-            await stream.aclose()
-            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await send.send(exc)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
-            raise
+    if isinstance(result, AsyncChatCompletionsStream):
+        await result.aclose()
 
 
 class ChatCompletionsStream:
@@ -725,18 +691,20 @@ class ChatCompletionsStream:
     ``Timeout.idle``). Each carries ``partial``: what was received so far, assembled.
     """
 
-    def __init__(self, client: ChatCompletionsClient, pumped: _Pumped) -> None:
+    def __init__(self, client: ChatCompletionsClient, stream: AsyncChatCompletionsStream) -> None:
         self._client = client  # keeps the client (and its loop) alive while the stream is
         self._portal = client._portal
-        self._pumped = pumped
-        self._stream = pumped.stream
-        self._buffer: deque[StreamingChatCompletionsUpdate] = deque()
-        self._error: BaseException | None = None
+        self._stream = stream
+        self._next_batch = functools.partial(stream._next_batch, _BATCH)
+        # Between hops nothing touches the async stream on the loop: what complete() read
+        # ahead (the first update) is taken here, without a hop.
+        self._buffer: deque[StreamingChatCompletionsUpdate] = deque(stream._ready)
+        stream._ready.clear()
         self._ended = False  # nothing more to hand out
         self._closed = False  # nothing left to release on the loop
-        self.request_id = pumped.stream.request_id
+        self.request_id = stream.request_id
         """The request id the server returned (or the one the client sent)."""
-        self.response_headers = pumped.stream.response_headers
+        self.response_headers = stream.response_headers
         """The response headers (case-insensitive mapping)."""
 
     # -- iteration ---------------------------------------------------------------------------
@@ -746,36 +714,27 @@ class ChatCompletionsStream:
         return self
 
     def __next__(self) -> StreamingChatCompletionsUpdate:
-        """The next update; waits for the next batch when none is buffered."""
+        """The next update; takes the next batch from the loop when none is buffered."""
         buffer = self._buffer
         if buffer:
             return buffer.popleft()
-        if self._ended or self._error is not None:
-            return self._end()
+        if self._ended:
+            raise StopIteration
+        stream = self._stream
+        if stream.finished and not stream._events:
+            # ``[DONE]`` came and every event before it was handed out: no hop to learn it.
+            self._ended = self._closed = True
+            raise StopIteration
         try:
-            items = self._portal.call(self._pumped.receive_ready)
+            batch = self._portal.call(self._next_batch)
         except BaseException:
             self._ended = True
             self.close()
             raise
-        for item in items:
-            if type(item) is list:
-                buffer.extend(item)
-            elif item is _END:
-                self._ended = self._closed = True
-            else:
-                self._error = item
-        if buffer:
+        if batch:
+            buffer.extend(batch)
             return buffer.popleft()
-        return self._end()
-
-    def _end(self) -> StreamingChatCompletionsUpdate:
-        # Nothing buffered after a hop: raise the pump's error, or end the iteration.
-        self._ended = True
-        error, self._error = self._error, None
-        if error is not None:
-            self.close()
-            raise error
+        self._ended = self._closed = True  # the stream ended and released its connection
         raise StopIteration
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -783,15 +742,12 @@ class ChatCompletionsStream:
     def close(self) -> None:
         """Stop reading and release the connection. Idempotent."""
         self._ended = True
-        self._error = None
+        self._buffer.clear()
         if self._closed:
             return
         self._closed = True
-        pumped = self._pumped
-        try:
-            self._portal.call(pumped.shutdown)
-        except InferenceError:
-            self._portal.close_if_gone(pumped.receive)
+        with suppress(InferenceError):  # the client is closed: it closed the connection
+            self._portal.call(self._stream.aclose)
 
     def __enter__(self) -> ChatCompletionsStream:
         """Return the stream; leaving the block closes it."""
@@ -811,11 +767,11 @@ class ChatCompletionsStream:
         if getattr(self, "_closed", True):
             return
         self._closed = True
-        pumped = self._pumped
-        if not self._portal.call_soon(pumped.shutdown):
-            self._portal.close_if_gone(pumped.receive)
+        self._portal.call_soon(self._stream.aclose)
 
     # -- results -----------------------------------------------------------------------------
+    # The updates are parsed and accumulated on the loop only during a hop of the thread
+    # that iterates: from that thread, the async stream's state can be read directly.
 
     @property
     def finished(self) -> bool:
@@ -828,26 +784,11 @@ class ChatCompletionsStream:
         Raises :class:`~inference.exceptions.StreamError` if the stream has not finished:
         iterate it to the end first, or use ``stream.until_done()``.
         """
-        return self._on_loop(self._stream.get_final_completion)
+        return self._stream.get_final_completion()
 
     def partial_completion(self) -> ChatCompletions:
         """What has arrived so far, assembled (also works after an error or an early stop)."""
-        return self._on_loop(self._stream.partial_completion)
-
-    def _on_loop(self, func: Callable[[], T]) -> T:
-        # The pump updates the stream on the loop: read it there while the pump may run.
-        if self._pumped.pump.future.done() or not self._portal.started:
-            return func()
-
-        async def read() -> T:
-            return func()
-
-        try:
-            return self._portal.call(read)
-        except InferenceError as exc:
-            if str(exc) != _CLOSED_MESSAGE:
-                raise
-            return func()  # the loop stopped meanwhile: nothing changes the stream any more
+        return self._stream.partial_completion()
 
     def until_done(self) -> ChatCompletions:
         """Read the rest of the stream and return the assembled completion."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import functools
 import gc
 import os
 import re
@@ -24,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _fault_server import DONE, FaultServer, chunk_event, sse
+from anyio.from_thread import start_blocking_portal
 from azure.core.credentials import AccessToken, AzureKeyCredential
 
 from inference import (
@@ -33,7 +37,8 @@ from inference import (
     StreamError,
     StreamServiceError,
 )
-from inference._sync import _BATCHES_AHEAD, _Job, _Portal, _Pumped
+from inference._sync import _BATCH, _Job, _Portal
+from inference.aio import AsyncChatCompletionsStream
 from inference.models import ChatCompletions, ModelInfo, StreamingChatCompletionsUpdate, UserMessage
 from inference.testing import Emulator
 
@@ -116,6 +121,26 @@ def test_stream_yields_updates_and_the_final_completion(
     assert wait_until(lambda: emulator.active_streams == 0)
 
 
+def test_done_inside_a_batch_ends_the_stream_and_keeps_the_connection() -> None:
+    """Events after a ``[DONE]`` that came in the same read are dropped; the connection is
+    released for reuse."""
+    late = chunk_event("after the end")
+    server = FaultServer(sse(chunk_event("one "), chunk_event("two") + DONE + late, then="eof"))
+    with start_blocking_portal() as portal:
+        portal.call(server.start)
+        try:
+            with ChatCompletionsClient(server.endpoint(), "key", model="m") as client:
+                with client.complete(messages=[UserMessage("x")], stream=True) as stream:
+                    text = "".join(stream.text_deltas())
+                    assert stream.finished
+                assert text == "one two"
+                assert client._async._transport.pool_stats() == (0, 1)  # kept alive, idle
+                assert client.complete(messages=[UserMessage("again")]).choices
+                assert len(server.attempts) == 2
+        finally:
+            portal.call(server.stop)
+
+
 def test_text_deltas_and_until_done(client: ChatCompletionsClient) -> None:
     """text_deltas() yields only the text; until_done() reads the rest and assembles it."""
     with client.complete(messages=[UserMessage("Deltas")], stream=True) as stream:
@@ -186,41 +211,84 @@ def test_error_event_in_stream_raises_with_partial_and_releases(
     assert wait_until(lambda: all_released(client, emulator))
 
 
-def test_updates_cross_in_batches(client: ChatCompletionsClient, monkeypatch: Any) -> None:
-    """Every batch that is ready crosses in one hop: a slow reader hops once per full buffer."""
+def test_updates_cross_in_batches(
+    client: ChatCompletionsClient, emulator: Emulator, monkeypatch: Any
+) -> None:
+    """A stream crosses in batches of at most _BATCH updates, one hop per batch."""
     sizes: list[int] = []
-    receive_ready = _Pumped.receive_ready
+    next_batch = AsyncChatCompletionsStream._next_batch
 
-    async def spy(self: _Pumped) -> list[Any]:
-        items = await receive_ready(self)
-        sizes.append(len(items))
-        return items
+    async def spy(self: AsyncChatCompletionsStream, limit: int = 256) -> list[Any]:
+        batch = await next_batch(self, limit)
+        sizes.append(len(batch))
+        return batch
 
-    monkeypatch.setattr(_Pumped, "receive_ready", spy)
+    monkeypatch.setattr(AsyncChatCompletionsStream, "_next_batch", spy)
+    hops = count_hops(client, monkeypatch)
     stream = client.complete(
         messages=[UserMessage("A long one")], stream=True, headers={"x-emulator-repeat": "40"}
     )
-    count = 0
+    assert wait_until(lambda: emulator.active_streams == 0)  # the whole answer has arrived
     with stream:
-        pumped = stream._pumped
-        while True:
-            if not stream._buffer:
-                # The next next() hops: first let the pump fill the memory stream (or finish).
-                assert wait_until(
-                    lambda: (
-                        pumped.pump.future.done()
-                        or pumped.receive.statistics().current_buffer_used >= _BATCHES_AHEAD
-                    )
-                )
-            try:
-                next(stream)
-            except StopIteration:
-                break
-            count += 1
+        count = sum(1 for _ in stream)
     assert count > 500
-    # Each hop took every ready batch: a full buffer (and the waiting sender), or the rest.
-    assert all(size >= _BATCHES_AHEAD for size in sizes[:-1]), sizes
-    assert len(sizes) <= count / _BATCHES_AHEAD + 1
+    assert len(hops) - 1 == len(sizes)  # complete(), then one hop per batch
+    assert all(size <= _BATCH for size in sizes), sizes
+    assert sizes.count(_BATCH) >= (count - 1) // _BATCH - 1, sizes  # full batches
+    assert sum(sizes) == count - 1  # the first update came with complete()
+    assert len(sizes) <= (count - 1) / _BATCH + 3, sizes
+
+
+def count_hops(client: ChatCompletionsClient, monkeypatch: Any) -> list[str]:
+    """Record the name of every function the client's portal runs on its loop for a caller."""
+    hops: list[str] = []
+    call = client._portal.call
+
+    def spy(func: Callable[[], Any], *args: Any) -> Any:
+        inner = func
+        while isinstance(inner, functools.partial):
+            inner = inner.func
+        hops.append(inner.__name__)
+        return call(func, *args)
+
+    monkeypatch.setattr(client._portal, "call", spy)
+    return hops
+
+
+def test_one_hop_per_call(
+    client: ChatCompletionsClient, emulator: Emulator, monkeypatch: Any
+) -> None:
+    """A non-streamed call is one hop; a short stream that has arrived costs one hop for
+    complete() and a few for its updates, and its results and close() cost none."""
+    client.complete(messages=[UserMessage("warm up")])
+    hops = count_hops(client, monkeypatch)
+    loop = client._portal._get_loop()
+    me = threading.get_ident()
+    sent: list[object] = []
+    call_soon_threadsafe = loop.call_soon_threadsafe
+
+    def spy(callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == me:
+            sent.append(callback)
+        return call_soon_threadsafe(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", spy)
+    client.complete(messages=[UserMessage("one hop")])
+    assert hops == ["_complete"] and len(sent) == 1
+    client.get_model_info()
+    assert hops[1:] == ["get_model_info"] and len(sent) == 2
+    del hops[:], sent[:]
+    with client.complete(messages=[UserMessage("short")], stream=True) as stream:
+        assert wait_until(lambda: emulator.active_streams == 0)  # the whole answer has arrived
+        updates = list(stream)
+        assert 1 < len(updates) < _BATCH and stream.finished
+        iterated = len(hops)
+        assert stream.partial_completion().choices
+        assert stream.get_final_completion().choices
+    assert len(hops) == iterated  # the results and close() cost no hop
+    # What complete() read with the first update, the rest, the end if it came on its own.
+    assert hops[0] == "_complete" and set(hops[1:]) == {"_next_batch"} and len(hops) <= 4, hops
+    assert len(sent) == len(hops)  # one message to the loop per hop, and nothing else
 
 
 # -- the portal's life -------------------------------------------------------------------
@@ -423,11 +491,11 @@ def test_garbage_collected_stream_releases(
     stream = client.complete(messages=[UserMessage("dropped")], stream=True, headers=SLOW)
     next(stream)
     assert in_use(client) == 1
-    receive = stream._pumped.receive
+    inner = stream._stream
     del stream
     gc.collect()
     assert wait_until(lambda: all_released(client, emulator))
-    assert wait_until(lambda: receive._closed)
+    assert wait_until(lambda: inner._response.closed)
 
 
 def test_closing_the_client_ends_streams_of_other_threads(
@@ -572,9 +640,74 @@ def test_a_result_finished_as_the_caller_gave_up_is_discarded() -> None:
     loop = portal._get_loop()
     job = _Job(produce, discard)
     loop.call_soon_threadsafe(portal._spawn, job, False)
-    assert job.future.result(WAIT) == "a stream nobody will read"
+    assert job.waiter.acquire(True, WAIT)  # the loop settled the job
+    assert job.outcome() == "a stream nobody will read"
     portal._abandon(job, loop)  # what call() does when interrupted at that moment
     assert discarded == ["a stream nobody will read"]  # released before _abandon returned
+    portal.stop()
+
+
+def test_a_result_that_outlives_the_cancellation_is_discarded() -> None:
+    """A job that still returns a result after its cancellation has it released, in a task of
+    its own, before the interrupted caller goes on."""
+    discarded: list[str] = []
+    started = threading.Event()
+
+    async def closer() -> None:
+        pass
+
+    async def stubborn() -> str:
+        started.set()
+        with contextlib.suppress(asyncio.CancelledError):  # returns a result anyway
+            await asyncio.sleep(30)
+        return "made anyway"
+
+    async def discard(result: str) -> None:
+        await asyncio.sleep(0.01)  # a point where a cancellation would land
+        discarded.append(result)
+
+    portal = _Portal(closer)
+    loop = portal._get_loop()
+    job = _Job(stubborn, discard)
+    loop.call_soon_threadsafe(portal._spawn, job, False)
+    assert started.wait(WAIT)
+    portal._abandon(job, loop)  # what call() does when interrupted
+    assert discarded == ["made anyway"]  # released before _abandon returned
+    assert job.waiter.acquire(False)  # settled (nobody will read it)
+    with pytest.raises(InferenceError, match="closed"):
+        job.outcome()
+    portal.stop()
+
+
+def test_a_job_cancelled_before_it_started_cleans_up() -> None:
+    """A job cancelled before its task ran never runs, settles as closed and lets the
+    interrupted caller go on at once."""
+    ran: list[str] = []
+
+    async def closer() -> None:
+        pass
+
+    async def never() -> str:
+        ran.append("ran")
+        return "never"
+
+    portal = _Portal(closer)
+    loop = portal._get_loop()
+    job = _Job(never)
+    settled = threading.Lock()
+    settled.acquire()
+
+    def spawn_then_cancel() -> None:
+        portal._spawn(job, False)
+        portal._cancel(job, settled)  # the task exists but has not run yet
+
+    loop.call_soon_threadsafe(spawn_then_cancel)
+    assert settled.acquire(True, WAIT)
+    assert job.waiter.acquire(True, WAIT)
+    with pytest.raises(InferenceError, match="closed"):
+        job.outcome()
+    assert ran == []
+    assert portal.call(lambda: asyncio.sleep(0, "still usable")) == "still usable"
     portal.stop()
 
 
