@@ -13,14 +13,14 @@ one wake-up each way. A non-streamed call is exactly one hop. Ctrl-C cancels the
 (``Task.cancel``; the async core's own cancel scopes let that through) and waits until it
 has cleaned up.
 
-Streams are pulled, a batch per hop: the consuming thread hops to take the next batch of
-updates the async stream has ready (``_next_batch``) and hands them out one by one; nothing
-runs for the stream on the loop between hops. A batch holds at most ``_BATCH`` updates so
-that one batch, consumed before the next hop, stays below the garbage collector's default
-first-generation threshold: the updates die young, as they do in the async API, and a long
-stream costs no collections. Pulling (rather than a task that parses ahead on the loop while
-the consumer runs) also keeps the two threads from competing for the interpreter: while the
-loop parses, the consumer waits, and the other way round.
+Streams are pulled, a batch of events per hop: the consuming thread hops to take the events
+the async stream has read and not parsed yet (``_next_events``: the network reading, the
+server-sent-events decoding, the deadlines and the release of the connection at ``[DONE]``
+stay on the loop), then parses them one by one, when they are asked for, with the async
+stream's own ``_parse``; nothing runs for the stream on the loop between hops. So an
+update is made in the thread that uses it and dies young, as in the async API (a long
+stream costs no garbage collections), a batch can be large (hops are few: the loop reads
+while the consumer parses), and the two threads never compete for the interpreter over it.
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ from ._auth import Credential
 from ._config import RetryPolicy, Timeout
 from ._endpoint import UNSET, Endpoint, EndpointKind
 from .aio._client import ChatCompletionsClient as _AsyncClient
-from .aio._stream import AsyncChatCompletionsStream
+from .aio._stream import _SKIP, AsyncChatCompletionsStream
 from .exceptions import InferenceError
 from .models import ChatCompletions, ModelInfo, StreamingChatCompletionsUpdate
+from .sse import ServerSentEvent
 
 if TYPE_CHECKING:
     import aiohttp
@@ -54,9 +55,7 @@ __all__ = ["ChatCompletionsClient", "ChatCompletionsStream"]
 
 T = TypeVar("T")
 
-# The most updates that cross in one hop. An update holds about 4 objects the garbage
-# collector tracks; 128 of them stay below its default first-generation threshold (700).
-_BATCH = 128
+_EVENTS = 4096  # the most events (not parsed yet: bytes) that cross in one hop
 _LIVENESS_CHECK = 1.0  # seconds between checks that the loop thread still runs, while waiting
 _CANCEL_WAIT = 5.0  # seconds to wait for a cancelled call to finish its clean-up
 _STOP_WAIT = 5.0  # seconds close() waits for the loop's tasks to end after cancelling them
@@ -695,11 +694,12 @@ class ChatCompletionsStream:
         self._client = client  # keeps the client (and its loop) alive while the stream is
         self._portal = client._portal
         self._stream = stream
-        self._next_batch = functools.partial(stream._next_batch, _BATCH)
+        self._next_events = functools.partial(stream._next_events, _EVENTS)
         # Between hops nothing touches the async stream on the loop: what complete() read
         # ahead (the first update) is taken here, without a hop.
         self._buffer: deque[StreamingChatCompletionsUpdate] = deque(stream._ready)
         stream._ready.clear()
+        self._events: deque[bytes | ServerSentEvent] = deque()  # taken, not parsed yet
         self._ended = False  # nothing more to hand out
         self._closed = False  # nothing left to release on the loop
         self.request_id = stream.request_id
@@ -714,28 +714,55 @@ class ChatCompletionsStream:
         return self
 
     def __next__(self) -> StreamingChatCompletionsUpdate:
-        """The next update; takes the next batch from the loop when none is buffered."""
+        """The next update; takes the next events from the loop when none is left here."""
         buffer = self._buffer
         if buffer:
             return buffer.popleft()
-        if self._ended:
-            raise StopIteration
+        events = self._events
         stream = self._stream
-        if stream.finished and not stream._events:
-            # ``[DONE]`` came and every event before it was handed out: no hop to learn it.
-            self._ended = self._closed = True
-            raise StopIteration
-        try:
-            batch = self._portal.call(self._next_batch)
-        except BaseException:
-            self._ended = True
-            self.close()
-            raise
-        if batch:
-            buffer.extend(batch)
-            return buffer.popleft()
-        self._ended = self._closed = True  # the stream ended and released its connection
-        raise StopIteration
+        while True:
+            while events:
+                try:
+                    update = stream._parse(events.popleft())
+                except InferenceError as exc:
+                    self._end_on_loop(functools.partial(stream._parse_failed, exc))
+                    raise
+                if update is None:  # a [DONE] inside a batch
+                    self._end_on_loop(stream._done_early)
+                    raise StopIteration
+                if update is not _SKIP:
+                    return update
+            if self._ended:
+                raise StopIteration
+            if stream.finished and not stream._events:
+                # ``[DONE]`` came and every event before it was handed out: no hop to learn it.
+                self._ended = self._closed = True
+                raise StopIteration
+            try:
+                batch = self._portal.call(self._next_events)
+            except BaseException:
+                self._ended = True
+                self.close()
+                raise
+            if not batch:
+                self._ended = self._closed = True  # the stream ended, its connection released
+                raise StopIteration
+            events.extend(batch)
+
+    def _end_on_loop(self, end: Callable[[], Awaitable[None] | None]) -> None:
+        # An event parsed here ended the stream: the loop ends it as the async stream would
+        # have, releasing the connection (a closed client has closed it already).
+        self._ended = True
+        self._events.clear()
+
+        async def run() -> None:
+            done = end()
+            if done is not None:
+                await done
+
+        with suppress(InferenceError):
+            self._portal.call(run)
+        self._closed = True
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -743,6 +770,7 @@ class ChatCompletionsStream:
         """Stop reading and release the connection. Idempotent."""
         self._ended = True
         self._buffer.clear()
+        self._events.clear()
         if self._closed:
             return
         self._closed = True
@@ -770,8 +798,8 @@ class ChatCompletionsStream:
         self._portal.call_soon(self._stream.aclose)
 
     # -- results -----------------------------------------------------------------------------
-    # The updates are parsed and accumulated on the loop only during a hop of the thread
-    # that iterates: from that thread, the async stream's state can be read directly.
+    # The updates are parsed and accumulated in the thread that iterates: from that thread,
+    # the async stream's state can be read directly.
 
     @property
     def finished(self) -> bool:

@@ -37,7 +37,7 @@ from inference import (
     StreamError,
     StreamServiceError,
 )
-from inference._sync import _BATCH, _Job, _Portal
+from inference._sync import _EVENTS, _Job, _Portal
 from inference.aio import AsyncChatCompletionsStream
 from inference.models import ChatCompletions, ModelInfo, StreamingChatCompletionsUpdate, UserMessage
 from inference.testing import Emulator
@@ -211,32 +211,38 @@ def test_error_event_in_stream_raises_with_partial_and_releases(
     assert wait_until(lambda: all_released(client, emulator))
 
 
-def test_updates_cross_in_batches(
+def test_events_cross_in_batches_and_are_parsed_by_the_consumer(
     client: ChatCompletionsClient, emulator: Emulator, monkeypatch: Any
 ) -> None:
-    """A stream crosses in batches of at most _BATCH updates, one hop per batch."""
+    """The events of a stream that has arrived cross in a hop or two (what complete() read
+    with the first update, then the rest) and are parsed in the thread that iterates."""
     sizes: list[int] = []
-    next_batch = AsyncChatCompletionsStream._next_batch
+    parsed_in: set[int] = set()
+    next_events = AsyncChatCompletionsStream._next_events
+    parse = AsyncChatCompletionsStream._parse
 
-    async def spy(self: AsyncChatCompletionsStream, limit: int = 256) -> list[Any]:
-        batch = await next_batch(self, limit)
+    async def spy_events(self: AsyncChatCompletionsStream, limit: int = 4096) -> list[Any]:
+        batch = await next_events(self, limit)
         sizes.append(len(batch))
         return batch
 
-    monkeypatch.setattr(AsyncChatCompletionsStream, "_next_batch", spy)
+    def spy_parse(self: AsyncChatCompletionsStream, item: Any) -> Any:
+        parsed_in.add(threading.get_ident())
+        return parse(self, item)
+
+    monkeypatch.setattr(AsyncChatCompletionsStream, "_next_events", spy_events)
     hops = count_hops(client, monkeypatch)
     stream = client.complete(
         messages=[UserMessage("A long one")], stream=True, headers={"x-emulator-repeat": "40"}
     )
+    monkeypatch.setattr(AsyncChatCompletionsStream, "_parse", spy_parse)
     assert wait_until(lambda: emulator.active_streams == 0)  # the whole answer has arrived
     with stream:
         count = sum(1 for _ in stream)
-    assert count > 500
+    assert 500 < count < _EVENTS
     assert len(hops) - 1 == len(sizes)  # complete(), then one hop per batch
-    assert all(size <= _BATCH for size in sizes), sizes
-    assert sizes.count(_BATCH) >= (count - 1) // _BATCH - 1, sizes  # full batches
-    assert sum(sizes) == count - 1  # the first update came with complete()
-    assert len(sizes) <= (count - 1) / _BATCH + 3, sizes
+    assert sum(sizes) == count - 1 and len(sizes) <= 3, sizes  # the first came with complete()
+    assert parsed_in == {threading.get_ident()}
 
 
 def count_hops(client: ChatCompletionsClient, monkeypatch: Any) -> list[str]:
@@ -281,13 +287,13 @@ def test_one_hop_per_call(
     with client.complete(messages=[UserMessage("short")], stream=True) as stream:
         assert wait_until(lambda: emulator.active_streams == 0)  # the whole answer has arrived
         updates = list(stream)
-        assert 1 < len(updates) < _BATCH and stream.finished
+        assert 1 < len(updates) < _EVENTS and stream.finished
         iterated = len(hops)
         assert stream.partial_completion().choices
         assert stream.get_final_completion().choices
     assert len(hops) == iterated  # the results and close() cost no hop
     # What complete() read with the first update, the rest, the end if it came on its own.
-    assert hops[0] == "_complete" and set(hops[1:]) == {"_next_batch"} and len(hops) <= 4, hops
+    assert hops[0] == "_complete" and set(hops[1:]) == {"_next_events"} and len(hops) <= 4, hops
     assert len(sent) == len(hops)  # one message to the loop per hop, and nothing else
 
 

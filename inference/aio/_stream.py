@@ -100,9 +100,13 @@ class AsyncChatCompletionsStream:
         events = self._events
         while True:
             if events:
-                update = self._parse(events.popleft())
+                try:
+                    update = self._parse(events.popleft())
+                except InferenceError as exc:
+                    self._parse_failed(exc)
+                    raise
                 if update is None:
-                    await self._finish()  # a [DONE] inside a batch
+                    await self._done_early()  # a [DONE] inside a batch
                 elif update is not _SKIP:
                     return update
             else:
@@ -117,34 +121,25 @@ class AsyncChatCompletionsStream:
             self._error = None
             raise error
 
-    async def _next_batch(self, limit: int = 256) -> list[StreamingChatCompletionsUpdate]:
-        """The updates that are ready now (at least one, at most ``limit``), or ``[]`` at the
-        end.
+    async def _next_events(self, limit: int = 4096) -> list[bytes | ServerSentEvent]:
+        """The events read and not parsed yet (at least one, at most ``limit``), or ``[]`` at
+        the end. An error met while reading is raised after the events that came before it.
 
-        Used by the sync API to move updates across threads in batches. The bound keeps the
-        number of live update objects small (they are parsed only when a batch is taken).
+        Used by the sync API: it parses them with :meth:`_parse` in the thread that consumes
+        the updates, and reports what ends the stream there with :meth:`_done_early` or
+        :meth:`_parse_failed`. Meanwhile nothing else touches the stream.
         """
-        batch = list(self._ready)
-        self._ready.clear()
         events = self._events
-        while not batch:
-            if not events:
-                self._raise_deferred()
-                if self._state != _OPEN:
-                    break
-                await self._fill()
-            try:
-                while events and len(batch) < limit:
-                    update = self._parse(events.popleft())
-                    if update is None:
-                        await self._finish()  # a [DONE] inside a batch
-                    elif update is not _SKIP:
-                        batch.append(update)
-            except InferenceError as exc:
-                if not batch:
-                    raise
-                self._error = exc  # deliver the updates that arrived before the error first
-        return batch
+        if not events:
+            self._raise_deferred()
+            if self._state != _OPEN:
+                return []
+            await self._fill()
+        if len(events) <= limit:
+            batch = list(events)
+            events.clear()
+            return batch
+        return [events.popleft() for _ in range(limit)]
 
     async def _prime(self) -> None:
         """Read and parse the first update (or reach the end): errors before any event reached
@@ -154,9 +149,13 @@ class AsyncChatCompletionsStream:
             if not events:
                 await self._fill()
                 continue
-            update = self._parse(events.popleft())
+            try:
+                update = self._parse(events.popleft())
+            except InferenceError as exc:
+                self._parse_failed(exc)
+                raise
             if update is None:
-                await self._finish()  # a [DONE] inside a batch
+                await self._done_early()  # a [DONE] inside a batch
             elif update is not _SKIP:
                 self._ready.append(update)
         if not self._ready and not events:
@@ -282,8 +281,22 @@ class AsyncChatCompletionsStream:
         if exc.partial is None:
             exc.partial = self._accumulator.result()
 
+    def _parse_failed(self, exc: InferenceError) -> None:
+        """An event could not be parsed (``exc``, raised by :meth:`_parse`): the stream ends."""
+        self._events.clear()
+        self._fail(exc)
+
+    async def _done_early(self) -> None:
+        """:meth:`_parse` met a ``[DONE]`` inside a batch: the stream ends there."""
+        self._state = _DONE
+        self._events.clear()
+        await self._finish()
+
     def _parse(self, item: bytes | ServerSentEvent) -> StreamingChatCompletionsUpdate | None:
-        """The update of one event (None for a ``[DONE]`` inside a batch, which ends it)."""
+        """The update of one event (``_SKIP`` for an event that carries none, None for a
+        ``[DONE]`` inside a batch, which ends the stream). It changes nothing but the
+        accumulator: the caller ends the stream on None (:meth:`_done_early`) or on an
+        :class:`InferenceError` (:meth:`_parse_failed`)."""
         # Fast path, once per chunk: a message event holding a chunk object.
         if type(item) is bytes and item != b"[DONE]":
             try:
@@ -307,29 +320,22 @@ class AsyncChatCompletionsStream:
         else:
             event = item
         data = event.data
+        if event.event == "error":
+            self._raise_service_error(data)
+        if event.event != "message":
+            _log.debug("skipped a %r event of the stream", event.event)
+            return _SKIP  # a named event of another kind: not a chunk
+        if data == "[DONE]":
+            return None
         try:
-            if event.event == "error":
-                self._raise_service_error(data)
-            if event.event != "message":
-                _log.debug("skipped a %r event of the stream", event.event)
-                return _SKIP  # a named event of another kind: not a chunk
-            if data == "[DONE]":
-                self._state = _DONE
-                self._events.clear()
-                return None
-            try:
-                obj = parse_event(data)
-                if "error" in obj and not obj.get("choices"):
-                    self._raise_service_error(obj)
-                update = update_from_owned_dict(obj)
-            except DecodeFailure as exc:
-                raise ResponseDecodeError(
-                    f"the stream sent an event that is not a chat-completions chunk: {exc}"
-                ) from exc
-        except InferenceError as exc:
-            self._events.clear()
-            self._fail(exc)
-            raise
+            obj = parse_event(data)
+            if "error" in obj and not obj.get("choices"):
+                self._raise_service_error(obj)
+            update = update_from_owned_dict(obj)
+        except DecodeFailure as exc:
+            raise ResponseDecodeError(
+                f"the stream sent an event that is not a chat-completions chunk: {exc}"
+            ) from exc
         self._accumulator.add(update)
         return update
 
