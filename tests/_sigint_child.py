@@ -1,8 +1,9 @@
 """Child process for the Ctrl-C tests of the sync API (run by tests/test_sync.py).
 
 It serves an emulator from a thread and runs, one after the other, scenarios that block in the
-sync API: iterating a slow stream, a non-streamed call whose response never comes, and a
-stream whose first content event never comes. For each it prints ``READY <name>`` once the
+sync API: iterating a slow stream, a non-streamed call whose response never comes, a stream
+whose first content event never comes, and a stream whose first event is held back (the
+call that opens it is waiting). For each it prints ``READY <name>`` once the
 request is in flight; the parent then sends SIGINT. The child catches the KeyboardInterrupt,
 checks that the connection was released (pool and emulator counters back to 0, polled for a
 bounded time) and that the same client still answers, and prints ``OK <name> ...`` or
@@ -87,10 +88,22 @@ def stalled_stream(client: ChatCompletionsClient, emulator: Emulator) -> None:
         pass
 
 
+def thinking_stream(client: ChatCompletionsClient, emulator: Emulator) -> None:
+    """A stream whose head came but whose first event does not (the model is thinking):
+    ``complete(stream=True)`` itself is waiting."""
+    when_request_arrives(emulator, len(emulator.requests), "READY thinking-stream")
+    client.complete(
+        messages=[UserMessage("Think long")],
+        stream=True,
+        headers={"x-emulator-first-token-delay": "60"},
+    )
+
+
 SCENARIOS: dict[str, Callable[[ChatCompletionsClient, Emulator], None]] = {
     "stream": slow_stream,
     "call": stalled_call,
     "stalled-stream": stalled_stream,
+    "thinking-stream": thinking_stream,
 }
 
 

@@ -757,6 +757,8 @@ def test_ctrl_c_cancels_calls_and_streams() -> None:
         "OK call in_use=0 active=0 usable=True",
         "READY stalled-stream",
         "OK stalled-stream in_use=0 active=0 usable=True",
+        "READY thinking-stream",
+        "OK thinking-stream in_use=0 active=0 usable=True",
         "DONE",
     ], stderr
     assert proc.returncode == 0, stderr
