@@ -688,6 +688,10 @@ class ChatCompletionsStream:
     sent an error event), :class:`~inference.exceptions.StreamInterruptedError` (the body ended
     before ``[DONE]``), :class:`~inference.exceptions.IdleTimeoutError` (no event within
     ``Timeout.idle``). Each carries ``partial``: what was received so far, assembled.
+
+    Like any iterator, a stream is used from one thread at a time: the thread that iterates
+    it parses its events, so :meth:`partial_completion` from another thread, while the first
+    one iterates, may see a half-merged update.
     """
 
     def __init__(self, client: ChatCompletionsClient, stream: AsyncChatCompletionsStream) -> None:
