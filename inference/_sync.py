@@ -13,14 +13,16 @@ one wake-up each way. A non-streamed call is exactly one hop. Ctrl-C cancels the
 (``Task.cancel``; the async core's own cancel scopes let that through) and waits until it
 has cleaned up.
 
-Streams are pulled, a batch of events per hop: the consuming thread hops to take the events
-the async stream has read and not parsed yet (``_next_events``: the network reading, the
-server-sent-events decoding, the deadlines and the release of the connection at ``[DONE]``
-stay on the loop), then parses them one by one, when they are asked for, with the async
-stream's own ``_parse``; nothing runs for the stream on the loop between hops. So an
-update is made in the thread that uses it and dies young, as in the async API (a long
-stream costs no garbage collections), a batch can be large (hops are few: the loop reads
-while the consumer parses), and the two threads never compete for the interpreter over it.
+A stream crosses over through a pump task and a memory object stream: the pump (on the
+loop) reads the network, decodes the server-sent events and sends batches of events, not
+yet parsed (bytes), a few batches ahead of the consumer; the deadlines and the release of
+the connection at ``[DONE]`` stay on the loop. The consuming thread takes every batch that
+is ready in one hop (never one hop per token) and parses the events one by one, as they
+are asked for, with the async stream's own ``_parse``. So an update is made in the thread
+that uses it and dies young, as in the async API (a long stream costs no garbage
+collections), and the loop reads ahead while the consumer parses. The async stream's
+accumulator is touched by the consuming thread only; the pump stops before the loop ends a
+stream for it (a ``[DONE]`` or a bad event found while parsing).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.streams.memory import MemoryObjectSendStream
 
 from ._accumulate import text_delta
 from ._auth import Credential
@@ -55,7 +58,8 @@ __all__ = ["ChatCompletionsClient", "ChatCompletionsStream"]
 
 T = TypeVar("T")
 
-_EVENTS = 4096  # the most events (not parsed yet: bytes) that cross in one hop
+_EVENTS = 4096  # the most events (not parsed yet: bytes) in one batch of the pump
+_BATCHES_AHEAD = 2  # how many batches the pump may read ahead of a slow consumer
 _LIVENESS_CHECK = 1.0  # seconds between checks that the loop thread still runs, while waiting
 _CANCEL_WAIT = 5.0  # seconds to wait for a cancelled call to finish its clean-up
 _STOP_WAIT = 5.0  # seconds close() waits for the loop's tasks to end after cancelling them
@@ -149,7 +153,7 @@ class _Portal:
         self._thread_id: int | None = None
         # Touched on the loop thread only:
         self._jobs: set[_Job[Any]] = set()
-        self._streams: weakref.WeakSet[AsyncChatCompletionsStream] = weakref.WeakSet()
+        self._pumped: weakref.WeakSet[_Pumped] = weakref.WeakSet()
         self._closing = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -216,8 +220,9 @@ class _Portal:
         if tasks:
             with anyio.move_on_after(_STOP_WAIT):
                 await asyncio.wait(tasks)
-        for stream in list(self._streams):
-            await stream.aclose()
+        for pumped in list(self._pumped):
+            await pumped.stream.aclose()
+            pumped.receive.close()
         try:
             await self._closer()
         finally:
@@ -330,9 +335,15 @@ class _Portal:
         # Loop thread: a job that nobody waits for.
         self._spawn(_Job(functools.partial(func, *args)), True)
 
-    def track(self, stream: AsyncChatCompletionsStream) -> None:
-        """Close ``stream`` when the portal stops, if nobody did (loop thread only)."""
-        self._streams.add(stream)
+    def start(self, func: Callable[[], Awaitable[None]]) -> _Job[None]:
+        """Start a background job (loop thread only); it is cancelled when the portal stops."""
+        job: _Job[None] = _Job(func)
+        self._spawn(job, True)
+        return job
+
+    def track(self, pumped: _Pumped) -> None:
+        """Close a pumped stream when the portal stops, if nobody did (loop thread only)."""
+        self._pumped.add(pumped)
 
     async def _run(self, job: _Job[T]) -> None:
         # The job's task: cancelled (``Task.cancel``) only through ``job.cancel()``.
@@ -613,20 +624,20 @@ class ChatCompletionsClient:
             timeout=timeout,
             retry=retry,
         )
-        result: ChatCompletions | AsyncChatCompletionsStream = self._portal.call(
+        result: ChatCompletions | _Pumped = self._portal.call(
             functools.partial(self._complete, call), _discard
         )
-        if isinstance(result, AsyncChatCompletionsStream):
+        if isinstance(result, _Pumped):
             return ChatCompletionsStream(self, result)
         return result
 
     async def _complete(
         self, call: Callable[[], Awaitable[ChatCompletions | AsyncChatCompletionsStream]]
-    ) -> ChatCompletions | AsyncChatCompletionsStream:
-        # On the loop: a stream is registered, to be closed if the portal stops first.
+    ) -> ChatCompletions | _Pumped:
+        # On the loop: a stream gets its pump (and is closed if the portal stops first).
         result = await call()
         if isinstance(result, AsyncChatCompletionsStream):
-            self._portal.track(result)
+            return _Pumped(result, self._portal)
         return result
 
     def get_model_info(
@@ -668,8 +679,88 @@ class ChatCompletionsClient:
 
 async def _discard(result: Any) -> None:
     """Release a result nobody will take (a call interrupted just as it finished)."""
-    if isinstance(result, AsyncChatCompletionsStream):
-        await result.aclose()
+    if isinstance(result, _Pumped):
+        await result.shutdown()
+
+
+class _Pumped:
+    """An async stream, its pump task and the receiving end of the pump's memory object
+    stream. Created on the loop thread; its coroutines run there (each in one hop)."""
+
+    __slots__ = ("__weakref__", "pump", "receive", "stream")
+
+    def __init__(self, stream: AsyncChatCompletionsStream, portal: _Portal) -> None:
+        stream._partial_on_fail = False  # the consuming thread assembles it
+        send, receive = anyio.create_memory_object_stream[Any](_BATCHES_AHEAD)
+        self.stream = stream
+        self.receive = receive
+        self.pump = portal.start(functools.partial(_pump, stream, send))
+        portal.track(self)
+
+    async def receive_ready(self) -> list[Any]:
+        """Every item the pump has sent that is ready now (waiting for at least one).
+
+        Items are batches (lists) of events or an exception; ``_END`` ends the list when the
+        pump has finished (the memory object stream is then closed).
+        """
+        receive = self.receive
+        items: list[Any] = []
+        try:
+            items.append(await receive.receive())
+            while True:
+                items.append(receive.receive_nowait())
+        except anyio.WouldBlock:
+            return items
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            receive.close()
+            items.append(_END)
+            return items
+
+    async def _stop_pump(self) -> None:
+        pump = self.pump
+        pump.cancel()
+        task = pump.task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_WAIT):
+                await asyncio.wait([task])
+        self.receive.close()
+
+    async def shutdown(self) -> None:
+        """Stop the pump and close the stream, releasing its connection."""
+        await self._stop_pump()
+        await self.stream.aclose()
+
+    async def end_at_done(self) -> None:
+        """The consumer parsed a ``[DONE]`` inside a batch: end the stream there."""
+        await self._stop_pump()
+        await self.stream._done_early()
+
+    async def end_on_error(self, exc: InferenceError) -> None:
+        """The consumer could not parse an event (``exc``): end the stream."""
+        await self._stop_pump()
+        self.stream._parse_failed(exc)
+
+
+_END = object()
+
+
+async def _pump(stream: AsyncChatCompletionsStream, send: MemoryObjectSendStream[Any]) -> None:
+    """Move batches of events read (not parsed) from the async stream into the memory object
+    stream. A failure is sent as the last item; the end of the stream closes it."""
+    with send:
+        try:
+            while True:
+                events = await stream._next_events(_EVENTS)
+                if not events:
+                    return
+                await send.send(events)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await stream.aclose()  # the consumer went away
+        except Exception as exc:
+            if not isinstance(exc, InferenceError):
+                await stream.aclose()  # an InferenceError has closed it already
+            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await send.send(exc)
 
 
 class ChatCompletionsStream:
@@ -694,17 +785,18 @@ class ChatCompletionsStream:
     one iterates, may see a half-merged update.
     """
 
-    def __init__(self, client: ChatCompletionsClient, stream: AsyncChatCompletionsStream) -> None:
+    def __init__(self, client: ChatCompletionsClient, pumped: _Pumped) -> None:
         self._client = client  # keeps the client (and its loop) alive while the stream is
         self._portal = client._portal
-        self._stream = stream
-        self._next_events = functools.partial(stream._next_events, _EVENTS)
-        # Between hops nothing touches the async stream on the loop: what complete() read
-        # ahead (the first update) is taken here, without a hop.
+        self._pumped = pumped
+        stream = self._stream = pumped.stream
+        # What complete() read ahead (the first update) is taken here: the pump started
+        # after it, and never touches the parsed updates.
         self._buffer: deque[StreamingChatCompletionsUpdate] = deque(stream._ready)
         stream._ready.clear()
-        self._events: deque[bytes | ServerSentEvent] = deque()  # taken, not parsed yet
-        self._ended = False  # nothing more to hand out
+        self._events: deque[bytes | ServerSentEvent] = deque()  # received, not parsed yet
+        self._error: BaseException | None = None  # the pump's failure, raised after the events
+        self._ended = False  # the pump has sent everything
         self._closed = False  # nothing left to release on the loop
         self.request_id = stream.request_id
         """The request id the server returned (or the one the client sent)."""
@@ -718,55 +810,62 @@ class ChatCompletionsStream:
         return self
 
     def __next__(self) -> StreamingChatCompletionsUpdate:
-        """The next update; takes the next events from the loop when none is left here."""
+        """The next update; takes every batch the pump has ready when none is left here."""
         buffer = self._buffer
         if buffer:
             return buffer.popleft()
         events = self._events
-        stream = self._stream
+        parse = self._stream._parse
         while True:
             while events:
                 try:
-                    update = stream._parse(events.popleft())
+                    update = parse(events.popleft())
                 except InferenceError as exc:
-                    self._end_on_loop(functools.partial(stream._parse_failed, exc))
+                    self._end_on_loop(functools.partial(self._pumped.end_on_error, exc))
+                    self._attach_partial(exc)
                     raise
                 if update is None:  # a [DONE] inside a batch
-                    self._end_on_loop(stream._done_early)
+                    self._end_on_loop(self._pumped.end_at_done)
                     raise StopIteration
                 if update is not _SKIP:
                     return update
+            if self._error is not None:
+                error, self._error = self._error, None
+                self._attach_partial(error)
+                self.close()
+                raise error
             if self._ended:
                 raise StopIteration
-            if stream.finished and not stream._events:
-                # ``[DONE]`` came and every event before it was handed out: no hop to learn it.
-                self._ended = self._closed = True
-                raise StopIteration
             try:
-                batch = self._portal.call(self._next_events)
+                items = self._portal.call(self._pumped.receive_ready)
             except BaseException:
-                self._ended = True
                 self.close()
                 raise
-            if not batch:
-                self._ended = self._closed = True  # the stream ended, its connection released
-                raise StopIteration
-            events.extend(batch)
+            for item in items:
+                if type(item) is list:
+                    events.extend(item)
+                elif item is _END:
+                    # The pump is done: the stream ended (its connection released at
+                    # [DONE]) or failed, and an error came before this.
+                    self._ended = True
+                    if self._error is None:
+                        self._closed = True
+                else:
+                    self._error = item
 
-    def _end_on_loop(self, end: Callable[[], Awaitable[None] | None]) -> None:
-        # An event parsed here ended the stream: the loop ends it as the async stream would
-        # have, releasing the connection (a closed client has closed it already).
-        self._ended = True
+    def _attach_partial(self, error: BaseException) -> None:
+        # Everything parsed so far, assembled here: this thread alone touches the updates.
+        if isinstance(error, InferenceError) and error.partial is None:
+            error.partial = self._stream.partial_completion()
+
+    def _end_on_loop(self, end: Callable[[], Awaitable[None]]) -> None:
+        # An event parsed here ended the stream: the loop stops the pump and ends the stream
+        # as the async stream would have (a closed client has closed it already).
+        self._ended = self._closed = True
         self._events.clear()
-
-        async def run() -> None:
-            done = end()
-            if done is not None:
-                await done
-
+        self._error = None  # what the pump met after this event no longer matters
         with suppress(InferenceError):
-            self._portal.call(run)
-        self._closed = True
+            self._portal.call(end)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -775,11 +874,12 @@ class ChatCompletionsStream:
         self._ended = True
         self._buffer.clear()
         self._events.clear()
+        self._error = None
         if self._closed:
             return
         self._closed = True
         with suppress(InferenceError):  # the client is closed: it closed the connection
-            self._portal.call(self._stream.aclose)
+            self._portal.call(self._pumped.shutdown)
 
     def __enter__(self) -> ChatCompletionsStream:
         """Return the stream; leaving the block closes it."""
@@ -799,11 +899,11 @@ class ChatCompletionsStream:
         if getattr(self, "_closed", True):
             return
         self._closed = True
-        self._portal.call_soon(self._stream.aclose)
+        self._portal.call_soon(self._pumped.shutdown)
 
     # -- results -----------------------------------------------------------------------------
-    # The updates are parsed and accumulated in the thread that iterates: from that thread,
-    # the async stream's state can be read directly.
+    # The updates are parsed and accumulated in the thread that iterates (the pump only reads
+    # and decodes): from that thread, the async stream's results can be read directly.
 
     @property
     def finished(self) -> bool:
@@ -816,6 +916,13 @@ class ChatCompletionsStream:
         Raises :class:`~inference.exceptions.StreamError` if the stream has not finished:
         iterate it to the end first, or use ``stream.until_done()``.
         """
+        if not self._ended or self._events or self._buffer:
+            from .exceptions import StreamError
+
+            raise StreamError(
+                "the stream has not finished: iterate it to the end first, or call "
+                "'stream.until_done()'; partial_completion() gives what arrived so far"
+            )
         return self._stream.get_final_completion()
 
     def partial_completion(self) -> ChatCompletions:

@@ -35,9 +35,10 @@ from inference import (
     ChatCompletionsStream,
     InferenceError,
     StreamError,
+    StreamInterruptedError,
     StreamServiceError,
 )
-from inference._sync import _EVENTS, _Job, _Portal
+from inference._sync import _BATCHES_AHEAD, _EVENTS, _Job, _Portal
 from inference.aio import AsyncChatCompletionsStream
 from inference.models import ChatCompletions, ModelInfo, StreamingChatCompletionsUpdate, UserMessage
 from inference.testing import Emulator
@@ -214,8 +215,8 @@ def test_error_event_in_stream_raises_with_partial_and_releases(
 def test_events_cross_in_batches_and_are_parsed_by_the_consumer(
     client: ChatCompletionsClient, emulator: Emulator, monkeypatch: Any
 ) -> None:
-    """The events of a stream that has arrived cross in a hop or two (what complete() read
-    with the first update, then the rest) and are parsed in the thread that iterates."""
+    """The events of a stream that has arrived cross in a hop or two (the pump's batches,
+    taken together when they are ready) and are parsed in the thread that iterates."""
     sizes: list[int] = []
     parsed_in: set[int] = set()
     next_events = AsyncChatCompletionsStream._next_events
@@ -223,7 +224,8 @@ def test_events_cross_in_batches_and_are_parsed_by_the_consumer(
 
     async def spy_events(self: AsyncChatCompletionsStream, limit: int = 4096) -> list[Any]:
         batch = await next_events(self, limit)
-        sizes.append(len(batch))
+        if batch:
+            sizes.append(len(batch))
         return batch
 
     def spy_parse(self: AsyncChatCompletionsStream, item: Any) -> Any:
@@ -240,9 +242,46 @@ def test_events_cross_in_batches_and_are_parsed_by_the_consumer(
     with stream:
         count = sum(1 for _ in stream)
     assert 500 < count < _EVENTS
-    assert len(hops) - 1 == len(sizes)  # complete(), then one hop per batch
-    assert sum(sizes) == count - 1 and len(sizes) <= 3, sizes  # the first came with complete()
+    assert hops[0] == "_complete" and set(hops[1:]) == {"receive_ready"}, hops
+    assert 1 < len(hops) <= 1 + len(sizes)  # complete(), then at most one hop per batch
+    # The first update came with complete(); the rest in a few batches, not one per token.
+    assert sum(sizes) == count - 1 and len(sizes) <= 8, sizes
     assert parsed_in == {threading.get_ident()}
+
+
+def test_a_cut_stream_raises_after_the_updates_with_everything_in_partial(
+    client: ChatCompletionsClient, emulator: Emulator
+) -> None:
+    """A connection cut while the consumer is behind the pump: the updates the pump handed
+    over are yielded first, then StreamInterruptedError, whose partial holds all their text
+    (assembled in the consuming thread, after the last of them)."""
+    headers = {"x-emulator-repeat": "40", "x-emulator-cut-after": "300"}
+    stream = client.complete(messages=[UserMessage("A long one")], stream=True, headers=headers)
+    assert wait_until(lambda: emulator.active_streams == 0)  # the pump has met the cut
+    updates: list[StreamingChatCompletionsUpdate] = []
+    with pytest.raises(StreamInterruptedError) as info:
+        for update in stream:
+            updates.append(update)
+    text = "".join(u.choices[0].delta.content or "" for u in updates if u.choices)
+    assert text and info.value.partial.choices[0].message.content == text
+    assert stream.partial_completion().choices[0].message.content == text
+    assert wait_until(lambda: all_released(client, emulator))
+
+
+def test_the_pump_reads_a_bounded_number_of_batches_ahead(
+    client: ChatCompletionsClient, emulator: Emulator
+) -> None:
+    """A consumer that does not read: the pump stops after a few batches of events, so a long
+    stream does not pile up in memory."""
+    headers = {"x-emulator-repeat": "200", "x-emulator-token-delay": "0.0001"}
+    with client.complete(messages=[UserMessage("Pile")], stream=True, headers=headers) as stream:
+        receive = stream._pumped.receive
+        assert wait_until(lambda: receive.statistics().current_buffer_used == _BATCHES_AHEAD)
+        time.sleep(0.2)  # the pump would go on sending if nothing held it back
+        assert receive.statistics().current_buffer_used == _BATCHES_AHEAD
+        assert emulator.active_streams == 1  # the answer is still being sent
+        assert next(stream).choices
+    assert wait_until(lambda: all_released(client, emulator))
 
 
 def count_hops(client: ChatCompletionsClient, monkeypatch: Any) -> list[str]:
@@ -293,7 +332,7 @@ def test_one_hop_per_call(
         assert stream.get_final_completion().choices
     assert len(hops) == iterated  # the results and close() cost no hop
     # What complete() read with the first update, the rest, the end if it came on its own.
-    assert hops[0] == "_complete" and set(hops[1:]) == {"_next_events"} and len(hops) <= 4, hops
+    assert hops[0] == "_complete" and set(hops[1:]) == {"receive_ready"} and len(hops) <= 4, hops
     assert len(sent) == len(hops)  # one message to the loop per hop, and nothing else
 
 

@@ -82,8 +82,11 @@ class AsyncChatCompletionsStream:
         self._watchdog: asyncio.TimerHandle | None = None
         self._reading = False
         self._expired: str | None = None
-        # An error found while parsing a batch for the sync API: raised after the batch.
+        # An error met after events that are still queued: raised once they are taken.
         self._error: InferenceError | None = None
+        # False when another thread parses the events (the sync API): that thread, not the
+        # reading side, assembles what an error carries as ``partial``.
+        self._partial_on_fail = True
         self.request_id = request_id
         """The request id the server returned (or the one the client sent)."""
         self.response_headers = response.headers
@@ -125,9 +128,10 @@ class AsyncChatCompletionsStream:
         """The events read and not parsed yet (at least one, at most ``limit``), or ``[]`` at
         the end. An error met while reading is raised after the events that came before it.
 
-        Used by the sync API: it parses them with :meth:`_parse` in the thread that consumes
-        the updates, and reports what ends the stream there with :meth:`_done_early` or
-        :meth:`_parse_failed`. Meanwhile nothing else touches the stream.
+        Used by the sync API's pump task: the events go to the thread that consumes the
+        updates, which parses them with :meth:`_parse` (touching only the accumulator, which
+        nothing else touches then) and has the loop end the stream with :meth:`_done_early`
+        or :meth:`_parse_failed` once the pump has stopped.
         """
         events = self._events
         if not events:
@@ -257,6 +261,10 @@ class AsyncChatCompletionsStream:
         if batch[-1] == b"[DONE]":
             self._state = _DONE
             del batch[-1]
+        elif b"[DONE]" in batch:
+            # Events after a [DONE] that came in the same read: the stream ends at [DONE].
+            del batch[batch.index(b"[DONE]") :]
+            self._state = _DONE
         self._events.extend(batch)
 
     def _end_without_done(self) -> None:
@@ -278,7 +286,7 @@ class AsyncChatCompletionsStream:
         self._state = _CLOSED
         self._disarm_watchdog()
         self._response.close()
-        if exc.partial is None:
+        if exc.partial is None and self._partial_on_fail:
             exc.partial = self._accumulator.result()
 
     def _parse_failed(self, exc: InferenceError) -> None:
@@ -412,7 +420,7 @@ class AsyncChatCompletionsStream:
         Raises :class:`~inference.exceptions.StreamError` if the stream has not finished:
         iterate it to the end first, or use ``await stream.until_done()``.
         """
-        if self._state != _DONE:
+        if self._state != _DONE or self._events or self._ready:
             from ..exceptions import StreamError
 
             raise StreamError(
