@@ -289,23 +289,23 @@ class SSEDecoder:
                 and self._block_retry is None
             ):
                 # The usual case: every event is a single ``data: `` line.
+                values = head.split(b"\n\ndata: ")
                 # Each separator holds two line feeds: any other one is inside an event.
-                if self._raw:
-                    values: list[Any] = head.split(b"\n\ndata: ")
-                    single_lines = head.count(b"\n") == 2 * len(values) - 2
-                else:
-                    text = head.decode("utf-8", "replace")
-                    values = text.split("\n\ndata: ")
-                    single_lines = text.count("\n") == 2 * len(values) - 2
-                if single_lines:
+                if head.count(b"\n") == 2 * len(values) - 2:
                     values[0] = values[0][6:]
                     if self._raw:
                         out += values
                     else:
+                        # Each event decoded on its own: an ASCII event stays a compact
+                        # string whatever the other events of the read hold.
+                        try:
+                            texts = list(map(bytes.decode, values))  # strict UTF-8
+                        except UnicodeDecodeError:
+                            texts = [v.decode("utf-8", "replace") for v in values]
                         out += map(
                             _new_event,
                             repeat(ServerSentEvent),
-                            zip(repeat("message"), values, repeat(self._id), repeat(None)),
+                            zip(repeat("message"), texts, repeat(self._id), repeat(None)),
                         )
                     self._last_event_id = self._id
                 else:

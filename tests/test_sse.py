@@ -408,6 +408,14 @@ def test_feed_and_feed_data_can_be_mixed() -> None:
     assert (decoder.last_event_id, decoder.retry) == ("7", 300)
 
 
+def test_invalid_utf8_in_one_event_does_not_change_the_others() -> None:
+    """In a read of single-line events (the fast path), invalid UTF-8 in one event becomes
+    U+FFFD there only; the other events of the read decode as they are."""
+    decoder = SSEDecoder()
+    events = decoder.feed(b"data: caf\xc3\xa9\n\ndata: \xff!\n\ndata: \xf0\x9f\x99\x82\n\n")
+    assert [e.data for e in events] == ["caf\u00e9", "\ufffd!", "\U0001f642"]
+
+
 def test_feed_data_keeps_invalid_utf8_as_sent() -> None:
     """feed_data does not decode: bytes that are not UTF-8 reach the caller unchanged."""
     decoder = SSEDecoder()
