@@ -935,6 +935,7 @@ def test_streaming_builder_sets_every_field_of_the_streaming_models() -> None:
     for cls, names in expected_fields.items():
         assert {f.name for f in attrs.fields(cls)} == names, (
             f"{cls.__name__} changed: update _serialization.update_from_owned_dict"
+            " and _chunks.ChunkParser._repeat"
         )
         assert not hasattr(cls, "__attrs_post_init__")
         assert all(f.validator is None and f.converter is None for f in attrs.fields(cls))

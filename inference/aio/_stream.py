@@ -11,9 +11,9 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-from orjson import loads as _json_loads
 
 from .._accumulate import ChatCompletionsAccumulator, text_delta
+from .._chunks import ChunkParser
 from .._errors import error_from_event
 from .._serialization import DecodeFailure, parse_event, update_from_owned_dict
 from ..exceptions import (
@@ -75,6 +75,7 @@ class AsyncChatCompletionsStream:
         # Updates parsed ahead of the caller (the first one, by ``_prime``).
         self._ready: deque[StreamingChatCompletionsUpdate] = deque()
         self._accumulator = ChatCompletionsAccumulator()
+        self._chunks = ChunkParser(self._accumulator)
         self._idle = idle_timeout
         self._deadline = deadline
         self._state = _OPEN
@@ -306,22 +307,14 @@ class AsyncChatCompletionsStream:
         accumulator: the caller ends the stream on None (:meth:`_done_early`) or on an
         :class:`InferenceError` (:meth:`_parse_failed`)."""
         # Fast path, once per chunk: a message event holding a chunk object.
-        if type(item) is bytes and item != b"[DONE]":
-            try:
-                obj = _json_loads(item)
-                update = (
-                    update_from_owned_dict(obj)
-                    if type(obj) is dict and "error" not in obj
-                    else None
-                )
-            except ValueError:  # bad JSON or shape (DecodeFailure): reported below
-                update = None
+        if type(item) is bytes:
+            update = self._chunks.parse(item)
             if update is not None:
-                self._accumulator.add(update)
                 return update
         return self._parse_slowly(item)
 
     def _parse_slowly(self, item: bytes | ServerSentEvent) -> StreamingChatCompletionsUpdate | None:
+        self._chunks.forget()  # the accumulator may get an update the chunk parser did not see
         if isinstance(item, bytes):
             # Decoded here, as ``SSEDecoder.feed`` would have: invalid UTF-8 becomes U+FFFD.
             event = ServerSentEvent("message", item.decode("utf-8", "replace"))

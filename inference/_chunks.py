@@ -1,0 +1,233 @@
+"""Turn the data of streamed chunk events into updates, merged into the stream's accumulator.
+
+The common case is recognised without parsing the whole event. Within one stream, services
+send chunk after chunk that differ only in their text: id, created, model, the fingerprint,
+the index and ``finish_reason`` are the same bytes every time (see the recordings of Azure
+AI, Azure OpenAI and Mistral streams). So after a chunk whose only text is its delta's
+``content``, :class:`ChunkParser` keeps that event's bytes before and after the content
+string (the prefix and the suffix). When the next event starts with the same prefix and
+ends with the same suffix, and what lies between them is exactly one JSON string, then the
+event *is* the previous one with another string in that place (JSON grammar: one string
+token replaced by another), and only that string is parsed. The update is a fresh copy of
+the previous one with the new text; the accumulator only appends the text, because merging
+the other fields again would change nothing (they equal what the previous update merged).
+
+Anything else (another shape, a second choice, tool calls, reasoning text, usage, logprobs,
+an ``"error"`` key, invalid JSON) takes the full path: ``orjson.loads`` of the whole event
+and the builder of :mod:`inference._serialization`, and becomes the next template when it
+qualifies. This is hand-written rather than a library feature because no JSON library offers
+"parse only what changed"; the rules above keep it exact (the tests check it against the
+full path on generated streams).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orjson import loads as _loads
+
+from ._accumulate import ChatCompletionsAccumulator
+from ._serialization import update_from_owned_dict
+from .models import (
+    NO_EXTRA,
+    StreamingChatChoiceUpdate,
+    StreamingChatCompletionsUpdate,
+    StreamingChatResponseMessageUpdate,
+)
+
+__all__ = ["ChunkParser"]
+
+_new = object.__new__
+_Update = StreamingChatCompletionsUpdate
+_Choice = StreamingChatChoiceUpdate
+_Delta = StreamingChatResponseMessageUpdate
+_KEY = b'"content":'
+_KEY_STRING = b'"content":"'
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copy_value(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _copy_value(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_value(v) for v in value]
+    return value
+
+
+def _copier(extra: Any) -> Any:
+    """How to give each repeated update its own copy of ``extra`` (None: share NO_EXTRA)."""
+    if extra is NO_EXTRA:
+        return None
+    if all(type(v) in _SCALARS for v in extra.values()):
+        return dict
+    return _copy_value  # nested values (e.g. content filter results): copied all the way down
+
+
+def _closing_quote(data: bytes, start: int) -> int:
+    """Offset of the quote that ends the JSON string whose text starts at ``start`` (-1: none)."""
+    find = data.find
+    pos = find(b'"', start)
+    while pos >= 0:
+        slashes = 0
+        while data[pos - 1 - slashes] == 0x5C:  # backslash
+            slashes += 1
+        if not slashes % 2:
+            return pos
+        pos = find(b'"', pos + 1)
+    return -1
+
+
+class ChunkParser:
+    """Parses the data bytes of message events into updates and adds them to ``accumulator``.
+
+    :meth:`parse` returns None for anything that is not a plain chunk (``[DONE]``, invalid
+    JSON, an error object, a shape the builder rejects): the caller handles those, and must
+    call :meth:`forget` before it adds an update to the accumulator itself.
+    """
+
+    __slots__ = (
+        "_choice_copy",
+        "_choice_extra",
+        "_created",
+        "_finish_reason",
+        "_id",
+        "_index",
+        "_model",
+        "_object",
+        "_parts",
+        "_prefix",
+        "_role",
+        "_start",
+        "_suffix",
+        "_tail",
+        "_top_copy",
+        "_top_extra",
+        "accumulator",
+        "repeats",
+    )
+
+    def __init__(self, accumulator: ChatCompletionsAccumulator) -> None:
+        self.accumulator = accumulator
+        self._prefix: bytes | None = None  # None: no template
+        self._suffix = b""
+        self._start = 0
+        self._tail = 0
+        # The template's field values, kept apart from the update handed out (which its
+        # receiver may change): id, created, model, object, extra; the choice's index,
+        # finish_reason, extra; the delta's role.
+        self._id = ""
+        self._created: Any = None
+        self._model = ""
+        self._object = ""
+        self._top_extra: Any = NO_EXTRA
+        self._top_copy: Any = None
+        self._index = 0
+        self._finish_reason: Any = None
+        self._choice_extra: Any = NO_EXTRA
+        self._choice_copy: Any = None
+        self._role: Any = None
+        self._parts: Any = None
+        self.repeats = 0
+        """How many events took the repeated-chunk path (for benchmarks and tests)."""
+
+    def forget(self) -> None:
+        """Drop the template: the next event is parsed in full."""
+        self._prefix = None
+
+    def parse(self, data: bytes) -> StreamingChatCompletionsUpdate | None:
+        """The update of one event's data, added to the accumulator; None if the event is not
+        a plain chunk (nothing was added then)."""
+        prefix = self._prefix
+        if prefix is not None and data.startswith(prefix) and data.endswith(self._suffix):
+            try:
+                text = _loads(data[self._start : len(data) - self._tail])
+            except ValueError:
+                text = None
+            if type(text) is str:
+                return self._repeat(text)
+        self._prefix = None
+        if data == b"[DONE]":
+            return None
+        try:
+            obj = _loads(data)
+            update = (
+                update_from_owned_dict(obj) if type(obj) is dict and "error" not in obj else None
+            )
+        except ValueError:  # bad JSON or shape (DecodeFailure): the caller reports it
+            return None
+        if update is not None:
+            self.accumulator.add(update)
+            self._remember(data, update)
+        return update
+
+    def _repeat(self, text: str) -> StreamingChatCompletionsUpdate:
+        # The template's values with another text, in fresh objects (each update owns its
+        # ``extra`` mappings, as a fully parsed one does).
+        self.repeats += 1
+        delta = _new(_Delta)
+        delta.role = self._role
+        delta.content = text
+        delta.tool_calls = None
+        delta.extra = NO_EXTRA
+        choice = _new(_Choice)
+        choice.index = self._index
+        choice.delta = delta
+        choice.finish_reason = self._finish_reason
+        choice.logprobs = None
+        copy = self._choice_copy
+        choice.extra = NO_EXTRA if copy is None else copy(self._choice_extra)
+        update = _new(_Update)
+        update.id = self._id
+        update.created = self._created
+        update.model = self._model
+        update.choices = [choice]
+        update.usage = None
+        update.object = self._object
+        copy = self._top_copy
+        update.extra = NO_EXTRA if copy is None else copy(self._top_extra)
+        self.accumulator.count += 1
+        if text:
+            self._parts.content.append(text)
+        return update
+
+    def _remember(self, data: bytes, update: StreamingChatCompletionsUpdate) -> None:
+        """Keep ``update`` (just added) as the template if only its content can change."""
+        choices = update.choices
+        if len(choices) != 1 or update.usage is not None:
+            return
+        choice = choices[0]
+        delta = choice.delta
+        if (
+            type(delta.content) is not str
+            or delta.tool_calls is not None
+            or delta.extra is not NO_EXTRA
+            or choice.logprobs is not None
+            or data.count(_KEY) != 1
+        ):
+            return
+        key = data.find(_KEY_STRING)
+        if key < 0:
+            return
+        start = key + len(_KEY_STRING) - 1  # the opening quote
+        end = _closing_quote(data, start + 1)
+        if end < 0 or _loads(data[start : end + 1]) != delta.content:
+            return
+        parts = self.accumulator._choices.get(choice.index)
+        if parts is None:
+            return
+        self._id = update.id
+        self._created = update.created
+        self._model = update.model
+        self._object = update.object
+        self._top_copy = copy = _copier(update.extra)
+        self._top_extra = NO_EXTRA if copy is None else copy(update.extra)
+        self._index = choice.index
+        self._finish_reason = choice.finish_reason
+        self._choice_copy = copy = _copier(choice.extra)
+        self._choice_extra = NO_EXTRA if copy is None else copy(choice.extra)
+        self._role = delta.role
+        self._parts = parts
+        self._start = start
+        self._tail = len(data) - end - 1
+        self._suffix = data[end:]
+        self._prefix = data[: start + 1]
