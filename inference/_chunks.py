@@ -86,6 +86,7 @@ class ChunkParser:
     """
 
     __slots__ = (
+        "_append",
         "_choice_copy",
         "_choice_extra",
         "_created",
@@ -94,7 +95,6 @@ class ChunkParser:
         "_index",
         "_model",
         "_object",
-        "_parts",
         "_prefix",
         "_role",
         "_start",
@@ -126,7 +126,7 @@ class ChunkParser:
         self._choice_extra: Any = NO_EXTRA
         self._choice_copy: Any = None
         self._role: Any = None
-        self._parts: Any = None
+        self._append: Any = None  # the accumulator's list of this choice's text parts
         self.repeats = 0
         """How many events took the repeated-chunk path (for benchmarks and tests)."""
 
@@ -144,51 +144,47 @@ class ChunkParser:
             except ValueError:
                 text = None
             if type(text) is str:
-                return self._repeat(text)
+                # The template's values with another text, in fresh objects (each update owns
+                # its ``extra`` mappings, as a fully parsed one does).
+                self.repeats += 1
+                delta = _new(_Delta)
+                delta.role = self._role
+                delta.content = text
+                delta.tool_calls = None
+                delta.extra = NO_EXTRA
+                choice = _new(_Choice)
+                choice.index = self._index
+                choice.delta = delta
+                choice.finish_reason = self._finish_reason
+                choice.logprobs = None
+                copy = self._choice_copy
+                choice.extra = NO_EXTRA if copy is None else copy(self._choice_extra)
+                update = _new(_Update)
+                update.id = self._id
+                update.created = self._created
+                update.model = self._model
+                update.choices = [choice]
+                update.usage = None
+                update.object = self._object
+                copy = self._top_copy
+                update.extra = NO_EXTRA if copy is None else copy(self._top_extra)
+                self.accumulator.count += 1
+                if text:
+                    self._append(text)
+                return update
         self._prefix = None
         if data == b"[DONE]":
             return None
         try:
             obj = _loads(data)
-            update = (
-                update_from_owned_dict(obj) if type(obj) is dict and "error" not in obj else None
-            )
+            if type(obj) is not dict or "error" in obj:
+                return None
+            built = update_from_owned_dict(obj)
         except ValueError:  # bad JSON or shape (DecodeFailure): the caller reports it
             return None
-        if update is not None:
-            self.accumulator.add(update)
-            self._remember(data, update)
-        return update
-
-    def _repeat(self, text: str) -> StreamingChatCompletionsUpdate:
-        # The template's values with another text, in fresh objects (each update owns its
-        # ``extra`` mappings, as a fully parsed one does).
-        self.repeats += 1
-        delta = _new(_Delta)
-        delta.role = self._role
-        delta.content = text
-        delta.tool_calls = None
-        delta.extra = NO_EXTRA
-        choice = _new(_Choice)
-        choice.index = self._index
-        choice.delta = delta
-        choice.finish_reason = self._finish_reason
-        choice.logprobs = None
-        copy = self._choice_copy
-        choice.extra = NO_EXTRA if copy is None else copy(self._choice_extra)
-        update = _new(_Update)
-        update.id = self._id
-        update.created = self._created
-        update.model = self._model
-        update.choices = [choice]
-        update.usage = None
-        update.object = self._object
-        copy = self._top_copy
-        update.extra = NO_EXTRA if copy is None else copy(self._top_extra)
-        self.accumulator.count += 1
-        if text:
-            self._parts.content.append(text)
-        return update
+        self.accumulator.add(built)
+        self._remember(data, built)
+        return built
 
     def _remember(self, data: bytes, update: StreamingChatCompletionsUpdate) -> None:
         """Keep ``update`` (just added) as the template if only its content can change."""
@@ -226,7 +222,7 @@ class ChunkParser:
         self._choice_copy = copy = _copier(choice.extra)
         self._choice_extra = NO_EXTRA if copy is None else copy(choice.extra)
         self._role = delta.role
-        self._parts = parts
+        self._append = parts.content.append
         self._start = start
         self._tail = len(data) - end - 1
         self._suffix = data[end:]

@@ -104,8 +104,12 @@ class AsyncChatCompletionsStream:
         events = self._events
         while True:
             if events:
+                item = events.popleft()
                 try:
-                    update = self._parse(events.popleft())
+                    # What _parse does, written out: one call less per chunk.
+                    update = self._chunks.parse(item) if type(item) is bytes else None
+                    if update is None:
+                        update = self._parse_slowly(item)
                 except InferenceError as exc:
                     self._parse_failed(exc)
                     raise
