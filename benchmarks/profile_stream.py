@@ -7,14 +7,18 @@ Usage::
 It starts the benchmark server (its own process) and then:
 
 1. Times each stage of the streaming path on its own, per chunk, median of ``--repeat``:
-   reading the body with aiohttp (the raw floor), the SSE decoder (``inference.sse``), JSON
-   parsing of each event, building the update models, and the accumulator; the end-to-end
-   stream through ``inference.aio.ChatCompletionsClient``; what is left over is the cost of
-   the stream object, the async iteration and the transport wrapper around the stages.
+   reading the body with aiohttp (the raw floor), the SSE decoder (``inference.sse``), and
+   the chunk parser (``inference._chunks.ChunkParser``: events to updates, accumulated; most
+   events are parsed by their text alone); the end-to-end stream through
+   ``inference.aio.ChatCompletionsClient``; what is left over is the cost of the stream
+   object, the async iteration and the transport wrapper around the stages. For comparison
+   it also times every event taken in full (``orjson.loads``, the update builder, the
+   accumulator), as the parser does for the events that are not repeats.
 2. Runs the end-to-end stream once under cProfile and prints the functions with the most
    time spent in themselves (tottime).
 
-The stage functions are internal (``inference._serialization``, ``inference._accumulate``);
+The stage functions are internal (``inference._chunks``, ``inference._serialization``,
+``inference._accumulate``);
 this script is a development tool and follows them when they change.
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import pstats
 import statistics
@@ -41,6 +46,7 @@ from azure.core.credentials import AzureKeyCredential  # noqa: E402
 
 from benchmarks.run import Server  # noqa: E402
 from inference._accumulate import ChatCompletionsAccumulator  # noqa: E402
+from inference._chunks import ChunkParser  # noqa: E402
 from inference._serialization import update_from_owned_dict  # noqa: E402
 from inference.aio import ChatCompletionsClient  # noqa: E402
 from inference.models import SystemMessage, UserMessage  # noqa: E402
@@ -105,65 +111,63 @@ async def profile_end_to_end(port: int, chunks: int) -> pstats.Stats:
     return pstats.Stats(profiler)
 
 
-def _clock_cost() -> float:
-    """Seconds one ``time.perf_counter()`` call costs (subtracted from per-event timings)."""
-    clock = time.perf_counter
-    n = 100_000
-    start = clock()
-    for _ in range(n):
-        clock()
-    return (clock() - start) / n
+def _median_pass(run: Any, repeat: int) -> float:
+    """Median seconds of ``repeat`` calls of ``run`` (a garbage collection before each)."""
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def stages(reads: list[bytes], repeat: int) -> dict[str, float]:
-    """Seconds per stage for the whole body, median of ``repeat`` passes.
+    """Seconds per stage for the whole body, each the median of ``repeat`` passes.
 
-    Each pass does what the stream does, in the same order and with objects living as long
-    as there (decode a read; then per event, as the caller takes it: parse, build,
-    accumulate, hand over), with a clock around each stage; the clock's own cost is
-    subtracted.
+    Each stage runs over all the events in one pass, with one clock around the pass (a clock
+    around each event would cost more than some of the stages), and objects living as long
+    as in the stream: each update is dropped before the next one is made.
     """
-    tick = _clock_cost()
-    loads = orjson.loads
-    passes: list[list[float]] = []
-    for _ in range(repeat):
+    decoder_events: list[bytes] = []
+
+    def decode() -> None:
         decoder = SSEDecoder()
-        accumulator = ChatCompletionsAccumulator()
-        add = accumulator.add
-        pending: list[Any] = []
-        spent = [0.0, 0.0, 0.0, 0.0]
-        clock = time.perf_counter
-        events_seen = 0
+        decoder_events.clear()
         for data in reads:
-            t0 = clock()
-            events = decoder.feed_data(data)
-            spent[0] += clock() - t0 - tick
-            for event in events:
-                if event == b"[DONE]":
-                    continue
-                t1 = clock()
-                obj = loads(event)
-                t2 = clock()
-                update = update_from_owned_dict(obj)
-                t3 = clock()
-                add(update)
-                t4 = clock()
-                pending.append(update)
-                pending.clear()  # the caller holds one update at a time
-                spent[1] += t2 - t1
-                spent[2] += t3 - t2
-                spent[3] += t4 - t3
-                events_seen += 1
-            pending.clear()
-        t0 = clock()
-        accumulator.result()
-        spent[3] += clock() - t0
-        for i in (1, 2, 3):
-            spent[i] -= events_seen * tick
-        passes.append(spent)
-    medians = [statistics.median(p[i] for p in passes) for i in range(4)]
-    names = ("SSE decode", "JSON parse", "model build", "accumulate")
-    return dict(zip(names, medians, strict=True))
+            decoder_events.extend(decoder.feed_data(data))  # type: ignore[arg-type]
+
+    t_decode = _median_pass(decode, repeat)
+    events = [e for e in decoder_events if e != b"[DONE]"]
+    repeats = [0]
+
+    def parse_chunks() -> None:
+        parser = ChunkParser(ChatCompletionsAccumulator())
+        parse = parser.parse
+        for event in events:
+            parse(event)
+        parser.accumulator.result()
+        repeats[0] = parser.repeats
+
+    def loads_only() -> None:
+        loads = orjson.loads
+        for event in events:
+            loads(event)
+
+    def in_full() -> None:
+        loads = orjson.loads
+        add = ChatCompletionsAccumulator().add
+        for event in events:
+            add(update_from_owned_dict(loads(event)))
+
+    return {
+        "SSE decode": t_decode,
+        "chunks": _median_pass(parse_chunks, repeat),
+        "repeats": float(repeats[0]),
+        "events": float(len(events)),
+        "JSON parse": _median_pass(loads_only, repeat),
+        "in full": _median_pass(in_full, repeat),
+    }
 
 
 def floor_parse(reads: list[bytes], repeat: int) -> float:
@@ -262,9 +266,11 @@ def render(
     rows = [
         ("read the body (raw aiohttp floor)", t_read),
         ("SSE decode (`SSEDecoder.feed_data`)", parts["SSE decode"]),
-        ("JSON parse (`orjson.loads` of the data bytes)", parts["JSON parse"]),
-        ("model build (`update_from_owned_dict`)", parts["model build"]),
-        ("accumulate (`ChatCompletionsAccumulator.add`)", parts["accumulate"]),
+        (
+            f"chunks to updates, accumulated (`ChunkParser.parse`: {parts['repeats']:,.0f} of "
+            f"{parts['events']:,.0f} events by their text alone)",
+            parts["chunks"],
+        ),
     ]
     accounted = sum(t for _, t in rows)
     rows.append(("stream object, iteration, transport wrapper (rest)", t_e2e - accounted))
@@ -276,8 +282,17 @@ def render(
         f"| {t_floor / t_e2e:.0%} |"
     )
     emit(
-        "\nStages are timed apart from the stream, each to within about a microsecond per "
-        "chunk;\na small negative rest means the wrapper costs less than that noise."
+        "| (for comparison: every event in full: `orjson.loads` + `update_from_owned_dict` + "
+        f"`add`) | {parts['in full'] / n * 1e6:.2f} | {parts['in full'] / t_e2e:.0%} |"
+    )
+    emit(
+        f"| (of which `orjson.loads` of the whole event) | {parts['JSON parse'] / n * 1e6:.2f} "
+        f"| {parts['JSON parse'] / t_e2e:.0%} |"
+    )
+    emit(
+        "\nStages are timed apart from the stream, each as one pass over all the events "
+        "(median of the passes);\na small negative rest means the wrapper costs less than "
+        "the noise of the timings."
     )
     emit(f"\nend to end: {t_e2e:.3f} s, {t_e2e / t_read:.2f}x the raw floor ({t_read:.3f} s)")
     emit(

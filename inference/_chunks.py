@@ -12,12 +12,19 @@ token replaced by another), and only that string is parsed. The update is a fres
 the previous one with the new text; the accumulator only appends the text, because merging
 the other fields again would change nothing (they equal what the previous update merged).
 
-Anything else (another shape, a second choice, tool calls, reasoning text, usage, logprobs,
-an ``"error"`` key, invalid JSON) takes the full path: ``orjson.loads`` of the whole event
-and the builder of :mod:`inference._serialization`, and becomes the next template when it
-qualifies. This is hand-written rather than a library feature because no JSON library offers
-"parse only what changed"; the rules above keep it exact (the tests check it against the
-full path on generated streams).
+A template is an event with one choice whose delta has a string ``content`` and nothing
+else but a role; no usage, no logprobs; an id, model and object that are strings and a role
+and finish reason that are strings or null (the repeats share these values, so they must not
+be mutable); extras nested at most 32 levels
+(each repeat gets its own copy of them, and the accumulator then holds the newest copy, as
+after a full parse); and exactly one ``"content"`` spelled in its bytes, with no ``\\u``
+escape outside the text, so that the string replaced is the delta's text and not a
+duplicate key or a key of an extra. Anything else (another shape, a second choice, tool
+calls, reasoning text, usage, an ``"error"`` key, invalid JSON) takes the full path:
+``orjson.loads`` of the whole event and the builder of :mod:`inference._serialization`, and
+becomes the next template when it qualifies. This is hand-written rather than a library
+feature because no JSON library offers "parse only what changed"; the rules above keep it
+exact (the tests check it against the full path on generated streams).
 """
 
 from __future__ import annotations
@@ -41,9 +48,11 @@ _new = object.__new__
 _Update = StreamingChatCompletionsUpdate
 _Choice = StreamingChatChoiceUpdate
 _Delta = StreamingChatResponseMessageUpdate
-_KEY = b'"content":'
+_KEY = b'"content"'
 _KEY_STRING = b'"content":"'
+_ESCAPE = b"\\u"
 _SCALARS = (str, int, float, bool, type(None))
+_MAX_DEPTH = 32  # deeper extras are not copied per chunk: such events are parsed in full
 
 
 def _copy_value(value: Any) -> Any:
@@ -52,6 +61,17 @@ def _copy_value(value: Any) -> Any:
     if type(value) is list:
         return [_copy_value(v) for v in value]
     return value
+
+
+def _within(value: Any, depth: int) -> bool:
+    """True if the dicts and lists in ``value`` nest at most ``depth`` levels deep."""
+    if type(value) is dict:
+        items: Any = value.values()
+    elif type(value) is list:
+        items = value
+    else:
+        return True
+    return depth > 0 and all(_within(v, depth - 1) for v in items)
 
 
 def _copier(extra: Any) -> Any:
@@ -94,7 +114,9 @@ class ChunkParser:
         "_id",
         "_index",
         "_model",
+        "_nested",
         "_object",
+        "_parts",
         "_prefix",
         "_role",
         "_start",
@@ -126,7 +148,9 @@ class ChunkParser:
         self._choice_extra: Any = NO_EXTRA
         self._choice_copy: Any = None
         self._role: Any = None
-        self._append: Any = None  # the accumulator's list of this choice's text parts
+        self._parts: Any = None  # the accumulator's parts of this choice
+        self._append: Any = None  # and the append of its list of text parts
+        self._nested = False  # an extra holds dicts or lists (copied for each update)
         self.repeats = 0
         """How many events took the repeated-chunk path (for benchmarks and tests)."""
 
@@ -171,6 +195,8 @@ class ChunkParser:
                 self.accumulator.count += 1
                 if text:
                     self._append(text)
+                if self._nested:
+                    self._merge_nested(update, choice)
                 return update
         self._prefix = None
         if data == b"[DONE]":
@@ -186,6 +212,14 @@ class ChunkParser:
         self._remember(data, built)
         return built
 
+    def _merge_nested(self, update: Any, choice: Any) -> None:
+        # The accumulator keeps the nested extra values of the last update merged, as after a
+        # full parse: not the template's, which their receiver may have changed since.
+        if self._top_copy is _copy_value:
+            self.accumulator._extra.update(update.extra)
+        if self._choice_copy is _copy_value:
+            self._parts.extra.update(choice.extra)
+
     def _remember(self, data: bytes, update: StreamingChatCompletionsUpdate) -> None:
         """Keep ``update`` (just added) as the template if only its content can change."""
         choices = update.choices
@@ -198,6 +232,16 @@ class ChunkParser:
             or delta.tool_calls is not None
             or delta.extra is not NO_EXTRA
             or choice.logprobs is not None
+            # Values the repeats share with the template must be immutable.
+            or type(update.id) is not str
+            or type(update.model) is not str
+            or type(update.object) is not str
+            or not isinstance(delta.role, str | None)
+            or not isinstance(choice.finish_reason, str | None)
+            or not _within(update.extra, _MAX_DEPTH)
+            or not _within(choice.extra, _MAX_DEPTH)
+            # The one "content" key spelled in the event (only a \u escape could spell
+            # another) is the key of the delta's text: that string is the one to replace.
             or data.count(_KEY) != 1
         ):
             return
@@ -206,7 +250,12 @@ class ChunkParser:
             return
         start = key + len(_KEY_STRING) - 1  # the opening quote
         end = _closing_quote(data, start + 1)
-        if end < 0 or _loads(data[start : end + 1]) != delta.content:
+        if (
+            end < 0
+            or _ESCAPE in data[:start]
+            or _ESCAPE in data[end:]
+            or _loads(data[start : end + 1]) != delta.content
+        ):
             return
         parts = self.accumulator._choices.get(choice.index)
         if parts is None:
@@ -222,7 +271,9 @@ class ChunkParser:
         self._choice_copy = copy = _copier(choice.extra)
         self._choice_extra = NO_EXTRA if copy is None else copy(choice.extra)
         self._role = delta.role
+        self._parts = parts
         self._append = parts.content.append
+        self._nested = _copy_value in (self._top_copy, self._choice_copy)
         self._start = start
         self._tail = len(data) - end - 1
         self._suffix = data[end:]

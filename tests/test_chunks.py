@@ -203,6 +203,64 @@ def test_events_the_parser_does_not_take_reset_the_template() -> None:
     assert parser.repeats == repeats
 
 
+def test_only_the_delta_content_key_is_a_template() -> None:
+    """A second "content" key (a duplicate the parser overrides, one spelled with an escape or
+    with a space before its colon, one in an extra) keeps the event from being a template:
+    otherwise a later event changing that other string would be read as new text."""
+    shapes = [
+        '{"id":"x","choices":[{"index":0,"delta":{"content":"TEXT","content" :"a"}}]}',
+        '{"id":"x","choices":[{"index":0,"delta":{"content":"TEXT","\\u0063ontent":"a"}}]}',
+        '{"id":"x","choices":[{"index":0,"delta":{"content" :"a"},"note":{"content":"TEXT"}}]}',
+        '{"x\\"content":"TEXT","choices":[{"index":0,"delta":{"\\u0063ontent":"a"}}]}',
+        '{"choices":[{"index":0,"delta":{"\\u0063ontent":"a"}}],"note":{"content":"TEXT"}}',
+    ]
+    for shape in shapes:
+        parser = assert_same([shape.replace("TEXT", text).encode() for text in ("a", "EVIL", "b")])
+        assert parser.repeats == 0, shape
+
+
+def test_the_accumulator_does_not_keep_the_template_nested_values() -> None:
+    """After repeats, the accumulator holds the last update's nested extra values, as after
+    full parses: changing the first update afterwards does not change the result."""
+    events = [
+        orjson.dumps(event(t, choice={"content_filter_results": FILTER}, x=[1])) for t in "abc"
+    ]
+    _, accumulator = full_path(events)
+    got, parser = through_parser(events)
+    assert parser.repeats == 2
+    first = got[0]
+    assert first is not None
+    first.choices[0].extra["content_filter_results"]["hate"]["filtered"] = True  # type: ignore[index]
+    first.extra["x"].append(2)  # type: ignore[index]
+    assert parser.accumulator.result().as_dict() == accumulator.result().as_dict()
+
+
+def test_mutable_id_model_or_object_values_are_not_shared() -> None:
+    """A service that sends a list as id (or model, or object) gets every event parsed in
+    full, so no two updates share it."""
+    for field in ("id", "model", "object"):
+        events = [orjson.dumps(event(t, **{field: ["v"]})) for t in "abc"]
+        parser = assert_same(events)
+        assert parser.repeats == 0, field
+
+
+def test_deeply_nested_extras_are_parsed_in_full() -> None:
+    """Extras nested deeper than the copy limit are not templates (and never overflow the
+    stack); shallower nesting is."""
+    deep = "[" * 600 + '"leaf"' + "]" * 600  # deeper than orjson.dumps writes
+    events = [
+        orjson.dumps(event(t, choice={"f": "DEEP"})).replace(b'"DEEP"', deep.encode())
+        for t in "abc"
+    ]
+    parser = assert_same(events)
+    assert parser.repeats == 0
+    shallow: Any = "leaf"
+    for _ in range(20):
+        shallow = {"k": shallow}
+    parser = assert_same([orjson.dumps(event(t, choice={"f": shallow})) for t in "abc"])
+    assert parser.repeats == 2
+
+
 _text = st.text(
     st.one_of(st.sampled_from('"\\/\n\t{}[],:é🎉\u2028'), st.characters(codec="utf-8")), max_size=8
 )
