@@ -525,6 +525,38 @@ def machine_note() -> str:
     )
 
 
+def code_note() -> str:
+    """The commit of the working tree that was measured, and whether it had changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        changed = subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                "inference",
+                "benchmarks",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "not a git checkout"
+    return f"commit {commit}" + (" with uncommitted changes" if changed else "")
+
+
 def write_readme(report: str, header: str) -> None:
     """Put the report between the result markers of benchmarks/README.md."""
     text = README.read_text(encoding="utf-8") if README.exists() else ""
@@ -612,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         del shown[i : i + 2]
     command = "python benchmarks/run.py " + shlex.join(shown)
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    code = code_note()  # before the run: the code the client processes import
     started = time.monotonic()
     results = Results(clients, scenarios)
     # SIGTERM unwinds like Ctrl-C, so the server and a running client process are stopped.
@@ -647,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"Command: `{command}` ({rounds} round(s), {repeat} timed run(s) of stream and "
         f"concurrent per process, {elapsed:.0f} s, {datetime.date.today().isoformat()}).\n"
-        f"Machine: {machine_note()}; {load}.\n"
+        f"Code: {code}. Machine: {machine_note()}; {load}.\n"
         f"Libraries: {', '.join(sorted(versions))}.\n"
     )
     if sse_line:
