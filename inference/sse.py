@@ -290,8 +290,10 @@ class SSEDecoder:
             ):
                 # The usual case: every event is a single ``data: `` line.
                 values = head.split(b"\n\ndata: ")
-                # Each separator holds two line feeds: any other one is inside an event.
-                if head.count(b"\n") == 2 * len(values) - 2:
+                # A line feed left in a value is inside an event (not a one-line event).
+                # ``in`` runs memchr over the joined copy; ``bytes.count`` of one byte is a
+                # plain loop, several times slower on a 4 KiB read.
+                if b"\n" not in b"".join(values):
                     values[0] = values[0][6:]
                     if self._raw:
                         out += values
