@@ -10,9 +10,9 @@ It starts the local server (``benchmarks/server.py``, its own process), then run
 round; a round runs every scenario with every client once, the clients in an order rotated by
 the round number (this library's clients and the two floors first, next to each other, then
 the peer libraries). Each run is a new process (``python -m benchmarks.clients.<name>``) that
-prints one JSON line. Inside that process the timed part of ``stream`` and ``concurrent`` runs
-``--repeat`` times (default 3) and the process reports the medians; ``sequential`` and
-``ttft`` are timed once (they are 2,000 and 100 requests). The server's ``/stats`` before and
+prints one JSON line. Inside that process the timed part of ``stream``, ``sequential`` and
+``concurrent`` runs ``--repeat`` times (default 3) and the process reports the medians;
+``ttft`` is timed once (it is the median of 100 requests). The server's ``/stats`` before and
 after a run give its TCP connections per request.
 
 Reported per client and scenario: the median wall time over rounds and its ratio to the raw
@@ -595,7 +595,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--repeat",
         type=int,
         default=None,
-        help=f"timed runs of stream and concurrent per process, median reported "
+        help=f"timed runs of stream, sequential and concurrent per process, median reported "
         f"(default {FULL_REPEAT}, 1 with --quick)",
     )
     for key, value in FULL_SIZES.items():
@@ -678,8 +678,8 @@ def main(argv: list[str] | None = None) -> int:
         else ""
     )
     header = (
-        f"Command: `{command}` ({rounds} round(s), {repeat} timed run(s) of stream and "
-        f"concurrent per process, {elapsed:.0f} s, {datetime.date.today().isoformat()}).\n"
+        f"Command: `{command}` ({rounds} round(s), {repeat} timed run(s) of stream, sequential "
+        f"and concurrent per process, {elapsed:.0f} s, {datetime.date.today().isoformat()}).\n"
         f"Code: {code}. Machine: {machine_note()}; {load}.\n"
         f"Libraries: {', '.join(sorted(versions))}.\n"
     )

@@ -26,6 +26,7 @@ LABELS = (
 )
 SCENARIOS = ("stream", "sequential", "concurrent", "ttft")
 REPEAT = 2
+QUICK_REQUESTS = 20  # benchmarks/run.py QUICK_SIZES["requests"]
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +99,14 @@ def test_quick_run_records_checked_results_for_every_pair(
 def test_repeated_scenarios_report_the_median_of_their_samples(
     quick_run: tuple[subprocess.CompletedProcess[str], dict[str, object]],
 ) -> None:
-    """``stream`` and ``concurrent`` run their timed part ``--repeat`` times in one process
-    and report the medians of the kept samples; ``sequential`` and ``ttft`` run once."""
+    """``stream``, ``sequential`` and ``concurrent`` run their timed part ``--repeat`` times
+    in one process and report the medians of the kept samples; ``ttft`` runs once."""
     _, data = quick_run
     assert data["repeat"] == REPEAT
     runs = data["runs"]
     assert isinstance(runs, list)
     for run in runs:
-        if run["scenario"] in ("stream", "concurrent"):
+        if run["scenario"] in ("stream", "sequential", "concurrent"):
             assert run["repeat"] == REPEAT
             assert len(run["samples_seconds"]) == len(run["samples_cpu_seconds"]) == REPEAT
             assert run["seconds"] == statistics.median(run["samples_seconds"])
@@ -115,6 +116,8 @@ def test_repeated_scenarios_report_the_median_of_their_samples(
         if run["scenario"] == "stream":
             # The server saw the warm-up stream and every repeat.
             assert run["requests"] == 1 + REPEAT
+        if run["scenario"] == "sequential":
+            assert run["requests"] == 1 + REPEAT * QUICK_REQUESTS
 
 
 @pytest.mark.timeout(180)

@@ -5,7 +5,8 @@ A client module wraps one library in a small class (:class:`AsyncBenchClient` or
 end, send one non-streamed request, and close. The drivers here run a scenario with it:
 
 - ``stream``: one streamed response of ``--chunks`` content events, timed ``--repeat`` times.
-- ``sequential``: ``--requests`` non-streamed requests, one after the other.
+- ``sequential``: ``--requests`` non-streamed requests, one after the other, timed
+  ``--repeat`` times.
 - ``concurrent``: first a memory phase: ``--concurrency`` streams are opened at once with the
   server holding back all but their first events for ``--mem-gap-ms``, and the growth of
   resident memory is divided by the streams open (measured before the timed phase, so the
@@ -19,12 +20,13 @@ end, send one non-streamed request, and close. The drivers here run a scenario w
 Every scenario starts with one warm-up request (connection opened, code paths warmed) that is
 not timed. The warm-up of the streamed scenarios is a short stream, so the first timed stream
 of a process can still pay one-off costs (buffers and allocator arenas grown to full size);
-``stream`` and ``concurrent`` therefore time their workload ``--repeat`` times in the same
-process (a garbage collection before each, untimed) and report the median wall time and the
-median CPU time of the samples, with every sample kept in ``samples_seconds`` and
-``samples_cpu_seconds``. ``sequential`` and ``ttft`` are many requests already and are timed
-once. Results are checked (number of text deltas and characters, or body bytes for the raw
-client) so a fast but wrong client cannot win. The result is one JSON line on stdout.
+``stream``, ``sequential`` and ``concurrent`` therefore time their workload ``--repeat``
+times in the same process (a garbage collection before each, untimed) and report the median
+wall time and the median CPU time of the samples, with every sample kept in
+``samples_seconds`` and ``samples_cpu_seconds``. ``ttft`` is the median of many requests
+already and is timed once. Results are checked (number of text deltas and characters, or
+body bytes for the raw client) so a fast but wrong client cannot win. The result is one
+JSON line on stdout.
 """
 
 from __future__ import annotations
@@ -72,8 +74,8 @@ MODEL = "bench-model"
 SYSTEM_PROMPT = "You are a helpful assistant."
 USER_PROMPT = "Give me 3 good reasons why I should exercise every day."
 WARMUP_CHUNKS = 20
-#: The scenarios whose timed part runs ``--repeat`` times (the others are many requests already).
-REPEATED = ("stream", "concurrent")
+#: The scenarios whose timed part runs ``--repeat`` times (``ttft`` is a median of many already).
+REPEATED = ("stream", "sequential", "concurrent")
 
 #: ``(updates, size, first)``: text deltas received (reads for the raw client), characters of
 #: text (body bytes for the raw client), and ``time.perf_counter()`` at the first text delta.
@@ -141,7 +143,10 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gap-ms", type=float, default=3.0)
     parser.add_argument("--mem-gap-ms", type=float, default=1500.0, help="0 skips the phase")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="timed samples of stream and concurrent (median)"
+        "--repeat",
+        type=int,
+        default=1,
+        help="timed samples of stream, sequential and concurrent (median)",
     )
     opts = parser.parse_args(argv)
     if opts.repeat < 1:
@@ -281,11 +286,12 @@ async def _run_async(client: AsyncBenchClient, opts: argparse.Namespace) -> dict
                 check.stream(result, opts.chunks)
             ops = opts.chunks
         elif scenario == "sequential":
-            timer.start()
-            sizes = [await client.complete() for _ in range(opts.requests)]
-            timer.stop()
-            for size in sizes:
-                check.complete(size)
+            for _ in range(opts.repeat):
+                timer.start()
+                sizes = [await client.complete() for _ in range(opts.requests)]
+                timer.stop()
+                for size in sizes:
+                    check.complete(size)
             ops = opts.requests
         elif scenario == "concurrent":
             m = opts.concurrent_chunks
@@ -361,11 +367,12 @@ def _run_sync(client: SyncBenchClient, opts: argparse.Namespace) -> dict[str, An
                 check.stream(result, opts.chunks)
             ops = opts.chunks
         elif scenario == "sequential":
-            timer.start()
-            sizes = [client.complete() for _ in range(opts.requests)]
-            timer.stop()
-            for size in sizes:
-                check.complete(size)
+            for _ in range(opts.repeat):
+                timer.start()
+                sizes = [client.complete() for _ in range(opts.requests)]
+                timer.stop()
+                for size in sizes:
+                    check.complete(size)
             ops = opts.requests
         elif scenario == "concurrent":
             m = opts.concurrent_chunks
