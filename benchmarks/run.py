@@ -525,33 +525,19 @@ def machine_note() -> str:
     )
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()
+
+
 def code_note() -> str:
     """The commit of the working tree that was measured, and whether it had changes."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        changed = subprocess.run(
-            [
-                "git",
-                "status",
-                "--porcelain",
-                "--untracked-files=no",
-                "--",
-                "inference",
-                "benchmarks",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        commit = _git("rev-parse", "--short", "HEAD")
+        changed = _git(
+            "status", "--porcelain", "--untracked-files=no", "--", "inference", "benchmarks"
+        )
     except (OSError, subprocess.SubprocessError):
         return "not a git checkout"
     return f"commit {commit}" + (" with uncommitted changes" if changed else "")
