@@ -953,3 +953,22 @@ async def test_keepalive_comments_do_not_reset_the_idle_timeout(
     assert isinstance(error, IdleTimeoutError)
     assert len(pings) >= 2  # comments kept flowing while the stream was judged idle
     assert text_of(updates) == "One two"
+
+
+@pytest.mark.anyio
+async def test_chunks_that_repeat_the_previous_shape_take_the_short_path(
+    emulator: Emulator,
+) -> None:
+    """The stream parses a chunk that differs from the previous one only in its text by that
+    text alone (``ChunkParser``, checked against full parses in test_chunks.py): after the
+    first text chunk every one does, and the answer is assembled whole."""
+    async with open_client(emulator.endpoint("azure_ai_models")) as client:
+        stream = await client.complete(messages=QUESTION, stream=True)
+        updates, error = await collect(stream)
+    assert error is None
+    parser = cast(Any, stream)._chunks
+    text_updates = [u for u in updates if u.choices and u.choices[0].delta.content]
+    assert len(text_updates) > 10
+    assert parser.repeats >= len(text_updates) - 1
+    final = stream.get_final_completion()
+    assert final.choices[0].message.content == text_of(updates)
