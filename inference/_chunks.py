@@ -12,8 +12,8 @@ token replaced by another), and only that string is parsed. The update is a fres
 the previous one with the new text; the accumulator only appends the text, because merging
 the other fields again would change nothing (they equal what the previous update merged).
 
-A template is an event with one choice whose delta has a string ``content`` and nothing
-else but a role; no usage, no logprobs; an id, model and object that are strings and a role
+A template is an event with one choice whose delta has a non-empty string ``content`` and
+nothing else but a role; no usage, no logprobs; an id, model and object that are strings and a role
 and finish reason that are strings or null (the repeats share these values, so they must not
 be mutable); extras nested at most 32 levels
 (each repeat gets its own copy of them, and the accumulator then holds the newest copy, as
@@ -37,6 +37,8 @@ from ._accumulate import ChatCompletionsAccumulator
 from ._serialization import update_from_owned_dict
 from .models import (
     NO_EXTRA,
+    ChatRole,
+    CompletionsFinishReason,
     StreamingChatChoiceUpdate,
     StreamingChatCompletionsUpdate,
     StreamingChatResponseMessageUpdate,
@@ -52,6 +54,9 @@ _KEY = b'"content"'
 _KEY_STRING = b'"content":"'
 _ESCAPE = b"\\u"
 _SCALARS = (str, int, float, bool, type(None))
+# The exact types of a role and of a finish reason that repeats may share (immutable).
+_ROLE_TYPES = (str, ChatRole, type(None))
+_REASON_TYPES = (str, CompletionsFinishReason, type(None))
 _MAX_DEPTH = 32  # deeper extras are not copied per chunk: such events are parsed in full
 
 
@@ -75,12 +80,14 @@ def _within(value: Any, depth: int) -> bool:
 
 
 def _copier(extra: Any) -> Any:
-    """How to give each repeated update its own copy of ``extra`` (None: share NO_EXTRA)."""
+    """How to give each repeated update its own copy of ``extra``: None (share NO_EXTRA),
+    ``dict`` (flat values), :func:`_copy_value` (nested values, e.g. content filter results:
+    copied all the way down), or False: nested deeper than ``_MAX_DEPTH``, no template."""
     if extra is NO_EXTRA:
         return None
     if all(type(v) in _SCALARS for v in extra.values()):
         return dict
-    return _copy_value  # nested values (e.g. content filter results): copied all the way down
+    return _copy_value if _within(extra, _MAX_DEPTH) else False
 
 
 def _closing_quote(data: bytes, start: int) -> int:
@@ -228,7 +235,10 @@ class ChunkParser:
         choice = choices[0]
         delta = choice.delta
         if (
+            # Text only; an empty text (a stream's first chunk, which carries the role, or
+            # its last, which carries the finish reason) is not what the next chunks repeat.
             type(delta.content) is not str
+            or not delta.content
             or delta.tool_calls is not None
             or delta.extra is not NO_EXTRA
             or choice.logprobs is not None
@@ -236,10 +246,8 @@ class ChunkParser:
             or type(update.id) is not str
             or type(update.model) is not str
             or type(update.object) is not str
-            or not isinstance(delta.role, str | None)
-            or not isinstance(choice.finish_reason, str | None)
-            or not _within(update.extra, _MAX_DEPTH)
-            or not _within(choice.extra, _MAX_DEPTH)
+            or type(delta.role) not in _ROLE_TYPES
+            or type(choice.finish_reason) not in _REASON_TYPES
             # The one "content" key spelled in the event (only a \u escape could spell
             # another) is the key of the delta's text: that string is the one to replace.
             or data.count(_KEY) != 1
@@ -252,24 +260,26 @@ class ChunkParser:
         end = _closing_quote(data, start + 1)
         if (
             end < 0
-            or _ESCAPE in data[:start]
-            or _ESCAPE in data[end:]
+            or data.find(_ESCAPE, 0, start) >= 0
+            or data.find(_ESCAPE, end) >= 0
             or _loads(data[start : end + 1]) != delta.content
         ):
             return
         parts = self.accumulator._choices.get(choice.index)
-        if parts is None:
+        top_copy = _copier(update.extra)
+        choice_copy = _copier(choice.extra)
+        if parts is None or top_copy is False or choice_copy is False:
             return
         self._id = update.id
         self._created = update.created
         self._model = update.model
         self._object = update.object
-        self._top_copy = copy = _copier(update.extra)
-        self._top_extra = NO_EXTRA if copy is None else copy(update.extra)
+        self._top_copy = top_copy
+        self._top_extra = NO_EXTRA if top_copy is None else top_copy(update.extra)
         self._index = choice.index
         self._finish_reason = choice.finish_reason
-        self._choice_copy = copy = _copier(choice.extra)
-        self._choice_extra = NO_EXTRA if copy is None else copy(choice.extra)
+        self._choice_copy = choice_copy
+        self._choice_extra = NO_EXTRA if choice_copy is None else choice_copy(choice.extra)
         self._role = delta.role
         self._parts = parts
         self._append = parts.content.append

@@ -106,6 +106,34 @@ def test_a_plain_stream_parses_each_chunk_after_the_first_as_a_repeat() -> None:
     assert parser.accumulator.result().choices[0].message.content == "Hello, wörld!"
 
 
+def test_a_chunk_with_empty_text_is_not_a_template() -> None:
+    """A stream's first chunk (the role, empty text) and a finish chunk with empty text are
+    not what later chunks repeat: no template is built from them, even when one repeats."""
+    role = orjson.dumps(event("", choice={"delta": {"role": "assistant", "content": ""}}))
+    parser = assert_same([role, role])
+    assert parser.repeats == 0
+    texts = ["Hel", "lo", "!"]
+    parser = assert_same([role] + [orjson.dumps(event(t)) for t in texts])
+    assert parser.repeats == len(texts) - 1
+    assert parser.accumulator.result().choices[0].message.content == "Hello!"
+    assert parser.accumulator.result().choices[0].message.role == "assistant"
+
+
+def test_chunks_that_all_carry_the_role_repeat() -> None:
+    """Some services send the role (and a finish reason) with every chunk: known and unknown
+    role values alike, those chunks repeat each other."""
+    for role in ("assistant", "narrator"):
+        texts = ["a", "b", "c"]
+        events = [
+            orjson.dumps(event(t, choice={"delta": {"role": role, "content": t}})) for t in texts
+        ]
+        parser = assert_same(events)
+        assert parser.repeats == len(texts) - 1, role
+        assert parser.accumulator.result().choices[0].message.role == role
+    events = [orjson.dumps(event(t, choice={"finish_reason": "length"})) for t in "xyz"]
+    assert assert_same(events).repeats == 2
+
+
 def test_text_with_quotes_backslashes_and_escapes_is_read_exactly() -> None:
     texts = ['say "hi"', "back\\slash\\", '\\"', "tab\tnew\nline", "\u2028 é 🎉", '"content":"x"']
     for style in ("orjson", "ascii"):

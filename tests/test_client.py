@@ -796,6 +796,36 @@ async def test_connection_is_released_after_each_call(emulator: Emulator) -> Non
         assert client._transport.pool_stats()[0] == 0
 
 
+def pooled_transports(client: ChatCompletionsClient) -> list[Any]:
+    """The asyncio transports of the idle connections in the client's pool."""
+    session = client._transport._session
+    assert session is not None
+    connector: Any = session.connector
+    return [protocol.transport for idle in connector._conns.values() for protocol, _ in idle]
+
+
+@pytest.mark.anyio
+async def test_reads_are_bounded_and_large_bodies_arrive_whole(emulator: Emulator) -> None:
+    """A connection reads at most 64 KiB at a time (asyncio's default is 256 KiB, allocated
+    for every read); a body several times that size still arrives whole, streamed or not."""
+    async with client_for(emulator) as client:
+        short = await client.complete(messages=QUESTION)
+        text = short.choices[0].message.content
+        assert text
+        [transport] = pooled_transports(client)
+        assert transport.max_size == 64 * 1024
+        repeat = {"x-emulator-repeat": "3000"}
+        whole = await client.complete(messages=QUESTION, headers=repeat)
+        expected = " ".join([text] * 3000)
+        assert len(expected.encode()) > 4 * 64 * 1024
+        assert whole.choices[0].message.content == expected
+        stream = await client.complete(messages=QUESTION, headers=repeat, stream=True)
+        async with stream:
+            streamed = "".join([piece async for piece in stream.text_deltas()])
+        assert streamed == expected
+        assert all(t.max_size == 64 * 1024 for t in pooled_transports(client))
+
+
 @pytest.mark.anyio
 async def test_assistant_message_from_response_tool_calls_round_trip(emulator: Emulator) -> None:
     """AssistantMessage built from a response's tool_calls is sent without nulls."""

@@ -363,14 +363,17 @@ def test_no_credential_over_plain_http_is_allowed() -> None:
 
 @pytest.mark.anyio
 async def test_client_request_id_is_sent(emulator: Emulator) -> None:
-    """Every request carries a fresh x-ms-client-request-id (a UUID); a caller's own wins."""
+    """Every request carries a fresh x-ms-client-request-id (a random, version 4 UUID in its
+    canonical spelling); a caller's own wins."""
     async with ChatCompletionsClient(emulator.endpoint(), model="m") as client:
         await client.complete(messages=HI)
         await client.complete(messages=HI)
         await client.complete(messages=HI, headers={"x-ms-client-request-id": "my-trace-1"})
     ids = [r.headers["x-ms-client-request-id"] for r in emulator.requests]
-    uuid.UUID(ids[0])
-    uuid.UUID(ids[1])
+    for sent in ids[:2]:
+        parsed = uuid.UUID(sent)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == sent
     assert ids[0] != ids[1]
     assert ids[2] == "my-trace-1"
 
@@ -539,6 +542,24 @@ async def test_own_session_decides_tls(
         result = await client.complete(messages=HI)
         assert result.choices[0].message.content == "over tls"
     assert served == ["/v1/chat/completions"] * 2
+
+
+@pytest.mark.anyio
+async def test_tls_reads_are_bounded(
+    tls_endpoint: tuple[str, list[str]], self_signed: tuple[Path, Path]
+) -> None:
+    """Over TLS the decrypted reads are bounded to 64 KiB too (the TLS layer's own size)."""
+    url, _ = tls_endpoint
+    trusting = ssl.create_default_context(cafile=str(self_signed[0]))
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trusting)) as session,
+        ChatCompletionsClient(url, KEY, model="m", session=session) as client,
+    ):
+        result = await client.complete(messages=HI)
+        assert result.choices[0].message.content == "over tls"
+        connector: Any = session.connector
+        [transport] = [p.transport for idle in connector._conns.values() for p, _ in idle]
+        assert transport._ssl_protocol.max_size == 64 * 1024
 
 
 # -- credential faults ----------------------------------------------------------------------------

@@ -4,9 +4,9 @@ timeouts and status-to-exception mapping. The sync client runs this same code.""
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -53,6 +53,22 @@ if TYPE_CHECKING:
 __all__ = ["ChatCompletionsClient"]
 
 _log = logging.getLogger("inference")
+
+_random_bits = random.getrandbits
+# The version (4) and variant (RFC 9562) bits of a random UUID, and the bits they replace.
+_UUID4_CLEAR = 0xF000 << 64 | 0xC000 << 48
+_UUID4_SET = 0x4000 << 64 | 0x8000 << 48
+
+
+def _request_id() -> str:
+    """A random (version 4) UUID for ``x-ms-client-request-id``.
+
+    It only has to be unique, not secret: ``random`` (seeded from the system, reseeded in a
+    forked child) makes one in a third of the time of ``uuid.uuid4()``, without a system call.
+    """
+    h = "%032x" % ((_random_bits(128) & ~_UUID4_CLEAR) | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
 
 # complete() parameters that go into the body under the same name, with their converters.
 _PARAMS: dict[str, Any] = {
@@ -651,7 +667,7 @@ class ChatCompletionsClient:
             raise InferenceError("the client is closed; create a new client")
         if deadline is None and timeout.total is not None:
             deadline = anyio.current_time() + timeout.total
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         headers = {
             "Accept": "application/json"
             if method == "GET"

@@ -4,11 +4,21 @@ Every aiohttp exception is mapped here to the project's tree (:mod:`inference.ex
 none escapes. The session is created lazily on the running event loop (never in ``__init__``)
 and does not read proxy settings or ``.netrc`` from the environment per request unless the
 caller asks for it (``trust_env=True``).
+
+Reads are bounded to 64 KiB (:func:`_bound_reads`). asyncio's transports read up to 256 KiB
+at a time and allocate a buffer of that size for every read, whatever arrives. On a thread
+other than the main one (the sync API's loop thread, or any application's worker loop),
+glibc hands such a buffer out from the thread's own arena and gives the memory back to the
+system when the buffer is freed. The next read then faults the pages in again: two page
+faults, a ``mmap`` and a ``munmap`` per read. A 64 KiB buffer stays below glibc's mmap
+threshold and is reused. A body larger than that arrives in more reads; the response and
+its bytes do not change.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +40,9 @@ __all__ = ["USER_AGENT", "Response", "Transport", "is_retryable"]
 
 USER_AGENT = f"aioinference/{__version__}"
 
+# The most bytes one socket (or TLS) read asks for; see the module docstring.
+_READ_SIZE = 64 * 1024
+
 # What reading a body can raise. HttpProcessingError is not a ClientError: aiohttp's pure-Python
 # parser raises it as is for a broken chunked encoding.
 _BODY_ERRORS = (TimeoutError, aiohttp.ClientError, HttpProcessingError, OSError)
@@ -43,6 +56,11 @@ class Response:
 
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self._resp = resp
+        # A small response may be complete on arrival, its connection already back in the
+        # pool (``resp.connection`` is None then): the protocol still knows the transport.
+        protocol = getattr(resp, "_protocol", None)
+        if protocol is not None:
+            _bound_reads(protocol.transport)
         self.status: int = resp.status
         self.reason: str = resp.reason or ""
         self.headers: Mapping[str, str] = _LowerHeaders(resp.headers)
@@ -162,6 +180,21 @@ class _LowerHeaders(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return repr(self._h)
+
+
+def _bound_reads(transport: asyncio.Transport | None) -> None:
+    """Make ``transport`` read at most :data:`_READ_SIZE` bytes at a time (once per
+    connection; a no-op for transports without asyncio's ``max_size``, such as uvloop's).
+
+    A TLS connection reads decrypted bytes through its SSL protocol, which has a ``max_size``
+    of its own: that one is bounded too.
+    """
+    if transport is None:
+        return
+    for target in (transport, getattr(transport, "_ssl_protocol", None)):
+        if getattr(target, "max_size", 0) > _READ_SIZE:
+            with contextlib.suppress(AttributeError, TypeError):
+                target.max_size = _READ_SIZE  # type: ignore[union-attr]
 
 
 def _describe(exc: BaseException) -> str:
