@@ -6,13 +6,11 @@ and does not read proxy settings or ``.netrc`` from the environment per request 
 caller asks for it (``trust_env=True``).
 
 Reads are bounded to 64 KiB (:func:`_bound_reads`). asyncio's transports read up to 256 KiB
-at a time and allocate a buffer of that size for every read, whatever arrives. On a thread
-other than the main one (the sync API's loop thread, or any application's worker loop),
-glibc hands such a buffer out from the thread's own arena and gives the memory back to the
-system when the buffer is freed. The next read then faults the pages in again: two page
-faults, a ``mmap`` and a ``munmap`` per read. A 64 KiB buffer stays below glibc's mmap
-threshold and is reused. A body larger than that arrives in more reads; the response and
-its bytes do not change.
+at a time and allocate a buffer of that size for every read, whatever arrives, then shrink
+it. That size is above glibc's mmap threshold: every read maps and unmaps memory, and on a
+thread other than the main one (the sync API's loop thread) the fresh pages also fault in,
+two page faults per read as measured. A 64 KiB buffer comes from the allocator's heap. A
+body larger than that arrives in more reads; the response and its bytes do not change.
 """
 
 from __future__ import annotations
