@@ -526,7 +526,9 @@ async def test_tls_certificate_is_verified_by_default(
 async def test_own_session_decides_tls(
     tls_endpoint: tuple[str, list[str]], self_signed: tuple[Path, Path]
 ) -> None:
-    """With the caller's own session, its TLS settings apply (ssl=False, or a trusted CA)."""
+    """With the caller's own session, its TLS settings apply (ssl=False, or a trusted CA).
+
+    The connection's decrypted reads are bounded to 64 KiB, as plain TCP reads are."""
     url, served = tls_endpoint
     async with (
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session,
@@ -541,25 +543,10 @@ async def test_own_session_decides_tls(
     ):
         result = await client.complete(messages=HI)
         assert result.choices[0].message.content == "over tls"
-    assert served == ["/v1/chat/completions"] * 2
-
-
-@pytest.mark.anyio
-async def test_tls_reads_are_bounded(
-    tls_endpoint: tuple[str, list[str]], self_signed: tuple[Path, Path]
-) -> None:
-    """Over TLS the decrypted reads are bounded to 64 KiB too (the TLS layer's own size)."""
-    url, _ = tls_endpoint
-    trusting = ssl.create_default_context(cafile=str(self_signed[0]))
-    async with (
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trusting)) as session,
-        ChatCompletionsClient(url, KEY, model="m", session=session) as client,
-    ):
-        result = await client.complete(messages=HI)
-        assert result.choices[0].message.content == "over tls"
         connector: Any = session.connector
         [transport] = [p.transport for idle in connector._conns.values() for p, _ in idle]
         assert transport._ssl_protocol.max_size == 64 * 1024
+    assert served == ["/v1/chat/completions"] * 2
 
 
 # -- credential faults ----------------------------------------------------------------------------
