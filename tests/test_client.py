@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -13,6 +13,7 @@ from _recording_server import REFERENCE_DIR
 from azure.core.credentials import AccessToken, AzureKeyCredential
 
 from inference.aio import ChatCompletionsClient
+from inference.aio._transport import Response
 from inference.exceptions import (
     ClientAuthenticationError,
     InferenceError,
@@ -824,6 +825,31 @@ async def test_reads_are_bounded_and_large_bodies_arrive_whole(emulator: Emulato
             streamed = "".join([piece async for piece in stream.text_deltas()])
         assert streamed == expected
         assert all(t.max_size == 64 * 1024 for t in pooled_transports(client))
+
+
+def test_the_read_bound_leaves_other_transports_alone() -> None:
+    """A response whose transport has no usable ``max_size`` (another event loop's, a test
+    double's) or no transport at all is taken as it is."""
+
+    class Odd:
+        max_size = "large"
+
+    class Protocol:
+        def __init__(self, transport: Any) -> None:
+            self.transport = transport
+
+    class Head:
+        status = 200
+        reason = "OK"
+
+        def __init__(self, protocol: Any) -> None:
+            self.headers = {"Content-Type": "application/json"}
+            self._protocol = protocol
+
+    for protocol in (Protocol(Odd()), Protocol(None), object(), None):
+        response = Response(cast(Any, Head(protocol)))
+        assert (response.status, response.headers["content-type"]) == (200, "application/json")
+    assert Odd.max_size == "large"
 
 
 @pytest.mark.anyio

@@ -8,6 +8,8 @@ import datetime
 import functools
 import ipaddress
 import logging
+import os
+import random
 import ssl
 import time
 import traceback
@@ -40,6 +42,7 @@ from inference import (
     StreamServiceError,
 )
 from inference.aio import ChatCompletionsClient
+from inference.aio._client import _request_id
 from inference.models import UserMessage
 from inference.testing import Emulator, EmulatorOptions
 
@@ -376,6 +379,33 @@ async def test_client_request_id_is_sent(emulator: Emulator) -> None:
         assert str(parsed) == sent
     assert ids[0] != ids[1]
     assert ids[2] == "my-trace-1"
+
+
+def test_request_ids_ignore_the_applications_random_seed() -> None:
+    """Seeding ``random`` (as reproducible runs do) fixes neither the request ids nor lets
+    them consume the application's random sequence; a forked child makes other ids."""
+    random.seed(1234)
+    first = _request_id()
+    random.seed(1234)
+    assert _request_id() != first
+    random.seed(7)
+    expected = random.random()
+    random.seed(7)
+    _request_id()
+    assert random.random() == expected
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send one id and leave at once
+        os.write(write, _request_id().encode())
+        os._exit(0)
+    os.close(write)
+    try:
+        child = os.read(read, 100).decode()
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert uuid.UUID(child).version == 4
+    assert child != _request_id()
 
 
 @pytest.mark.anyio

@@ -4,6 +4,7 @@ timeouts and status-to-exception mapping. The sync client runs this same code.""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import time
@@ -54,7 +55,12 @@ __all__ = ["ChatCompletionsClient"]
 
 _log = logging.getLogger("inference")
 
-_random_bits = random.getrandbits
+# The library's own generator, seeded from the system: an application that seeds ``random``
+# (for reproducible runs) neither fixes the request ids nor has its sequence consumed by them.
+# A forked child reseeds it, so parent and child do not send the same ids.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
+_random_bits = _ids.getrandbits
 # The version (4) and variant (RFC 9562) bits of a random UUID, and the bits they replace.
 _UUID4_CLEAR = 0xF000 << 64 | 0xC000 << 48
 _UUID4_SET = 0x4000 << 64 | 0x8000 << 48
@@ -63,8 +69,8 @@ _UUID4_SET = 0x4000 << 64 | 0x8000 << 48
 def _request_id() -> str:
     """A random (version 4) UUID for ``x-ms-client-request-id``.
 
-    It only has to be unique, not secret: ``random`` (seeded from the system, reseeded in a
-    forked child) makes one in a third of the time of ``uuid.uuid4()``, without a system call.
+    It only has to be unique, not secret: a generator of the library's own makes one in a
+    third of the time of ``uuid.uuid4()``, without a system call.
     """
     h = "%032x" % ((_random_bits(128) & ~_UUID4_CLEAR) | _UUID4_SET)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

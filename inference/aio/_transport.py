@@ -56,9 +56,7 @@ class Response:
         self._resp = resp
         # A small response may be complete on arrival, its connection already back in the
         # pool (``resp.connection`` is None then): the protocol still knows the transport.
-        protocol = getattr(resp, "_protocol", None)
-        if protocol is not None:
-            _bound_reads(protocol.transport)
+        _bound_reads(getattr(getattr(resp, "_protocol", None), "transport", None))
         self.status: int = resp.status
         self.reason: str = resp.reason or ""
         self.headers: Mapping[str, str] = _LowerHeaders(resp.headers)
@@ -190,8 +188,9 @@ def _bound_reads(transport: asyncio.Transport | None) -> None:
     if transport is None:
         return
     for target in (transport, getattr(transport, "_ssl_protocol", None)):
-        if getattr(target, "max_size", 0) > _READ_SIZE:
-            with contextlib.suppress(AttributeError, TypeError):
+        # A transport of another shape (a test double, say) is left as it is.
+        with contextlib.suppress(AttributeError, TypeError):
+            if getattr(target, "max_size", 0) > _READ_SIZE:
                 target.max_size = _READ_SIZE  # type: ignore[union-attr]
 
 
