@@ -13,18 +13,20 @@ the previous one with the new text; the accumulator only appends the text, becau
 the other fields again would change nothing (they equal what the previous update merged).
 
 A template is an event with one choice whose delta has a non-empty string ``content`` and
-nothing else but a role; no usage, no logprobs; an id, model and object that are strings and a role
-and finish reason that are strings or null (the repeats share these values, so they must not
-be mutable); extras nested at most 32 levels
-(each repeat gets its own copy of them, and the accumulator then holds the newest copy, as
-after a full parse); and exactly one ``"content"`` spelled in its bytes, with no ``\\u``
-escape outside the text, so that the string replaced is the delta's text and not a
-duplicate key or a key of an extra. Anything else (another shape, a second choice, tool
-calls, reasoning text, usage, an ``"error"`` key, invalid JSON) takes the full path:
-``orjson.loads`` of the whole event and the builder of :mod:`inference._serialization`, and
-becomes the next template when it qualifies. This is hand-written rather than a library
-feature because no JSON library offers "parse only what changed"; the rules above keep it
-exact (the tests check it against the full path on generated streams).
+nothing else but a role; no usage, no logprobs; an id, model and object that are strings, a
+role and a finish reason that are strings (or their enums) or null (the repeats share these
+values, so they must not be mutable); extras nested at most 32 levels (each repeat gets its
+own copy of them, and the accumulator then holds the newest copy, as after a full parse);
+and exactly one ``"content"`` spelled in its bytes, with no ``\\u`` escape outside the
+text, so that the string replaced is the delta's text and not a duplicate key or a key of
+an extra. An empty text is not a template: it is a stream's first chunk (the role) or its
+last (the finish reason), which the next chunks do not repeat. Anything else (another
+shape, a second choice, tool calls, reasoning text, usage, an ``"error"`` key, invalid
+JSON) takes the full path: ``orjson.loads`` of the whole event and the builder of
+:mod:`inference._serialization`, and becomes the next template when it qualifies. This is
+hand-written rather than a library feature because no JSON library offers "parse only what
+changed"; the rules above keep it exact (the tests check it against the full path on
+generated streams).
 """
 
 from __future__ import annotations
