@@ -26,7 +26,6 @@ LABELS = (
 )
 SCENARIOS = ("stream", "sequential", "concurrent", "ttft")
 REPEAT = 2
-QUICK_REQUESTS = 20  # benchmarks/run.py QUICK_SIZES["requests"]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +103,8 @@ def test_repeated_scenarios_report_the_median_of_their_samples(
     _, data = quick_run
     assert data["repeat"] == REPEAT
     runs = data["runs"]
-    assert isinstance(runs, list)
+    sizes = data["sizes"]
+    assert isinstance(runs, list) and isinstance(sizes, dict)
     for run in runs:
         if run["scenario"] in ("stream", "sequential", "concurrent"):
             assert run["repeat"] == REPEAT
@@ -117,7 +117,8 @@ def test_repeated_scenarios_report_the_median_of_their_samples(
             # The server saw the warm-up stream and every repeat.
             assert run["requests"] == 1 + REPEAT
         if run["scenario"] == "sequential":
-            assert run["requests"] == 1 + REPEAT * QUICK_REQUESTS
+            # The warm-up request and every repeat of the quick run's requests.
+            assert run["requests"] == 1 + REPEAT * sizes["requests"]
 
 
 @pytest.mark.timeout(180)
