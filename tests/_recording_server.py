@@ -1,6 +1,6 @@
 """Replay recorded HTTP traffic from a loopback aiohttp.web server (test helper).
 
-The reference recordings (``shared/reference/recordings`` beside the repository) hold real
+The reference recordings (``tests/data/recordings``, see ``tests/data/README.md``) hold real
 exchanges with the services: Azure SDK test-proxy files (``{"Entries": [...]}``), a verbatim
 server-sent-events sample (``.sse``) and error bodies copied from the service documentation.
 This module loads them into :class:`Exchange` objects and serves them from 127.0.0.1 with
@@ -44,9 +44,9 @@ __all__ = [
     "recordings_dir",
 ]
 
-#: ``shared/reference`` beside the repository (``/work/main`` and ``/work/shared`` locally; CI
-#: clones the repository elsewhere with a copy of ``shared/`` next to it).
-REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+#: The reference material the tests run against, carried inside the repository
+#: (``tests/data``; its README says where each file came from).
+REFERENCE_DIR = Path(__file__).resolve().parent / "data"
 
 # Headers that describe the recorded connection, not the response: the replay server sets its
 # own (the body is served unencoded, with its real length).
@@ -60,8 +60,8 @@ def recordings_dir() -> Path:
     path = REFERENCE_DIR / "recordings"
     if not path.is_dir():
         raise FileNotFoundError(
-            f"the reference recordings are missing: expected the folder {path} (the 'shared' "
-            "folder must sit beside the repository root; copy shared/reference/recordings there)"
+            f"the reference recordings are missing: expected the folder {path} (it is part of "
+            "the repository: restore it with 'git checkout -- tests/data')"
         )
     return path
 

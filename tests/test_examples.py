@@ -34,8 +34,8 @@ from inference.testing import Emulator, EmulatorOptions, RecordedRequest, _model
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = REPO / "examples"
-#: ``shared/reference`` sits beside the repository (locally and in CI).
-REFERENCE_DOC = REPO.parent / "shared" / "reference" / "chat-completions-howto.md"
+#: The user's reference document, carried in ``tests/data`` (see its README).
+REFERENCE_DOC = REPO / "tests" / "data" / "chat-completions-howto.md"
 
 KEY = "test-key"
 IDENTITY_SECRET = "examples-identity-header"

@@ -137,7 +137,7 @@ def nulls(value: Any, where: str = "body") -> Iterator[str]:
 def spec() -> dict[str, Any]:
     """The OpenAPI (swagger 2) definitions of the Azure AI Model Inference API."""
     if not SPEC_PATH.is_file():
-        pytest.fail(f"the API spec is missing: expected {SPEC_PATH} (shared/ beside the repo)")
+        pytest.fail(f"the API spec is missing: expected {SPEC_PATH} (tests/data in the repository)")
     definitions: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))["definitions"]
     return definitions
 

@@ -1,4 +1,4 @@
-"""Tests against recorded real traffic (shared/reference/recordings beside the repository).
+"""Tests against recorded real traffic (tests/data/recordings in the repository).
 
 Every recording must parse into the models; non-streamed bodies must round-trip; our requests
 must match the recorded ones for the same call; every recorded response, replayed from a
@@ -153,7 +153,7 @@ def fail_missing_recordings() -> NoReturn:
 
 
 def test_recordings_folder_is_present_and_complete() -> None:
-    """The shared recordings folder sits beside the repository and holds every known file."""
+    """The recordings folder (tests/data/recordings) holds every known file."""
     try:
         folder = recordings_dir()
     except FileNotFoundError as exc:
