@@ -1,9 +1,10 @@
-"""The one cattrs converter: models to wire JSON and back.
+"""Wire JSON to models and back: response parsing, the streaming hot path, request building.
 
-Built once at import, in a fixed order (primitive hooks, hook factories, overrides), never
-per request. Rules on the wire: field names as in the API spec, no ``null`` values in
-requests (unset fields are omitted), enums as their values. Responses keep unknown fields in
-``extra``. Parsing uses orjson. Protocol code: no I/O, no clocks.
+Uses the one cattrs converter of ``inference._converter`` (built once at import, never per
+request) and adds the hand-written builders of streaming updates to it. Rules on the wire:
+field names as in the API spec, no ``null`` values in requests (unset fields are omitted),
+enums as their values. Responses keep unknown fields in ``extra``. Parsing uses orjson.
+Protocol code: no I/O, no clocks.
 
 Errors: everything this module raises is :class:`~inference.exceptions.RequestValidationError`
 (bad arguments) or :class:`ValueError` subclasses the caller maps (``DecodeFailure``).
@@ -11,19 +12,22 @@ Errors: everything this module raises is :class:`~inference.exceptions.RequestVa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-import attrs
 import orjson
-from cattrs import Converter
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from . import models as m
+from ._converter import (
+    DecodeFailure,
+    brief,
+    converter,
+    last_created,
+    structure,
+    structure_created,
+    unstructure,
+)
 from .exceptions import RequestValidationError
-
-T = TypeVar("T")
 
 __all__ = [
     "DecodeFailure",
@@ -39,145 +43,6 @@ __all__ = [
     "tools_to_wire",
     "unstructure",
 ]
-
-
-class DecodeFailure(ValueError):
-    """A response body or event could not be turned into a model (bad JSON or wrong shape)."""
-
-
-converter = Converter(detailed_validation=False)
-
-# -- primitives: the wire already has the right types; pass them through without copies.
-
-
-def _identity(value: Any, _type: Any) -> Any:
-    return value
-
-
-for _t in (str, int, float, bool):
-    converter.register_structure_hook(_t, _identity)
-
-# The last conversion, as one tuple (replaced in one assignment: safe across threads).
-_created_cache: tuple[Any, datetime | None] = (None, None)
-
-
-def _structure_created(value: Any, _type: Any) -> datetime | None:
-    # Stream chunks repeat the same ``created``: keep the last conversion.
-    global _created_cache
-    if value is None:
-        return None
-    last, converted = _created_cache
-    if value == last and type(value) is type(last):
-        return converted
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            seconds = value / 1000 if value > 100_000_000_000 else value  # milliseconds?
-            result: datetime | None = datetime.fromtimestamp(seconds, UTC)
-        elif isinstance(value, str):
-            result = datetime.fromisoformat(value)
-        else:
-            result = None
-    except (OverflowError, OSError, ValueError):
-        result = None  # out of range or unreadable: the answer matters more than its date
-    _created_cache = (value, result)
-    return result
-
-
-converter.register_structure_hook(datetime | None, _structure_created)
-converter.register_unstructure_hook(datetime, lambda d: int(d.timestamp()))
-
-
-def _enum_or_str(enum_cls: type[m._StrEnum]) -> Callable[[Any, Any], Any]:
-    table: dict[Any, Any] = {e.value: e for e in enum_cls}
-
-    def hook(value: Any, _type: Any) -> Any:
-        if value is None:
-            return None
-        return table.get(value, value)
-
-    return hook
-
-
-converter.register_structure_hook(
-    m.CompletionsFinishReason | str | None, _enum_or_str(m.CompletionsFinishReason)
-)
-converter.register_structure_hook(m.ChatRole | str | None, _enum_or_str(m.ChatRole))
-converter.register_structure_hook(m.ChatRole | str, _enum_or_str(m.ChatRole))
-converter.register_structure_hook(m.ModelType | str, _enum_or_str(m.ModelType))
-converter.register_unstructure_hook(m._StrEnum, lambda e: e.value)
-converter.register_structure_hook(Any, _identity)
-
-
-# -- response models: generated structure functions that keep unknown keys in ``extra``.
-
-
-def _extensible_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
-    base = make_dict_structure_fn(cls, converter, extra=override(omit=True))
-    known: frozenset[str] = cls._wire_names
-
-    def hook(obj: Any, _type: Any) -> Any:
-        if obj is None:
-            return cls()
-        if obj.keys() <= known:
-            return base(obj, cls)
-        result = base(obj, cls)
-        result.extra = {k: v for k, v in obj.items() if k not in known}
-        return result
-
-    return hook
-
-
-def _is_extensible(t: Any) -> bool:
-    return isinstance(t, type) and issubclass(t, m._Extensible) and attrs.has(t)
-
-
-converter.register_structure_hook_factory(_is_extensible, _extensible_structure_factory)
-
-
-# -- unstructuring: omit None, merge ``extra``, drop the ``image`` alias.
-
-
-def _unstructure_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
-    overrides: dict[str, Any] = {}
-    for a in attrs.fields(cls):
-        if a.name in ("extra", "image"):
-            overrides[a.name] = override(omit=True)
-    base = make_dict_unstructure_fn(cls, converter, _cattrs_include_init_false=True, **overrides)
-    has_extra = issubclass(cls, m._Extensible)
-
-    def hook(obj: Any) -> dict[str, Any]:
-        raw = base(obj)
-        result = {k: v for k, v in raw.items() if v is not None}
-        if has_extra and obj.extra:
-            for k, v in obj.extra.items():
-                if v is not None:  # no nulls on the wire, as for known fields
-                    result.setdefault(k, v)
-        return result
-
-    return hook
-
-
-converter.register_unstructure_hook_factory(attrs.has, _unstructure_factory)
-
-
-def structure(data: Any, cls: type[T]) -> T:
-    """Build model ``cls`` from parsed JSON; raises :class:`DecodeFailure` on a shape mismatch."""
-    try:
-        return converter.structure(data, cls)
-    except DecodeFailure:
-        raise
-    except Exception as exc:  # cattrs, KeyError, TypeError, ValueError from a hook
-        raise DecodeFailure(f"unexpected {cls.__name__} shape: {_brief(exc)}") from exc
-
-
-def unstructure(obj: Any) -> Any:
-    """Wire data (dicts, lists, scalars) for a model or a structure holding models."""
-    return converter.unstructure(obj)
-
-
-def _brief(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) < 200 else text[:200] + "..."
 
 
 def dumps(body: Any) -> bytes:
@@ -234,14 +99,6 @@ def _index(value: Any) -> int:
         raise DecodeFailure(f"a choice index must be a whole number, got {value!r}")
     return value
 
-
-def _int_or_none(value: Any, _type: Any) -> int | None:
-    if value is None or type(value) is int:
-        return value
-    raise DecodeFailure(f"expected a whole number, got {value!r}")
-
-
-converter.register_structure_hook(int | None, _int_or_none)
 
 _FINISH = {e.value: e for e in m.CompletionsFinishReason}
 _ROLE = {e.value: e for e in m.ChatRole}
@@ -302,11 +159,11 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
         usage = pop("usage", None)
         created = pop("created", None)
         if created is not None:
-            last, converted = _created_cache
+            last, converted = last_created()
             if created == last and type(created) is type(last):
                 created = converted
             else:
-                created = _structure_created(created, None)
+                created = structure_created(created)
         if choices:
             if len(choices) == 1:
                 # One choice (the usual case), built inline: no call per level.
@@ -361,7 +218,7 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
     except DecodeFailure:
         raise
     except Exception as exc:
-        raise DecodeFailure(f"unexpected stream event shape: {_brief(exc)}") from exc
+        raise DecodeFailure(f"unexpected stream event shape: {brief(exc)}") from exc
     update.extra = o if o else _NO_EXTRA
     return update
 
@@ -410,7 +267,7 @@ def update_from_dict(obj: dict[str, Any]) -> m.StreamingChatCompletionsUpdate:
     try:
         copy = _copied_update(obj)
     except Exception as exc:
-        raise DecodeFailure(f"unexpected stream event shape: {_brief(exc)}") from exc
+        raise DecodeFailure(f"unexpected stream event shape: {brief(exc)}") from exc
     return update_from_owned_dict(copy)
 
 

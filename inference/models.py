@@ -1,33 +1,68 @@
 """The data models of ``inference``: messages, content items, tools, response formats, responses.
 
 Plain attrs classes, no I/O and no (de)serialization code: that lives in one cattrs converter
-in ``inference._serialization``. Names follow the Azure AI Inference SDK
-(``azure.ai.inference.models``) so code written for it keeps working, including the older
-spellings the Azure documentation uses (``ChatCompletionsFunctionToolDefinition``,
-``ChatCompletionsResponseFormatJSON``).
+(``inference._converter``, used by ``inference._serialization``). Names follow the Azure AI
+Inference SDK (``azure.ai.inference.models``) so code written for it keeps working, including
+the older spellings the Azure documentation uses (``ChatCompletionsFunctionToolDefinition``,
+``ChatCompletionsResponseFormatJSON``). This module holds the request models; the response
+models live in ``inference._responses`` and the enumerations in ``inference._model_base``, and
+all are public here.
 
 Request models validate their arguments when they are built and raise
 :class:`inference.exceptions.RequestValidationError` with a message that says what to fix.
+
+Every model behaves as a read-only mapping of its wire fields, as the Azure SDK's models do
+(``response["choices"][0]["message"]["content"]``, ``keys()``, ``get()``, ``as_dict()``),
+and offers openai-python's ``to_dict()``, ``model_dump()`` and ``to_json()``.
 
 Response models (:class:`ChatCompletions`, :class:`StreamingChatCompletionsUpdate` and their
 parts) keep every field the service sent, including fields this library does not know
 (Azure OpenAI's ``content_filter_results``, a reasoning model's ``reasoning_content``, ...):
 they are in the ``extra`` mapping and reachable with ``item["name"]`` or ``item.get("name")``.
+Fields some services send (``system_fingerprint``, ``service_tier``, ``message.refusal``) are
+attributes too, None when absent.
+
+Typed dictionaries (``UserMessageParam``, ``ToolParam``, ...) describe the plain-dict
+spelling of messages and tools that ``complete()`` accepts beside these models.
 """
 
 from __future__ import annotations
 
 import base64
-import enum
 import mimetypes
 import os
-from collections.abc import Iterator, Mapping
-from datetime import datetime
-from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from attrs import define, field
 
+from ._model_base import NO_EXTRA as NO_EXTRA
+from ._model_base import (
+    AudioContentFormat,
+    ChatCompletionsToolChoicePreset,
+    ChatRole,
+    CompletionsFinishReason,
+    ImageDetailLevel,
+    ModelType,
+    _WireMapping,
+    wire_names,
+)
+from ._responses import (
+    ChatChoice,
+    ChatCompletions,
+    ChatCompletionsToolCall,
+    ChatResponseMessage,
+    CompletionsUsage,
+    CompletionsUsageDetails,
+    FunctionCall,
+    ModelInfo,
+    PromptUsageDetails,
+    StreamingChatChoiceUpdate,
+    StreamingChatCompletionsUpdate,
+    StreamingChatResponseMessageUpdate,
+    StreamingChatResponseToolCallUpdate,
+    StreamingFunctionCallUpdate,
+)
 from .exceptions import RequestValidationError
 
 __all__ = [
@@ -78,141 +113,12 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------
-# Enumerations. All are ``str`` enums: they compare equal to their wire values.
-
-
-class _StrEnum(enum.StrEnum):
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class ChatRole(_StrEnum):
-    """The author of a chat message. Formats as its upper-case name (``f"{role}"`` is
-    ``ASSISTANT``) and compares equal to its wire value (``role == "assistant"``)."""
-
-    SYSTEM = "system"
-    DEVELOPER = "developer"
-    USER = "user"
-    ASSISTANT = "assistant"
-    TOOL = "tool"
-
-    def __str__(self) -> str:
-        return self.name
-
-    def __format__(self, spec: str) -> str:
-        return format(self.name, spec)
-
-
-class CompletionsFinishReason(_StrEnum):
-    """Why the model stopped generating. Unknown reasons from a server stay plain strings."""
-
-    STOPPED = "stop"
-    TOKEN_LIMIT_REACHED = "length"
-    CONTENT_FILTERED = "content_filter"
-    TOOL_CALLS = "tool_calls"
-
-
-class ImageDetailLevel(_StrEnum):
-    """How closely the model looks at an image."""
-
-    AUTO = "auto"
-    LOW = "low"
-    HIGH = "high"
-
-
-class AudioContentFormat(_StrEnum):
-    """The encoding of audio input."""
-
-    WAV = "wav"
-    MP3 = "mp3"
-
-
-class ChatCompletionsToolChoicePreset(_StrEnum):
-    """How the model may use the offered tools: ``auto``, ``none`` or ``required``."""
-
-    AUTO = "auto"
-    NONE = "none"
-    REQUIRED = "required"
-
-
-class ModelType(_StrEnum):
-    """The kind of model behind an endpoint, as reported by ``/info``."""
-
-    EMBEDDINGS = "embeddings"
-    CHAT_COMPLETION = "chat-completion"
-    IMAGE_EMBEDDINGS = "image_embeddings"
-    CHAT = "chat"
-    TEXT_GENERATION = "text_generation"
-    COMPLETION = "completion"
-
-
-# --------------------------------------------------------------------------------------------
-# Response base: unknown fields are kept in ``extra``.
-
-NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
-"""The (shared, read-only) ``extra`` of an object that has no unknown fields."""
-
-
-class _Extensible:
-    """Mixin for response models: item access to known and unknown (``extra``) fields."""
-
-    __slots__ = ()
-    extra: Mapping[str, Any]
-    _wire_names: ClassVar[frozenset[str]] = frozenset()
-
-    def __getitem__(self, name: str) -> Any:
-        if name in self._wire_names:
-            return getattr(self, name)
-        try:
-            return self.extra[name]
-        except KeyError:
-            raise KeyError(
-                f"{type(self).__name__} has no field {name!r}; fields present: "
-                f"{sorted(self._present())}"
-            ) from None
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (
-            (name in self._wire_names and getattr(self, name) is not None) or name in self.extra
-        )
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """The field ``name`` (known or unknown), or ``default`` when absent."""
-        try:
-            value = self[name]
-        except KeyError:
-            return default
-        return default if value is None else value
-
-    def _present(self) -> Iterator[str]:
-        for name in self._wire_names:
-            if getattr(self, name) is not None:
-                yield name
-        yield from self.extra
-
-    def as_dict(self) -> dict[str, Any]:
-        """This object as JSON-ready data, in wire names, unknown fields included."""
-        from ._serialization import unstructure
-
-        result: dict[str, Any] = unstructure(self)
-        return result
-
-
-def _wire_names(cls: type) -> type:
-    import attrs
-
-    cls._wire_names = frozenset(  # type: ignore[attr-defined]
-        a.name for a in attrs.fields(cls) if a.name != "extra"
-    )
-    return cls
-
-
-# --------------------------------------------------------------------------------------------
 # Content items
 
 
+@wire_names
 @define
-class TextContentItem:
+class TextContentItem(_WireMapping):
     """A text part of a user message."""
 
     text: str
@@ -225,8 +131,9 @@ class TextContentItem:
             )
 
 
+@wire_names
 @define
-class ImageUrl:
+class ImageUrl(_WireMapping):
     """An image given by URL: ``https://...`` or a ``data:image/<format>;base64,...`` URL."""
 
     url: str
@@ -259,8 +166,9 @@ class ImageUrl:
         return cls(url=f"data:image/{image_format};base64,{data}", detail=detail)
 
 
+@wire_names
 @define
-class ImageContentItem:
+class ImageContentItem(_WireMapping):
     """An image part of a user message: ``ImageContentItem(image_url=ImageUrl(...))``.
 
     ``image=`` is accepted as another spelling of ``image_url=``; a plain URL string works too.
@@ -287,8 +195,9 @@ class ImageContentItem:
         self.image = None
 
 
+@wire_names
 @define
-class InputAudio:
+class InputAudio(_WireMapping):
     """Base64-encoded audio input with its format (``wav`` or ``mp3``)."""
 
     data: str
@@ -304,8 +213,9 @@ class InputAudio:
         return cls(data=data, format=audio_format)
 
 
+@wire_names
 @define
-class AudioContentItem:
+class AudioContentItem(_WireMapping):
     """An audio part of a user message."""
 
     input_audio: InputAudio
@@ -320,8 +230,9 @@ ContentItem = TextContentItem | ImageContentItem | AudioContentItem
 # Tools
 
 
+@wire_names
 @define
-class FunctionDefinition:
+class FunctionDefinition(_WireMapping):
     """A function the model may call: its name, a description and a JSON schema of parameters."""
 
     name: str
@@ -334,8 +245,9 @@ class FunctionDefinition:
             raise RequestValidationError("FunctionDefinition needs a non-empty name=")
 
 
+@wire_names
 @define
-class ChatCompletionsToolDefinition:
+class ChatCompletionsToolDefinition(_WireMapping):
     """A tool offered to the model.
 
     ``ChatCompletionsToolDefinition(function=FunctionDefinition(name=..., parameters={...}))``
@@ -349,53 +261,36 @@ ChatCompletionsFunctionToolDefinition = ChatCompletionsToolDefinition
 """Another name of :class:`ChatCompletionsToolDefinition` (used by the Azure documentation)."""
 
 
+@wire_names
 @define
-class ChatCompletionsNamedToolChoiceFunction:
+class ChatCompletionsNamedToolChoiceFunction(_WireMapping):
     """Names the function in a :class:`ChatCompletionsNamedToolChoice`."""
 
     name: str
 
 
+@wire_names
 @define
-class ChatCompletionsNamedToolChoice:
+class ChatCompletionsNamedToolChoice(_WireMapping):
     """Forces the model to call one named function."""
 
     function: ChatCompletionsNamedToolChoiceFunction
     type: Literal["function"] = field(default="function", init=False)
 
 
-@_wire_names
-@define
-class FunctionCall(_Extensible):
-    """The function a model asks to call, with its arguments as a JSON string."""
-
-    name: str
-    arguments: str
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class ChatCompletionsToolCall(_Extensible):
-    """A tool call in a response (or in an assistant message you send back)."""
-
-    id: str
-    function: FunctionCall
-    type: str = "function"
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
 # --------------------------------------------------------------------------------------------
 # Response formats
 
 
+@wire_names
 @define
-class ChatCompletionsResponseFormat:
+class ChatCompletionsResponseFormat(_WireMapping):
     """Base of the response-format objects; ``type`` is the wire value."""
 
     type: str
 
 
+@wire_names
 @define
 class ChatCompletionsResponseFormatText(ChatCompletionsResponseFormat):
     """Plain text output (the default)."""
@@ -403,6 +298,7 @@ class ChatCompletionsResponseFormatText(ChatCompletionsResponseFormat):
     type: str = field(default="text", init=False)
 
 
+@wire_names
 @define
 class ChatCompletionsResponseFormatJSON(ChatCompletionsResponseFormat):
     """JSON mode: the model outputs a valid JSON object (ask for JSON in the prompt too)."""
@@ -414,8 +310,9 @@ ChatCompletionsResponseFormatJsonObject = ChatCompletionsResponseFormatJSON
 """Another name of :class:`ChatCompletionsResponseFormatJSON`."""
 
 
+@wire_names
 @define
-class JsonSchemaFormat:
+class JsonSchemaFormat(_WireMapping):
     """Structured output: the model's JSON must follow ``schema``."""
 
     name: str
@@ -424,6 +321,7 @@ class JsonSchemaFormat:
     strict: bool | None = None
 
 
+@wire_names
 @define
 class ChatCompletionsResponseFormatJsonSchema(ChatCompletionsResponseFormat):
     """Structured output as a response-format object wrapping a :class:`JsonSchemaFormat`."""
@@ -461,8 +359,9 @@ def _check_text(cls_name: str, content: object, *, allow_none: bool, allow_parts
     )
 
 
+@wire_names
 @define
-class SystemMessage:
+class SystemMessage(_WireMapping):
     """Instructions for the model: ``SystemMessage("You are a helpful assistant.")``."""
 
     content: str | list[ContentItem]
@@ -473,8 +372,9 @@ class SystemMessage:
         _check_text("SystemMessage", self.content, allow_none=False, allow_parts=True)
 
 
+@wire_names
 @define
-class DeveloperMessage:
+class DeveloperMessage(_WireMapping):
     """Instructions for reasoning models that take a ``developer`` role instead of ``system``."""
 
     content: str | list[ContentItem]
@@ -485,8 +385,9 @@ class DeveloperMessage:
         _check_text("DeveloperMessage", self.content, allow_none=False, allow_parts=True)
 
 
+@wire_names
 @define
-class UserMessage:
+class UserMessage(_WireMapping):
     """A user's turn: text, or a list of content items (text, images, audio)."""
 
     content: str | list[ContentItem]
@@ -532,8 +433,9 @@ def _as_tool_calls(calls: object) -> list[ChatCompletionsToolCall]:
     return result
 
 
+@wire_names
 @define
-class AssistantMessage:
+class AssistantMessage(_WireMapping):
     """An earlier answer of the model: content, tool calls, or both."""
 
     content: str | None = None
@@ -549,8 +451,9 @@ class AssistantMessage:
             raise RequestValidationError("AssistantMessage needs content= or tool_calls= (or both)")
 
 
+@wire_names
 @define
-class ToolMessage:
+class ToolMessage(_WireMapping):
     """The result of a tool call: ``ToolMessage(content, tool_call_id=call.id)``."""
 
     content: str | None = None
@@ -568,152 +471,3 @@ class ToolMessage:
 
 ChatRequestMessage = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage
 """Any message you can send."""
-
-
-# --------------------------------------------------------------------------------------------
-# Responses
-
-
-@_wire_names
-@define
-class CompletionsUsageDetails(_Extensible):
-    """Breakdown of completion tokens (audio, reasoning, ... as the service reports them)."""
-
-    audio_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    total_tokens: int | None = None
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class PromptUsageDetails(_Extensible):
-    """Breakdown of prompt tokens (audio, cached)."""
-
-    audio_tokens: int | None = None
-    cached_tokens: int | None = None
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class CompletionsUsage(_Extensible):
-    """Token counts of a request."""
-
-    completion_tokens: int = 0
-    prompt_tokens: int = 0
-    total_tokens: int = 0
-    completion_tokens_details: CompletionsUsageDetails | None = None
-    prompt_tokens_details: PromptUsageDetails | None = None
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class ChatResponseMessage(_Extensible):
-    """The model's answer in a non-streamed response.
-
-    It can be appended to the message list as it is: it goes back on the wire as an
-    assistant message.
-    """
-
-    role: ChatRole | str = ChatRole.ASSISTANT
-    content: str | None = None
-    tool_calls: list[ChatCompletionsToolCall] | None = None
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class ChatChoice(_Extensible):
-    """One answer of a non-streamed response."""
-
-    index: int = 0
-    message: ChatResponseMessage = field(factory=ChatResponseMessage)
-    finish_reason: CompletionsFinishReason | str | None = None
-    logprobs: Any = None
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class ChatCompletions(_Extensible):
-    """A chat-completions response: ``choices[0].message.content``, ``usage``, ``model``."""
-
-    id: str = ""
-    created: datetime | None = None
-    model: str = ""
-    choices: list[ChatChoice] = field(factory=list)
-    usage: CompletionsUsage | None = None
-    object: str = "chat.completion"
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class StreamingFunctionCallUpdate(_Extensible):
-    """A fragment of a streamed function call: the name (first fragment) and argument text."""
-
-    name: str | None = None
-    arguments: str | None = None
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class StreamingChatResponseToolCallUpdate(_Extensible):
-    """A fragment of a streamed tool call; fragments with the same ``index`` belong together."""
-
-    index: int | None = None
-    id: str | None = None
-    type: str | None = None
-    function: StreamingFunctionCallUpdate | None = None
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class StreamingChatResponseMessageUpdate(_Extensible):
-    """The new part of the answer in one streamed update."""
-
-    role: ChatRole | str | None = None
-    content: str | None = None
-    tool_calls: list[StreamingChatResponseToolCallUpdate] | None = None
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class StreamingChatChoiceUpdate(_Extensible):
-    """One choice of a streamed update. ``delta`` is never None (it may be empty)."""
-
-    index: int = 0
-    delta: StreamingChatResponseMessageUpdate = field(factory=StreamingChatResponseMessageUpdate)
-    finish_reason: CompletionsFinishReason | str | None = None
-    logprobs: Any = None
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class StreamingChatCompletionsUpdate(_Extensible):
-    """One event of a streamed response. ``choices`` may be empty (usage or filter results)."""
-
-    id: str = ""
-    created: datetime | None = None
-    model: str = ""
-    choices: list[StreamingChatChoiceUpdate] = field(factory=list)
-    usage: CompletionsUsage | None = None
-    object: str = "chat.completion.chunk"
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
-
-
-@_wire_names
-@define
-class ModelInfo(_Extensible):
-    """What ``/info`` says about the model behind an endpoint."""
-
-    model_name: str = ""
-    model_type: ModelType | str = ""
-    model_provider_name: str = ""
-    extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
