@@ -327,10 +327,30 @@ def _message_dict(i: int, msg: Mapping[str, Any]) -> dict[str, Any]:
     return unstructure(result)  # type: ignore[no-any-return]
 
 
+def _with_assistant_content(wire: dict[str, Any]) -> dict[str, Any]:
+    """Give an assistant message that carries only tool calls ``"content": ""``.
+
+    The wire form every server takes for an assistant turn with tool calls and no text:
+    - OpenAI and Azure OpenAI: ``content`` may be left out when ``tool_calls`` is set, and an
+      empty string is a valid content.
+    - Azure AI Model Inference (Mistral and others behind it): answers a tool call with
+      ``"content": ""`` itself, and takes it back unchanged.
+    - vLLM: renders the model's chat template; several templates read ``message['content']``
+      and do text operations on it, which an empty string passes and null may not.
+    - Ollama: its OpenAI-compatible endpoint refused a null content ("invalid message content
+      type: <nil>") in releases still in use; a string is always accepted.
+    - llama.cpp (llama-cpp-python): its Jinja chat templates read ``message['content']`` and
+      concatenate it, so a missing key fails ("'dict object' has no attribute 'content'") and
+      null fails too.
+    So neither omitting ``content`` nor sending null works everywhere; an empty string does.
+    """
+    if wire.get("role") == "assistant" and wire.get("content") is None:
+        wire["content"] = ""
+    return wire
+
+
 def _response_message_to_wire(msg: m.ChatResponseMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": "assistant"}
-    if msg.content is not None and (msg.content != "" or not msg.tool_calls):
-        out["content"] = msg.content
+    out: dict[str, Any] = {"role": "assistant", "content": msg.content or ""}
     if msg.tool_calls:
         out["tool_calls"] = [
             {
@@ -340,8 +360,6 @@ def _response_message_to_wire(msg: m.ChatResponseMessage) -> dict[str, Any]:
             }
             for call in msg.tool_calls
         ]
-    if "content" not in out and "tool_calls" not in out:
-        out["content"] = ""
     return out
 
 
@@ -359,11 +377,11 @@ def messages_to_wire(messages: Iterable[Any]) -> list[dict[str, Any]]:
             # The common text message, written directly (what the converter gives for it).
             out.append({"content": msg.content, "role": msg.role})
         elif isinstance(msg, _MESSAGE_TYPES):
-            out.append(unstructure(msg))
+            out.append(_with_assistant_content(unstructure(msg)))
         elif isinstance(msg, m.ChatResponseMessage):
             out.append(_response_message_to_wire(msg))
         elif isinstance(msg, Mapping):
-            out.append(_message_dict(i, msg))
+            out.append(_with_assistant_content(_message_dict(i, msg)))
         else:
             raise RequestValidationError(
                 f"messages[{i}] is a {type(msg).__name__}; use SystemMessage, UserMessage, "

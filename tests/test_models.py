@@ -316,7 +316,7 @@ def test_assistant_message_accepts_tool_call_dicts() -> None:
             )
         ]
     )
-    assert from_dict == from_model == [{"role": "assistant", "tool_calls": [call]}]
+    assert from_dict == from_model == [{"role": "assistant", "content": "", "tool_calls": [call]}]
 
 
 # -- content items -------------------------------------------------------------------------
@@ -455,7 +455,7 @@ def test_plain_dict_messages_are_accepted() -> None:
     ]
     wire = messages_to_wire(messages)
     assert wire[2] == {"role": "user", "content": "u"}
-    assert "content" not in wire[3]
+    assert wire[3]["content"] == ""  # not null: see the next test
     assert wire[4] == {"role": "tool", "content": "r", "tool_call_id": "c1"}
     assert list(nulls(wire)) == []
 
@@ -500,6 +500,9 @@ def test_bad_message_lists_raise(messages: Any, fix: str) -> None:
     assert fix in str(info.value)
 
 
+FUNCTION_CALL = {"name": "f", "arguments": "{}"}
+
+
 def _response_message(**fields: Any) -> ChatResponseMessage:
     return (
         loads_completions(json.dumps({"id": "x", "choices": [{"index": 0, "message": fields}]}))
@@ -526,6 +529,7 @@ def _response_message(**fields: Any) -> ChatResponseMessage:
             },
             {
                 "role": "assistant",
+                "content": "",
                 "tool_calls": [
                     {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
                 ],
@@ -540,6 +544,7 @@ def _response_message(**fields: Any) -> ChatResponseMessage:
             },
             {
                 "role": "assistant",
+                "content": "",
                 "tool_calls": [
                     {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
                 ],
@@ -572,6 +577,47 @@ def test_response_message_goes_back_as_assistant_message(
     (wire,) = messages_to_wire([_response_message(**fields)])
     assert wire == expected
     assert set(wire) <= spec_props(spec, "ChatRequestAssistantMessage")
+    assert list(nulls(wire)) == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        pytest.param(
+            {"role": "assistant", "tool_calls": [{"id": "c1", "function": FUNCTION_CALL}]},
+            id="dict-without-content",
+        ),
+        pytest.param(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "c1", "function": FUNCTION_CALL}],
+            },
+            id="dict-null-content",
+        ),
+        pytest.param(
+            AssistantMessage(
+                tool_calls=[ChatCompletionsToolCall(id="c1", function=FunctionCall("f", "{}"))]
+            ),
+            id="model",
+        ),
+        pytest.param(
+            _response_message(
+                role="assistant", tool_calls=[{"id": "c1", "function": FUNCTION_CALL}]
+            ),
+            id="response-message",
+        ),
+    ],
+)
+def test_tool_call_turn_is_sent_with_empty_content(message: Any) -> None:
+    """An assistant turn with only tool calls goes out with ``"content": ""``, never null.
+
+    llama.cpp's chat templates fail on a missing or null content; OpenAI, Azure, vLLM and
+    Ollama all take an empty string.
+    """
+    (wire,) = messages_to_wire([message])
+    assert wire["content"] == ""
+    assert wire["tool_calls"][0]["function"] == FUNCTION_CALL
     assert list(nulls(wire)) == []
 
 
