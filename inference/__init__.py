@@ -16,6 +16,7 @@ emulator in :mod:`inference.testing`, the event-stream decoder in :mod:`inferenc
 
 from ._accumulate import ChatCompletionsAccumulator
 from ._config import RetryPolicy, Timeout
+from ._embeddings_sync import EmbeddingsClient
 from ._endpoint import Endpoint, EndpointKind
 from ._sync import ChatCompletionsClient, ChatCompletionsStream
 from ._version import __version__
@@ -52,6 +53,7 @@ __all__ = [
     "ConnectTimeoutError",
     "ContentFilterError",
     "CredentialError",
+    "EmbeddingsClient",
     "Endpoint",
     "EndpointKind",
     "ErrorResponse",

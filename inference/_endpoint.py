@@ -190,6 +190,11 @@ class Endpoint:
     key_headers: tuple[str, ...]
     token_scope: str | None
 
+    @property
+    def embeddings_url(self) -> str:
+        """Where embeddings requests go: ``<base_url>/embeddings`` for every kind."""
+        return self.base_url + "/embeddings"
+
     def query(self) -> dict[str, str]:
         """The query parameters every request carries: ``{"api-version": ...}`` or ``{}``."""
         if self.api_version is None:

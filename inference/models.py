@@ -5,8 +5,8 @@ Plain attrs classes, no I/O and no (de)serialization code: that lives in one cat
 Inference SDK (``azure.ai.inference.models``) so code written for it keeps working, including
 the older spellings the Azure documentation uses (``ChatCompletionsFunctionToolDefinition``,
 ``ChatCompletionsResponseFormatJSON``). This module holds the request models; the response
-models live in ``inference._responses`` and the enumerations in ``inference._model_base``, and
-all are public here.
+models live in ``inference._responses`` and the enumerations in ``inference._model_base``
+(embeddings: ``inference._embedding_models``), and all are public here.
 
 Request models validate their arguments when they are built and raise
 :class:`inference.exceptions.RequestValidationError` with a message that says what to fix.
@@ -36,6 +36,13 @@ from typing import Any, Literal
 
 from attrs import define, field
 
+from ._embedding_models import (
+    EmbeddingEncodingFormat,
+    EmbeddingInputType,
+    EmbeddingItem,
+    EmbeddingsResult,
+    EmbeddingsUsage,
+)
 from ._model_base import NO_EXTRA as NO_EXTRA
 from ._model_base import (
     AudioContentFormat,
@@ -90,6 +97,11 @@ __all__ = [
     "CompletionsUsageDetails",
     "ContentItem",
     "DeveloperMessage",
+    "EmbeddingEncodingFormat",
+    "EmbeddingInputType",
+    "EmbeddingItem",
+    "EmbeddingsResult",
+    "EmbeddingsUsage",
     "FunctionCall",
     "FunctionDefinition",
     "ImageContentItem",

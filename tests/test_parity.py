@@ -39,7 +39,7 @@ TYPE_MAP = (
     ("AsyncIterator", "Iterator"),
 )
 #: Docstrings that say more on the sync side (the sync client's close also stops its loop).
-DOC_DIFFERS = frozenset({("ChatCompletionsClient", "close")})
+DOC_DIFFERS = frozenset({("ChatCompletionsClient", "close"), ("EmbeddingsClient", "close")})
 #: Classes the user never constructs (made by ``complete(stream=True)``): no constructor parity.
 NOT_CONSTRUCTED = frozenset({"AsyncChatCompletionsStream"})
 
@@ -195,6 +195,11 @@ def test_the_surface_has_the_documented_members() -> None:
     assert {"complete", "get_model_info", "close", "__enter__", "__exit__", "endpoint"} <= set(
         client
     )
+    embeddings = members(inference.EmbeddingsClient, sync=True)
+    assert {"embed", "get_model_info", "close", "__enter__", "__exit__", "endpoint"} <= set(
+        embeddings
+    )
+    assert inference.aio.EmbeddingsClient in dict(twins())
     stream = members(inference.ChatCompletionsStream, sync=True)
     assert {
         "get_final_completion",

@@ -538,6 +538,29 @@ class ChatCompletionsClient:
 
     # -- internals ---------------------------------------------------------------------------
 
+    async def _send_json(
+        self,
+        url: str,
+        payload: bytes | None,
+        headers: Mapping[str, str] | None,
+        timeout: Timeout | float | None,
+        retry: RetryPolicy | int | None,
+    ) -> tuple[Response, bytes, int]:
+        """POST ``payload`` (GET when None) to ``url`` through this client's endpoint,
+        credential, headers, timeouts and retries; returns (response, body, attempts).
+
+        The request path other clients share (:class:`inference.aio.EmbeddingsClient`):
+        per-call ``headers``, ``timeout`` and ``retry`` as :meth:`complete` takes them.
+        """
+        return await self._fetch(
+            "GET" if payload is None else "POST",
+            url,
+            payload,
+            _checked_headers(headers, "headers"),
+            Timeout.coerce(timeout, self._timeout),
+            RetryPolicy.coerce(retry, self._retry),
+        )
+
     def _scrub(self, error: HttpResponseError) -> None:
         """Some servers and proxies echo the key they got in their error text: never let it
         into the exception's message."""

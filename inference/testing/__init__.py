@@ -15,7 +15,9 @@ question ("When is the next flight from Miami to Seattle?" gives
 ``{"origin_city": "Miami", "destination_city": "Seattle"}``), answers from tool results,
 honours ``response_format``, ``max_tokens``, ``stop`` and ``n``, and acknowledges images.
 User text containing ``knife skills`` or ``[content-filter]`` is refused with the services'
-HTTP 400 ``content_filter`` error.
+HTTP 400 ``content_filter`` error. Embeddings requests get a deterministic unit vector per
+text (from a SHA-256 of the text; ``dimensions`` and every ``encoding_format`` honoured), and
+``Emulator(model_type="embeddings")`` makes ``/info`` report an embeddings model.
 
 :class:`EmulatorOptions` inject the faults real services show: slow tokens, CRLF line endings,
 keep-alive comments, Azure content-filter annotations, error events, cut or stalled streams,

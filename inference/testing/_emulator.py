@@ -1,4 +1,5 @@
-"""A local chat-completions server (aiohttp.web) that behaves like the real services.
+"""A local chat-completions and embeddings server (aiohttp.web) that behaves like the real
+services.
 
 It serves every endpoint kind the client knows (Azure AI Model Inference ``/models`` and
 serverless, Azure OpenAI deployment and ``/openai/v1`` URLs, GitHub Models, OpenAI-compatible
@@ -28,7 +29,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from . import _model
+from . import _embeddings, _model
 
 __all__ = ["ENDPOINT_KINDS", "Emulator", "EmulatorOptions", "RecordedRequest", "run"]
 
@@ -146,6 +147,17 @@ _ROUTES: Final = (
     _Route("POST", re.compile(r"/inference/chat/completions"), "github_models", "chat"),
     _Route("POST", re.compile(r"/v1/chat/completions"), "openai_compatible", "chat"),
     _Route("GET", re.compile(r"/v1/models"), "openai_compatible", "models"),
+    _Route("POST", re.compile(r"/embeddings"), "azure_ai_serverless", "embeddings"),
+    _Route("POST", re.compile(r"/models/embeddings"), "azure_ai_models", "embeddings"),
+    _Route(
+        "POST",
+        re.compile(r"/openai/deployments/(?P<deployment>[^/]+)/embeddings"),
+        "azure_openai_deployment",
+        "embeddings",
+    ),
+    _Route("POST", re.compile(r"/openai/v1/embeddings"), "azure_openai_v1", "embeddings"),
+    _Route("POST", re.compile(r"/inference/embeddings"), "github_models", "embeddings"),
+    _Route("POST", re.compile(r"/v1/embeddings"), "openai_compatible", "embeddings"),
 )
 
 _KIND_PREFIXES: Final = (
@@ -258,6 +270,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         model: str = "emulator-1",
+        model_type: str = "chat-completion",
     ) -> None:
         #: The behaviour options; mutable at runtime.
         self.options = options if options is not None else EmulatorOptions()
@@ -265,6 +278,8 @@ class Emulator:
         self.requests: list[RecordedRequest] = []
         #: The model name in responses when the request names none.
         self.model = model
+        #: The ``model_type`` that ``/info`` reports (``"embeddings"`` for an embeddings model).
+        self.model_type = model_type
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -447,7 +462,7 @@ class Emulator:
             return _json(
                 {
                     "model_name": self.model,
-                    "model_type": "chat-completion",
+                    "model_type": self.model_type,
                     "model_provider_name": "Emulator",
                 },
                 kind,
@@ -470,7 +485,50 @@ class Emulator:
                 kind,
             )
         deployment = match.groupdict().get("deployment")
+        if route.action == "embeddings":
+            return self._embeddings(request, record, options, kind, deployment)
         return await self._chat(request, record, options, kind, deployment)
+
+    def _embeddings(
+        self,
+        request: web.Request,
+        record: RecordedRequest,
+        options: EmulatorOptions,
+        kind: str,
+        deployment: str | None,
+    ) -> web.Response:
+        if options.status is not None and options.status >= 400:
+            return _status_error(kind, options.status, options.retry_after)
+        try:
+            body = _embeddings.validate_embeddings_request(record.json)
+        except _model.InvalidRequest as exc:
+            return _invalid(kind, exc)
+        record.extra_parameters = [
+            k for k in body if k not in _embeddings.KNOWN_EMBEDDINGS_PARAMETERS
+        ]
+        refused = self._refused_extras(request, record, kind)
+        if refused is not None:
+            return refused
+        model = deployment or body.get("model") or self.model
+        return _json(_embeddings.embeddings_response(body, str(model)), kind)
+
+    @staticmethod
+    def _refused_extras(
+        request: web.Request, record: RecordedRequest, kind: str
+    ) -> web.Response | None:
+        """The Azure AI kinds' 400 for unknown body keys without ``extra-parameters``."""
+        if not record.extra_parameters or kind not in ("azure_ai_models", "azure_ai_serverless"):
+            return None
+        if request.headers.get("extra-parameters", "").strip().lower() == "pass-through":
+            return None
+        return _error(
+            kind,
+            400,
+            "extra_parameters_not_allowed",
+            f"Extra parameters {record.extra_parameters!r} are not allowed when "
+            "extra-parameters is not set to 'pass-through'.",
+            param=record.extra_parameters[0],
+        )
 
     def _request_options(self, request: web.Request) -> EmulatorOptions:
         changes: dict[str, Any] = {}

@@ -1,0 +1,131 @@
+"""Embeddings on the wire: the request body and the decoding of the answer.
+
+Protocol code: no I/O, no clock. The clients (:mod:`inference.aio._embeddings` and its sync
+twin) send what :func:`embeddings_body` builds and read the answer with
+:func:`loads_embeddings`, which turns base64 vectors into lists of floats.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import binascii
+import sys
+from array import array
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import models as m
+from ._serialization import DecodeFailure, _loads, structure, unstructure
+from .exceptions import RequestValidationError
+
+__all__ = ["NAMED", "check_extras", "decode_base64_vector", "embeddings_body", "loads_embeddings"]
+
+#: The body keys ``embed()`` sets from its named parameters (the Azure AI Model Inference
+#: API's EmbeddingsOptions): a ``model_extras`` key with one of these names is a mistake.
+NAMED = frozenset({"input", "dimensions", "encoding_format", "input_type", "model"})
+
+
+def check_extras(extras: Mapping[str, Any]) -> None:
+    """Refuse ``model_extras`` keys that ``embed()`` names itself."""
+    clash = sorted(k for k in extras if k in NAMED)
+    if clash:
+        raise RequestValidationError(
+            f"model_extras {clash} collide with named parameters of embed(); pass "
+            f"{', '.join(f'{k}=...' for k in clash)} as the named parameter instead"
+        )
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Sequence) or isinstance(value, bytes | bytearray):
+        raise RequestValidationError(
+            f"embed() needs input=[...], a list of strings; got {type(value).__name__}"
+        )
+    texts = list(value)
+    if not texts:
+        raise RequestValidationError("embed() got an empty input list; pass at least one string")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise RequestValidationError(
+                f"input[{i}] is {type(text).__name__}, not str: embed() takes strings"
+            )
+    return texts
+
+
+def _dimensions(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RequestValidationError(
+            f"dimensions must be a positive int (the length of each vector), got {value!r}"
+        )
+    return value
+
+
+def _choice(name: str, value: Any, enum_cls: type[enum.StrEnum]) -> str:
+    text = value.value if isinstance(value, enum_cls) else value
+    if not isinstance(text, str) or not text:
+        allowed = ", ".join(repr(e.value) for e in enum_cls)
+        raise RequestValidationError(f"{name} must be one of {allowed}, got {value!r}")
+    return text
+
+
+def embeddings_body(
+    params: Mapping[str, Any], model_extras: Mapping[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """The JSON body of an embeddings request, and whether it needs the header
+    ``extra-parameters: pass-through`` (it has keys the Azure AI API does not define).
+
+    ``params`` holds the named parameters that are set (``input``, ``dimensions``,
+    ``encoding_format``, ``input_type``, ``model``); ``model_extras`` go at the body root.
+    """
+    body: dict[str, Any] = {"input": _texts(params.get("input"))}
+    for name, value in params.items():
+        if value is None or name == "input":
+            continue
+        if name == "dimensions":
+            body[name] = _dimensions(value)
+        elif name == "encoding_format":
+            body[name] = _choice(name, value, m.EmbeddingEncodingFormat)
+        elif name == "input_type":
+            body[name] = _choice(name, value, m.EmbeddingInputType)
+        elif name == "model":
+            if not isinstance(value, str):
+                raise RequestValidationError(f"model must be a str, got {type(value).__name__}")
+            body[name] = value
+        else:
+            raise RequestValidationError(f"embed() has no parameter {name!r}")
+    if model_extras:
+        check_extras(model_extras)
+        body.update(unstructure(dict(model_extras)))
+    return body, bool(model_extras)
+
+
+def decode_base64_vector(text: str) -> list[float]:
+    """The float32 values (little endian) that ``text`` holds in base64, as Python floats."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeFailure(f"an embedding is a string but not base64: {exc}") from exc
+    if len(raw) % 4:
+        raise DecodeFailure(
+            f"a base64 embedding holds {len(raw)} bytes, not a whole number of float32 values"
+        )
+    values = array("f", raw)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values.tolist()
+
+
+def loads_embeddings(data: bytes | str) -> m.EmbeddingsResult:
+    """Parse an embeddings response body; base64 vectors become lists of floats."""
+    obj = _loads(data, "the response body")
+    if not isinstance(obj, dict):
+        raise DecodeFailure(f"the response body is JSON but not an object: {type(obj).__name__}")
+    items = obj.get("data")
+    if not isinstance(items, list):
+        raise DecodeFailure("the response body has no 'data' list of embeddings")
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("embedding"), str):
+            item["embedding"] = decode_base64_vector(item["embedding"])
+    return structure(obj, m.EmbeddingsResult)

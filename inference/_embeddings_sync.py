@@ -1,0 +1,170 @@
+"""The sync embeddings client: :class:`inference.aio.EmbeddingsClient` on a portal of its
+own (see :mod:`inference._sync`); every method is one hop."""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._auth import Credential
+from ._config import RetryPolicy, Timeout
+from ._endpoint import UNSET, Endpoint, EndpointKind
+from ._sync import _Portal
+from .aio._embeddings import EmbeddingsClient as _AsyncEmbeddingsClient
+from .models import EmbeddingEncodingFormat, EmbeddingInputType, EmbeddingsResult, ModelInfo
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["EmbeddingsClient"]
+
+
+class EmbeddingsClient:
+    """Sync client for text embeddings: the same constructor, methods and parameters as
+    :class:`inference.aio.EmbeddingsClient`, which it runs on a background event loop.
+
+    ``endpoint`` and ``credential`` are those of :class:`ChatCompletionsClient` (the same
+    endpoint kinds; requests go to ``<endpoint>/embeddings``), and so are ``api_version=``,
+    ``endpoint_kind=``, ``key_header=``, ``token_scope=``, ``credential_scopes=``,
+    ``headers=``, ``timeout=``, ``retry=``, ``session=``, ``trust_env=`` and
+    ``log_request_body=``.
+
+    Default request parameters (``model``, ``dimensions``, ``encoding_format``,
+    ``input_type``, ``model_extras``) given here apply to every :meth:`embed` call that does
+    not set them.
+
+    Use it as ``with EmbeddingsClient(...) as client:`` or call :meth:`close`. One client may
+    be shared by many threads. Its event loop starts on first use; Ctrl-C during a call
+    cancels the request and leaves the client usable.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        credential: Credential | None = None,
+        *,
+        model: str | None = None,
+        dimensions: int | None = None,
+        encoding_format: EmbeddingEncodingFormat | str | None = None,
+        input_type: EmbeddingInputType | str | None = None,
+        model_extras: Mapping[str, Any] | None = None,
+        api_version: Any = UNSET,
+        endpoint_kind: EndpointKind | str | None = None,
+        key_header: str | Sequence[str] | None = None,
+        token_scope: str | None = None,
+        credential_scopes: Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+        session: aiohttp.ClientSession | None = None,
+        trust_env: bool = False,
+        log_request_body: bool = False,
+    ) -> None:
+        # Building the async client needs no event loop: arguments are checked right here.
+        self._async = _AsyncEmbeddingsClient(
+            endpoint,
+            credential,
+            model=model,
+            dimensions=dimensions,
+            encoding_format=encoding_format,
+            input_type=input_type,
+            model_extras=model_extras,
+            api_version=api_version,
+            endpoint_kind=endpoint_kind,
+            key_header=key_header,
+            token_scope=token_scope,
+            credential_scopes=credential_scopes,
+            headers=headers,
+            timeout=timeout,
+            retry=retry,
+            session=session,
+            trust_env=trust_env,
+            log_request_body=log_request_body,
+        )
+        self._portal = _Portal(self._async.close)
+        # Safety net: stop the loop when the client is garbage collected or at exit.
+        self._finalizer = weakref.finalize(self, self._portal.stop)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The resolved endpoint: kind, URLs, api-version, key headers and token scope."""
+        return self._async.endpoint
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("<", "<sync ", 1)
+
+    def embed(
+        self,
+        *,
+        input: Sequence[str] | str,
+        dimensions: int | None = None,
+        encoding_format: EmbeddingEncodingFormat | str | None = None,
+        input_type: EmbeddingInputType | str | None = None,
+        model: str | None = None,
+        model_extras: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+    ) -> EmbeddingsResult:
+        """Embed texts: one vector per string of ``input``, in ``data[i].embedding``.
+
+        ``dimensions`` (the vector length, for models that can shorten it),
+        ``encoding_format`` (``"float"``, ``"base64"``, ``"int8"``, ...; base64 answers are
+        decoded to floats), ``input_type`` (``"text"``, ``"query"``, ``"document"``) and
+        ``model`` override the client's defaults. ``model_extras`` go at the body root with
+        the header ``extra-parameters: pass-through``. ``headers``, ``timeout`` and ``retry``
+        apply to this call only.
+        """
+        return self._portal.call(
+            functools.partial(
+                self._async.embed,
+                input=input,
+                dimensions=dimensions,
+                encoding_format=encoding_format,
+                input_type=input_type,
+                model=model,
+                model_extras=model_extras,
+                headers=headers,
+                timeout=timeout,
+                retry=retry,
+            )
+        )
+
+    def get_model_info(
+        self,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+    ) -> ModelInfo:
+        """What ``/info`` says about the model behind the endpoint (Azure AI endpoints).
+
+        Endpoint kinds without ``/info`` (Azure OpenAI v1, GitHub Models, OpenAI-compatible
+        servers) raise :class:`~inference.exceptions.ResourceNotFoundError` without a request.
+        """
+        return self._portal.call(
+            functools.partial(
+                self._async.get_model_info, headers=headers, timeout=timeout, retry=retry
+            )
+        )
+
+    def close(self) -> None:
+        """Close the connection pool (not a session you passed in) and stop the background
+        event loop; calls still running in other threads are cancelled. Idempotent."""
+        self._finalizer()
+
+    def __enter__(self) -> EmbeddingsClient:
+        """Return the client; leaving the block closes it."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the client."""
+        self.close()

@@ -1,0 +1,178 @@
+"""The async embeddings client: the body and answer of :mod:`inference._embeddings`, sent
+through the chat client's request path (endpoint kinds, credentials, retries, timeouts and
+error mapping are the very same)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .._auth import Credential
+from .._config import RetryPolicy, Timeout
+from .._embeddings import check_extras, embeddings_body, loads_embeddings
+from .._endpoint import UNSET, Endpoint, EndpointKind
+from .._serialization import DecodeFailure, dumps
+from ..exceptions import ErrorResponse, ResponseDecodeError
+from ..models import EmbeddingEncodingFormat, EmbeddingInputType, EmbeddingsResult, ModelInfo
+from ._client import ChatCompletionsClient
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["EmbeddingsClient"]
+
+
+class EmbeddingsClient:
+    """Async client for text embeddings.
+
+    ``endpoint`` and ``credential`` are those of :class:`ChatCompletionsClient` (the same
+    endpoint kinds; requests go to ``<endpoint>/embeddings``), and so are ``api_version=``,
+    ``endpoint_kind=``, ``key_header=``, ``token_scope=``, ``credential_scopes=``,
+    ``headers=``, ``timeout=``, ``retry=``, ``session=``, ``trust_env=`` and
+    ``log_request_body=``.
+
+    Default request parameters (``model``, ``dimensions``, ``encoding_format``,
+    ``input_type``, ``model_extras``) given here apply to every :meth:`embed` call that does
+    not set them.
+
+    Use it as ``async with EmbeddingsClient(...) as client:`` or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        credential: Credential | None = None,
+        *,
+        model: str | None = None,
+        dimensions: int | None = None,
+        encoding_format: EmbeddingEncodingFormat | str | None = None,
+        input_type: EmbeddingInputType | str | None = None,
+        model_extras: Mapping[str, Any] | None = None,
+        api_version: Any = UNSET,
+        endpoint_kind: EndpointKind | str | None = None,
+        key_header: str | Sequence[str] | None = None,
+        token_scope: str | None = None,
+        credential_scopes: Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+        session: aiohttp.ClientSession | None = None,
+        trust_env: bool = False,
+        log_request_body: bool = False,
+    ) -> None:
+        # The connection (endpoint, credential, pool, retries): the chat client's, unused for
+        # chat. Its request path is the one both clients send through.
+        self._connection = ChatCompletionsClient(
+            endpoint,
+            credential,
+            api_version=api_version,
+            endpoint_kind=endpoint_kind,
+            key_header=key_header,
+            token_scope=token_scope,
+            credential_scopes=credential_scopes,
+            headers=headers,
+            timeout=timeout,
+            retry=retry,
+            session=session,
+            trust_env=trust_env,
+            log_request_body=log_request_body,
+        )
+        self._defaults: dict[str, Any] = {
+            "model": model,
+            "dimensions": dimensions,
+            "encoding_format": encoding_format,
+            "input_type": input_type,
+        }
+        self._model_extras = dict(model_extras or {})
+        check_extras(self._model_extras)
+        # Check the defaults now, so bad values fail here and not at the first call.
+        embeddings_body({"input": ["?"], **self._defaults}, self._model_extras)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The resolved endpoint: kind, URLs, api-version, key headers and token scope."""
+        return self._connection.endpoint
+
+    def __repr__(self) -> str:
+        return repr(self._connection).replace("ChatCompletionsClient", type(self).__name__, 1)
+
+    async def embed(
+        self,
+        *,
+        input: Sequence[str] | str,
+        dimensions: int | None = None,
+        encoding_format: EmbeddingEncodingFormat | str | None = None,
+        input_type: EmbeddingInputType | str | None = None,
+        model: str | None = None,
+        model_extras: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+    ) -> EmbeddingsResult:
+        """Embed texts: one vector per string of ``input``, in ``data[i].embedding``.
+
+        ``dimensions`` (the vector length, for models that can shorten it),
+        ``encoding_format`` (``"float"``, ``"base64"``, ``"int8"``, ...; base64 answers are
+        decoded to floats), ``input_type`` (``"text"``, ``"query"``, ``"document"``) and
+        ``model`` override the client's defaults. ``model_extras`` go at the body root with
+        the header ``extra-parameters: pass-through``. ``headers``, ``timeout`` and ``retry``
+        apply to this call only.
+        """
+        params = dict(self._defaults)
+        params["input"] = input
+        call = {
+            "dimensions": dimensions,
+            "encoding_format": encoding_format,
+            "input_type": input_type,
+            "model": model,
+        }
+        params.update((k, v) for k, v in call.items() if v is not None)
+        extras = dict(self._model_extras)
+        extras.update(model_extras or {})
+        body, pass_through = embeddings_body(params, extras)
+        extra_headers = {"extra-parameters": "pass-through"} if pass_through else {}
+        extra_headers.update(headers or {})
+        connection = self._connection
+        response, data, attempts = await connection._send_json(
+            connection.endpoint.embeddings_url, dumps(body), extra_headers, timeout, retry
+        )
+        try:
+            return loads_embeddings(data)
+        except DecodeFailure as exc:
+            content_type = response.headers.get("content-type", "")
+            raise ResponseDecodeError(
+                f"HTTP {response.status} but the body is not the expected embeddings JSON "
+                f"(content-type {content_type or 'missing'}): {exc}",
+                ErrorResponse(response.status, response.reason, response.headers, data),
+                attempts=attempts,
+            ) from exc
+
+    async def get_model_info(
+        self,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | int | None = None,
+    ) -> ModelInfo:
+        """What ``/info`` says about the model behind the endpoint (Azure AI endpoints).
+
+        Endpoint kinds without ``/info`` (Azure OpenAI v1, GitHub Models, OpenAI-compatible
+        servers) raise :class:`~inference.exceptions.ResourceNotFoundError` without a request.
+        """
+        return await self._connection.get_model_info(headers=headers, timeout=timeout, retry=retry)
+
+    async def close(self) -> None:
+        """Close the connection pool (not a session you passed in). Idempotent."""
+        await self._connection.close()
+
+    async def __aenter__(self) -> EmbeddingsClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,328 @@
+"""Embeddings: the request body, base64 decoding, the async and sync clients against the
+emulator on every endpoint kind, and the chat client's retries, errors and lifecycle."""
+
+from __future__ import annotations
+
+import base64
+import math
+import struct
+
+import orjson
+import pytest
+from _fault_server import FaultServer, error, raw
+
+import inference
+from inference import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    InferenceError,
+    RequestValidationError,
+    ResourceNotFoundError,
+    ResponseDecodeError,
+    RetryPolicy,
+)
+from inference._embeddings import decode_base64_vector, embeddings_body, loads_embeddings
+from inference._serialization import DecodeFailure
+from inference.aio import EmbeddingsClient
+from inference.models import EmbeddingEncodingFormat, EmbeddingInputType, EmbeddingsResult
+from inference.testing import ENDPOINT_KINDS, Emulator, EmulatorOptions
+from inference.testing._embeddings import DEFAULT_DIMENSIONS, vector
+
+FAST = RetryPolicy(max_retries=2, backoff=0.01, max_backoff=0.02)
+PATHS = {
+    "azure_ai_models": "/models/embeddings",
+    "azure_ai_serverless": "/embeddings",
+    "azure_openai_deployment": "/openai/deployments/emulator-1/embeddings",
+    "azure_openai_v1": "/openai/v1/embeddings",
+    "github_models": "/inference/embeddings",
+    "openai_compatible": "/v1/embeddings",
+}
+
+
+def embeddings_json(vectors: list[object], model: str = "m") -> bytes:
+    """An embeddings response body holding ``vectors`` as given."""
+    return orjson.dumps(
+        {
+            "object": "list",
+            "model": model,
+            "data": [
+                {"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)
+            ],
+            "usage": {"prompt_tokens": 2, "total_tokens": 2},
+        }
+    )
+
+
+# -- protocol: body and decoding ----------------------------------------------------------------
+
+
+def test_body_has_the_named_parameters_and_extras() -> None:
+    """Set parameters go in under their wire names (enums as values); extras at the root and
+    the pass-through flag only when there are extras."""
+    body, pass_through = embeddings_body(
+        {
+            "input": ["a", "b"],
+            "dimensions": 8,
+            "encoding_format": EmbeddingEncodingFormat.BASE64,
+            "input_type": EmbeddingInputType.QUERY,
+            "model": "m",
+        },
+        {},
+    )
+    assert body == {
+        "input": ["a", "b"],
+        "dimensions": 8,
+        "encoding_format": "base64",
+        "input_type": "query",
+        "model": "m",
+    }
+    assert pass_through is False
+    body, pass_through = embeddings_body({"input": "one"}, {"user": "u1"})
+    assert body == {"input": ["one"], "user": "u1"}
+    assert pass_through is True
+
+
+@pytest.mark.parametrize(
+    ("params", "extras", "needle"),
+    [
+        ({"input": []}, {}, "empty input list"),
+        ({"input": None}, {}, "needs input=[...]"),
+        ({"input": b"bytes"}, {}, "needs input=[...]"),
+        ({"input": ["ok", 3]}, {}, "input[1] is int"),
+        ({"input": ["x"], "dimensions": 0}, {}, "dimensions must be a positive int"),
+        ({"input": ["x"], "dimensions": True}, {}, "dimensions must be a positive int"),
+        ({"input": ["x"], "encoding_format": 3}, {}, "encoding_format must be one of"),
+        ({"input": ["x"], "input_type": ""}, {}, "input_type must be one of"),
+        ({"input": ["x"], "model": 5}, {}, "model must be a str"),
+        ({"input": ["x"]}, {"dimensions": 3}, "collide with named parameters of embed()"),
+    ],
+)
+def test_bad_arguments_are_refused_with_the_fix(
+    params: dict[str, object], extras: dict[str, object], needle: str
+) -> None:
+    """Each bad argument gets a RequestValidationError that names it."""
+    with pytest.raises(RequestValidationError) as info:
+        embeddings_body(params, extras)
+    assert needle in str(info.value)
+
+
+def test_base64_vectors_decode_to_float32_values() -> None:
+    """A base64 embedding is read as little-endian float32 values."""
+    values = [0.5, -1.25, 3.0, 1e-3]
+    text = base64.b64encode(struct.pack("<4f", *values)).decode()
+    decoded = decode_base64_vector(text)
+    assert decoded == list(struct.unpack("<4f", struct.pack("<4f", *values)))
+    result = loads_embeddings(embeddings_json([text, [1, 2]]))
+    assert result.data[0].embedding == decoded
+    assert result.data[1].embedding == [1, 2]
+    assert result.usage is not None and result.usage.prompt_tokens == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (embeddings_json(["not base64!"]), "not base64"),
+        (embeddings_json([base64.b64encode(b"12345").decode()]), "whole number of float32"),
+        (b'{"object": "list"}', "no 'data' list"),
+        (b"[1, 2]", "not an object"),
+        (b"<html>", "not valid JSON"),
+    ],
+)
+def test_malformed_answers_are_decode_failures(body: bytes, needle: str) -> None:
+    """Bad base64, a ragged byte count, a missing data list or non-JSON: DecodeFailure."""
+    with pytest.raises(DecodeFailure) as info:
+        loads_embeddings(body)
+    assert needle in str(info.value)
+
+
+def test_unknown_fields_are_kept() -> None:
+    """Fields the library does not know stay reachable, as on chat responses."""
+    data = orjson.loads(embeddings_json([[0.1]]))
+    data["data"][0]["score"] = 7
+    data["service_tier"] = "default"
+    result = loads_embeddings(orjson.dumps(data))
+    assert result["service_tier"] == "default"
+    assert result.data[0]["score"] == 7
+
+
+# -- the emulator's model -------------------------------------------------------------------------
+
+
+def test_emulator_vectors_are_deterministic_unit_vectors() -> None:
+    """The same text gives the same vector; other texts differ; lengths are 1; a shorter
+    vector is the renormalized start of the longer one."""
+    a, b = vector("hello"), vector("hello")
+    assert a == b and a != vector("hello!")
+    assert len(a) == DEFAULT_DIMENSIONS
+    assert math.isclose(math.fsum(v * v for v in a), 1.0, rel_tol=1e-5)
+    long, short = vector("text", 300), vector("text", 4)
+    scale = math.sqrt(math.fsum(v * v for v in long[:4]))
+    assert short == pytest.approx([v / scale for v in long[:4]], rel=1e-5)
+
+
+# -- the async client against the emulator ----------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ENDPOINT_KINDS)
+async def test_embed_on_every_endpoint_kind(emulator: Emulator, kind: str) -> None:
+    """Each kind's embeddings path is used and the emulator's vectors come back in order."""
+    async with EmbeddingsClient(emulator.endpoint(kind), "key") as client:
+        result = await client.embed(input=["first text", "second text"])
+    assert isinstance(result, EmbeddingsResult)
+    assert emulator.requests[-1].path == PATHS[kind]
+    assert [item.index for item in result.data] == [0, 1]
+    assert result.data[0].embedding == vector("first text")
+    assert result.data[1].embedding == vector("second text")
+    assert result.usage is not None and result.usage.total_tokens == 4
+
+
+@pytest.mark.anyio
+async def test_dimensions_base64_and_defaults(emulator: Emulator) -> None:
+    """``dimensions`` sets the length; a base64 answer decodes to the float answer exactly;
+    client defaults are sent unless a call overrides them."""
+    async with EmbeddingsClient(
+        emulator.endpoint(), "key", model="embed-small", dimensions=16, input_type="document"
+    ) as client:
+        floats = await client.embed(input=["vector me"])
+        packed = await client.embed(input=["vector me"], encoding_format="base64", dimensions=16)
+        shorter = await client.embed(input="vector me", dimensions=5, input_type="query")
+    assert len(floats.data[0].embedding) == 16
+    assert floats.model == "embed-small"
+    assert emulator.requests[1].json["encoding_format"] == "base64"
+    assert packed.data[0].embedding == floats.data[0].embedding
+    assert shorter.data[0].embedding == vector("vector me", 5)
+    assert emulator.requests[0].json == {
+        "input": ["vector me"],
+        "model": "embed-small",
+        "dimensions": 16,
+        "input_type": "document",
+    }
+    assert emulator.requests[2].json["input_type"] == "query"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fmt", ["int8", "uint8", "binary", "ubinary"])
+async def test_integer_formats_come_back_as_integers(emulator: Emulator, fmt: str) -> None:
+    """Quantized formats arrive as whole numbers in their ranges (binary: a bit per value)."""
+    async with EmbeddingsClient(emulator.endpoint(), None) as client:
+        result = await client.embed(input=["q"], encoding_format=fmt, dimensions=12)
+    values = result.data[0].embedding
+    assert all(isinstance(v, int) for v in values)
+    low, high = {"int8": (-128, 127), "uint8": (0, 255), "binary": (-128, 127)}.get(fmt, (0, 255))
+    assert all(low <= v <= high for v in values)
+    assert len(values) == (2 if "binary" in fmt else 12)
+
+
+@pytest.mark.anyio
+async def test_model_extras_pass_through(emulator: Emulator) -> None:
+    """Extras go at the body root with ``extra-parameters: pass-through``; without the header
+    an Azure AI endpoint refuses them (what the header is for)."""
+    async with EmbeddingsClient(emulator.endpoint(), "key", model_extras={"user": "u"}) as client:
+        await client.embed(input=["x"], model_extras={"truncate": "END"})
+    request = emulator.requests[-1]
+    assert request.json == {"input": ["x"], "user": "u", "truncate": "END"}
+    assert request.headers["extra-parameters"] == "pass-through"
+    async with EmbeddingsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(HttpResponseError) as info:
+            await client.embed(
+                input=["x"], model_extras={"truncate": "END"}, headers={"extra-parameters": "no"}
+            )
+    assert info.value.status_code == 400
+    assert "extra_parameters_not_allowed" in str(info.value)
+    async with EmbeddingsClient(emulator.endpoint(), "key") as client:
+        await client.embed(input=["x"])
+    assert "extra-parameters" not in emulator.requests[-1].headers
+
+
+@pytest.mark.anyio
+async def test_service_validation_errors_map_to_http_errors() -> None:
+    """The service's 400 (an empty string here) is an HttpResponseError with its code."""
+    async with Emulator() as emu, EmbeddingsClient(emu.endpoint(), "key") as client:
+        with pytest.raises(HttpResponseError) as info:
+            await client.embed(input=[""])
+    assert info.value.status_code == 400
+    assert "input[0]" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_keys_are_checked_like_chat() -> None:
+    """The key goes in the kind's header; a wrong key is a ClientAuthenticationError."""
+    async with Emulator(EmulatorOptions(key="secret")) as emu:
+        async with EmbeddingsClient(emu.endpoint("azure_openai_v1"), "secret") as client:
+            await client.embed(input=["ok"])
+        assert emu.requests[-1].headers["api-key"] == "secret"
+        async with EmbeddingsClient(emu.endpoint(), "wrong") as client:
+            with pytest.raises(ClientAuthenticationError):
+                await client.embed(input=["no"])
+
+
+@pytest.mark.anyio
+async def test_transient_errors_are_retried() -> None:
+    """A 503 and a 429 are retried with the chat client's policy; then the answer parses."""
+    async with (
+        FaultServer(error(503), error(429), default=raw(200, embeddings_json([[0.5]]))) as server,
+        EmbeddingsClient(server.endpoint(), "key", retry=FAST) as client,
+    ):
+        result = await client.embed(input=["x"])
+        assert result.data[0].embedding == [0.5]
+        assert len(server.attempts) == 3
+        assert server.attempts[-1].target == "/v1/embeddings"
+        assert server.attempts[-1].headers["authorization"] == "Bearer key"
+
+
+@pytest.mark.anyio
+async def test_a_body_that_is_not_embeddings_is_a_decode_error() -> None:
+    """A 200 with an HTML page is a ResponseDecodeError naming embeddings, with the body."""
+    async with (
+        FaultServer(default=raw(200, b"<html>hi</html>", content_type="text/html")) as server,
+        EmbeddingsClient(server.endpoint(), "key") as client,
+    ):
+        with pytest.raises(ResponseDecodeError) as info:
+            await client.embed(input=["x"])
+    assert "not the expected embeddings JSON" in str(info.value)
+    assert info.value.response.text() == "<html>hi</html>"
+
+
+@pytest.mark.anyio
+async def test_get_model_info_and_lifecycle(emulator: Emulator) -> None:
+    """get_model_info reads /info where the kind has it and refuses where not; close is
+    idempotent and a closed client says so."""
+    client = EmbeddingsClient(emulator.endpoint("azure_ai_models"), "key")
+    info = await client.get_model_info()
+    assert info.model_name == emulator.model
+    assert emulator.requests[-1].path == "/models/info"
+    assert "EmbeddingsClient azure_ai_models" in repr(client)
+    assert client.endpoint.embeddings_url.endswith("/models/embeddings")
+    await client.close()
+    await client.close()
+    with pytest.raises(InferenceError, match="closed"):
+        await client.embed(input=["late"])
+    async with EmbeddingsClient(emulator.endpoint("openai_compatible"), "key") as other:
+        with pytest.raises(ResourceNotFoundError):
+            await other.get_model_info()
+
+
+def test_bad_defaults_fail_in_the_constructor() -> None:
+    """Client defaults are checked when the client is built, not at the first call."""
+    with pytest.raises(RequestValidationError, match="dimensions"):
+        EmbeddingsClient("http://127.0.0.1:9/v1", dimensions=-1)
+    with pytest.raises(RequestValidationError, match="collide"):
+        EmbeddingsClient("http://127.0.0.1:9/v1", model_extras={"input": ["x"]})
+
+
+# -- the sync client -------------------------------------------------------------------------------
+
+
+def test_sync_client_runs_the_same_code() -> None:
+    """The sync twin embeds through its portal; errors and model info as the async one."""
+    with Emulator(model_type="embeddings").run_in_thread() as emu:
+        with inference.EmbeddingsClient(emu.endpoint(), "key", dimensions=8) as client:
+            result = client.embed(input=["sync"], encoding_format="base64")
+            assert result.data[0].embedding == vector("sync", 8)
+            assert client.get_model_info().model_type == "embeddings"
+            with pytest.raises(HttpResponseError):
+                client.embed(input=[""])
+            assert repr(client).startswith("<sync EmbeddingsClient")
+        with pytest.raises(InferenceError, match="closed"):
+            client.embed(input=["late"])
