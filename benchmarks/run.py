@@ -400,6 +400,103 @@ def _verdict(value: float | None, limit: float, *, at_least: bool = False) -> st
     return "met" if ok else "**missed**"
 
 
+class _Ratios:
+    """Ratios between two clients' runs of one scenario, as target rows of the report."""
+
+    def __init__(self, results: Results) -> None:
+        self.results = results
+
+    def _both(self, client: str, other: str | None) -> bool:
+        return (
+            other is not None and client in self.results.clients and other in self.results.clients
+        )
+
+    def spread(
+        self, scenario: str, client: str, other: str | None, spec: str, scale: float = 1.0
+    ) -> str:
+        """The lowest and highest per-round ratio, or "" with fewer than two rounds."""
+        if other is None or not self._both(client, other):
+            return ""
+        key, diff = ("ttft", True) if scenario == "ttft" else ("seconds", False)
+        values = self.results.round_ratios(scenario, client, other, key, diff=diff)
+        if len(values) < 2:
+            return ""
+        return f"{min(values) * scale:{spec}} – {max(values) * scale:{spec}}"
+
+    def ratio(self, scenario: str, client: str, other: str | None, key: str) -> float | None:
+        """The same-round median ratio of ``key``, or None when a client is missing."""
+        if other is None or not self._both(client, other):
+            return None
+        return self.results.same_round(scenario, client, other, key)
+
+    def row(self, text: str, scenario: str, client: str, other: str | None, limit: float) -> str:
+        """A table row: wall and CPU ratio with their verdicts against ``limit``."""
+        wall = self.ratio(scenario, client, other, "seconds")
+        cpu = self.ratio(scenario, client, other, "cpu_seconds")
+        return (
+            f"| {text} ≤ {limit}x | {_fmt(wall, '.2f', 'x')} "
+            f"| {self.spread(scenario, client, other, '.2f')} | {_verdict(wall, limit)} "
+            f"| {_fmt(cpu, '.2f', 'x')} | {_verdict(cpu, limit)} |"
+        )
+
+
+def _async_rows(
+    results: Results, ratios: _Ratios, base: str | None, sizes: dict[str, float]
+) -> list[str]:
+    """The async client's targets against the raw floor."""
+    asy = "inference-async"
+    label = _label(asy)
+    rows = [
+        ratios.row(f"{label}: {text}, over raw", scenario, asy, base, limit)
+        for scenario, limit, text in (
+            ("stream", 3.5, f"one {sizes['chunks']:,.0f}-chunk stream"),
+            ("sequential", 1.5, f"{sizes['requests']:,.0f} sequential requests"),
+            ("concurrent", 3.0, f"{sizes['concurrency']:,.0f} concurrent streams"),
+        )
+    ]
+    per_stream = _median(results.values("concurrent", asy, "mem_per_stream"))
+    opened = _median(results.values("concurrent", asy, "mem_streams_open"))
+    if per_stream is not None and opened is not None:
+        rows.append(
+            f"| {label}: memory per open stream (reported, no limit) | "
+            f"{per_stream / 1024:,.1f} KiB ({opened:g} open) | | reported | | |"
+        )
+    added = results.same_round("ttft", asy, base, "ttft", diff=True) if base is not None else None
+    ms = None if added is None else added * 1e3
+    rows.append(
+        f"| {label}: time to first token ≤ +0.3 ms over raw | "
+        f"{_fmt(ms, '+.3f', ' ms')} | {ratios.spread('ttft', asy, base, '+.3f', 1e3)} "
+        f"| {_verdict(ms, 0.3)} | | |"
+    )
+    return rows
+
+
+def _reuse_rows(results: Results, clients: tuple[str, ...]) -> list[str]:
+    """One row per client: was the keep-alive connection reused after each stream?"""
+    rows = []
+    for client in clients:
+        runs = results.rounds("ttft", client) if client in results.clients else []
+        if runs:
+            conns = max(run["connections"] for _, run in runs)
+            reqs = max(run["requests"] for _, run in runs)
+            verdict = "met" if conns == 1 else "**missed**"
+            rows.append(
+                f"| {_label(client)}: keep-alive connection reused after each stream | "
+                f"{conns} connection(s) for {reqs} streams | | {verdict} | | |"
+            )
+    return rows
+
+
+def _sse_row(sse_line: str | None) -> str:
+    """The SSE decoder's throughput target, read from ``bench_sse.py``'s LF line."""
+    match = re.search(r"([\d.]+) MB/s median", sse_line) if sse_line else None
+    mbps = float(match.group(1)) if match else None
+    return (
+        f"| SSE decoder alone ≥ 200 MB/s (`bench_sse.py`, LF, median) | "
+        f"{_fmt(mbps, '.0f', ' MB/s')} | | {_verdict(mbps, 200, at_least=True)} | | |"
+    )
+
+
 def _targets(
     results: Results, base: str | None, sse_line: str | None, sizes: dict[str, float]
 ) -> list[str]:
@@ -415,79 +512,18 @@ def _targets(
         "| target | wall | wall, lowest–highest round | verdict | CPU | verdict on CPU |",
         "|---|---:|---:|---|---:|---|",
     ]
-
-    def spread(scenario: str, client: str, other: str | None, spec: str, scale: float = 1.0) -> str:
-        if other is None or client not in results.clients or other not in results.clients:
-            return ""
-        key, diff = ("ttft", True) if scenario == "ttft" else ("seconds", False)
-        values = results.round_ratios(scenario, client, other, key, diff=diff)
-        if len(values) < 2:
-            return ""
-        return f"{min(values) * scale:{spec}} – {max(values) * scale:{spec}}"
-
-    def ratio(scenario: str, client: str, other: str | None, key: str) -> float | None:
-        if other is None or client not in results.clients or other not in results.clients:
-            return None
-        return results.same_round(scenario, client, other, key)
-
-    def ratio_row(text: str, scenario: str, client: str, other: str | None, limit: float) -> str:
-        wall = ratio(scenario, client, other, "seconds")
-        cpu = ratio(scenario, client, other, "cpu_seconds")
-        return (
-            f"| {text} ≤ {limit}x | {_fmt(wall, '.2f', 'x')} "
-            f"| {spread(scenario, client, other, '.2f')} | {_verdict(wall, limit)} "
-            f"| {_fmt(cpu, '.2f', 'x')} | {_verdict(cpu, limit)} |"
-        )
-
+    ratios = _Ratios(results)
     asy, syn = "inference-async", "inference-sync"
     if asy in results.clients:
-        label = _label(asy)
-        for scenario, limit, text in (
-            ("stream", 3.5, f"one {sizes['chunks']:,.0f}-chunk stream"),
-            ("sequential", 1.5, f"{sizes['requests']:,.0f} sequential requests"),
-            ("concurrent", 3.0, f"{sizes['concurrency']:,.0f} concurrent streams"),
-        ):
-            rows.append(ratio_row(f"{label}: {text}, over raw", scenario, asy, base, limit))
-        per_stream = _median(results.values("concurrent", asy, "mem_per_stream"))
-        opened = _median(results.values("concurrent", asy, "mem_streams_open"))
-        if per_stream is not None and opened is not None:
-            rows.append(
-                f"| {label}: memory per open stream (reported, no limit) | "
-                f"{per_stream / 1024:,.1f} KiB ({opened:g} open) | | reported | | |"
-            )
-        added = (
-            results.same_round("ttft", asy, base, "ttft", diff=True) if base is not None else None
-        )
-        ms = None if added is None else added * 1e3
-        rows.append(
-            f"| {label}: time to first token ≤ +0.3 ms over raw | "
-            f"{_fmt(ms, '+.3f', ' ms')} | {spread('ttft', asy, base, '+.3f', 1e3)} "
-            f"| {_verdict(ms, 0.3)} | | |"
-        )
+        rows += _async_rows(results, ratios, base, sizes)
     if asy in results.clients and syn in results.clients:
         for scenario, limit, text in (
             ("stream", 1.2, "the stream"),
             ("sequential", 1.5, "per non-streamed request"),
         ):
-            rows.append(ratio_row(f"{_label(syn)} over async, {text},", scenario, syn, asy, limit))
-    for client in (asy, syn):
-        runs = results.rounds("ttft", client) if client in results.clients else []
-        if runs:
-            conns = max(run["connections"] for _, run in runs)
-            reqs = max(run["requests"] for _, run in runs)
-            verdict = "met" if conns == 1 else "**missed**"
-            rows.append(
-                f"| {_label(client)}: keep-alive connection reused after each stream | "
-                f"{conns} connection(s) for {reqs} streams | | {verdict} | | |"
-            )
-    mbps = None
-    if sse_line:
-        match = re.search(r"([\d.]+) MB/s median", sse_line)
-        mbps = float(match.group(1)) if match else None
-    rows.append(
-        f"| SSE decoder alone ≥ 200 MB/s (`bench_sse.py`, LF, median) | "
-        f"{_fmt(mbps, '.0f', ' MB/s')} | | {_verdict(mbps, 200, at_least=True)} | | |"
-    )
+            rows.append(ratios.row(f"{_label(syn)} over async, {text},", scenario, syn, asy, limit))
+    rows += _reuse_rows(results, (asy, syn))
+    rows.append(_sse_row(sse_line))
     rows.append("")
     return rows
 
@@ -596,9 +632,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmarks; print the report; return the exit code (1 if any run failed)."""
-    args = parse_args(argv)
+def _sizes_and_counts(args: argparse.Namespace) -> tuple[dict[str, float], int, int]:
+    """The run's sizes (quick or full, with overrides), its rounds and timed runs per process."""
     sizes = dict(QUICK_SIZES if args.quick else FULL_SIZES)
     for key in sizes:
         value = getattr(args, key)
@@ -608,6 +643,11 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else FULL_REPEAT)
     if repeat < 1:
         raise SystemExit("--repeat must be at least 1")
+    return sizes, rounds, repeat
+
+
+def _selection(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The scenarios and the installed clients asked for (unknown names end the run)."""
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     wanted = [c.strip() for c in args.clients.split(",") if c.strip()]
     for name in wanted:
@@ -623,23 +663,32 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {name}: {requires} is not installed (pip install -e '.[bench]')")
             continue
         clients.append(name)
+    return scenarios, clients
 
+
+def _shown_command(argv: list[str] | None) -> str:
+    """The command line of this run as the report shows it (without ``--json PATH``)."""
     shown = list(sys.argv[1:] if argv is None else argv)
     if "--json" in shown:  # where the raw results went is not part of the recipe
         i = shown.index("--json")
         del shown[i : i + 2]
-    command = "python benchmarks/run.py " + shlex.join(shown)
-    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
-    code = code_note()  # before the run: the code the client processes import
-    started = time.monotonic()
-    results = Results(clients, scenarios)
-    # SIGTERM unwinds like Ctrl-C, so the server and a running client process are stopped.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    return "python benchmarks/run.py " + shlex.join(shown)
+
+
+def _run_rounds(
+    args: argparse.Namespace,
+    results: Results,
+    scenarios: list[str],
+    sizes: dict[str, float],
+    counts: tuple[int, int],
+) -> None:
+    """Every round of every scenario for every client, against one benchmark server."""
+    rounds, repeat = counts
     stream_sizes = sorted({int(sizes["chunks"]), int(sizes["concurrent_chunks"])})
     server = Server([*stream_sizes, int(sizes["ttft_chunks"]), 20], args.pin)
     try:
         for r in range(rounds):
-            order = round_order(clients, r)
+            order = round_order(results.clients, r)
             for scenario in scenarios:
                 for name in order:
                     run = run_one(server, name, scenario, sizes, args.timeout, args.pin, repeat)
@@ -648,16 +697,55 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"round {r + 1}/{rounds} {scenario:<10} {name:<16} {status}", flush=True)
     finally:
         server.stop()
-    sse_line = None if args.no_sse else run_sse_bench(args.quick)
-    elapsed = time.monotonic() - started
-    load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
 
-    report = render(results, sizes, sse_line, repeat)
+
+def _library_versions(results: Results) -> list[str]:
+    """The library versions the client processes reported, each once."""
     versions: list[str] = []
     for run in results.runs.values():
         for part in str(run.get("version", "")).split(", "):
             if part and part not in versions:
                 versions.append(part)
+    return versions
+
+
+def _save_json(
+    path: Path, results: Results, sizes: dict[str, float], rounds: int, repeat: int
+) -> None:
+    """Every run of the benchmark as JSON, for later analysis."""
+    path.write_text(
+        json.dumps(
+            {
+                "sizes": sizes,
+                "rounds": rounds,
+                "repeat": repeat,
+                "runs": [{"round": r, **run} for (r, _, _), run in results.runs.items()],
+                "errors": results.errors,
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks; print the report; return the exit code (1 if any run failed)."""
+    args = parse_args(argv)
+    sizes, rounds, repeat = _sizes_and_counts(args)
+    scenarios, clients = _selection(args)
+    command = _shown_command(argv)
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    code = code_note()  # before the run: the code the client processes import
+    started = time.monotonic()
+    results = Results(clients, scenarios)
+    # SIGTERM unwinds like Ctrl-C, so the server and a running client process are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    _run_rounds(args, results, scenarios, sizes, (rounds, repeat))
+    sse_line = None if args.no_sse else run_sse_bench(args.quick)
+    elapsed = time.monotonic() - started
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
+
+    report = render(results, sizes, sse_line, repeat)
     load = (
         f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
         if load_before and load_after
@@ -667,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `{command}` ({rounds} round(s), {repeat} timed run(s) of stream, sequential "
         f"and concurrent per process, {elapsed:.0f} s, {datetime.date.today().isoformat()}).\n"
         f"Code: {code}. Machine: {machine_note()}; {load}.\n"
-        f"Libraries: {', '.join(sorted(versions))}.\n"
+        f"Libraries: {', '.join(sorted(_library_versions(results)))}.\n"
     )
     if sse_line:
         header += f"SSE decoder (`benchmarks/bench_sse.py`): `{sse_line}`\n"
@@ -675,19 +763,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print(report)
     if args.json is not None:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "sizes": sizes,
-                    "rounds": rounds,
-                    "repeat": repeat,
-                    "runs": [{"round": r, **run} for (r, _, _), run in results.runs.items()],
-                    "errors": results.errors,
-                },
-                indent=1,
-            ),
-            encoding="utf-8",
-        )
+        _save_json(args.json, results, sizes, rounds, repeat)
     if args.write_readme:
         write_readme(report, header)
         print(f"wrote {README.relative_to(ROOT)}")

@@ -109,6 +109,38 @@ def function_of(member: Any) -> Callable[..., Any] | None:
     return member if inspect.isfunction(member) else None
 
 
+def member_differences(
+    name: str, a_member: Any, s_member: Any, rename: tuple[str, str], sync_cls: type
+) -> list[str]:
+    """Every way one async member and its sync twin differ (kind, signature, overloads, doc)."""
+    where = f"{sync_cls.__name__}.{name}"
+    problems: list[str] = []
+    if isinstance(a_member, property) != isinstance(s_member, property):
+        problems.append(f"{where}: a property on one side only")
+    a_func, s_func = function_of(a_member), function_of(s_member)
+    if (a_func is None) != (s_func is None):
+        return [*problems, f"{where}: a method on one side only"]
+    if a_func is None or s_func is None:
+        return problems
+    a_sig = describe(inspect.signature(a_func), rename=rename)
+    s_sig = describe(inspect.signature(s_func))
+    if a_sig != s_sig:
+        problems.append(f"{where}: signature {s_sig} differs from async {a_sig}")
+    a_over = [describe(inspect.signature(f), rename=rename) for f in typing.get_overloads(a_func)]
+    s_over = [describe(inspect.signature(f)) for f in typing.get_overloads(s_func)]
+    if a_over != s_over:
+        problems.append(f"{where}: overloads differ")
+    if name.startswith("_"):
+        return problems
+    if not (a_func.__doc__ and s_func.__doc__):
+        problems.append(f"{where}: a docstring is missing")
+    elif (sync_cls.__name__, name) not in DOC_DIFFERS and doc_words(
+        a_func.__doc__, sync=False
+    ) != doc_words(s_func.__doc__, sync=True):
+        problems.append(f"{where}: the docstring differs from the async one")
+    return problems
+
+
 def surface_differences(async_cls: type, sync_cls: type) -> list[str]:
     """Every way the two classes' public surfaces differ; empty when they are twins."""
     problems: list[str] = []
@@ -121,35 +153,9 @@ def surface_differences(async_cls: type, sync_cls: type) -> list[str]:
     for name in sorted(set(sync_members) - set(expected)):
         problems.append(f"{async_cls.__name__} lacks the twin of {sync_cls.__name__}.{name}")
     for name in sorted(set(expected) & set(sync_members)):
-        a_member, s_member = async_members[expected[name]], sync_members[name]
-        where = f"{sync_cls.__name__}.{name}"
-        if isinstance(a_member, property) != isinstance(s_member, property):
-            problems.append(f"{where}: a property on one side only")
-        a_func, s_func = function_of(a_member), function_of(s_member)
-        if (a_func is None) != (s_func is None):
-            problems.append(f"{where}: a method on one side only")
-            continue
-        if a_func is None or s_func is None:
-            continue
-        a_sig = describe(inspect.signature(a_func), rename=rename)
-        s_sig = describe(inspect.signature(s_func))
-        if a_sig != s_sig:
-            problems.append(f"{where}: signature {s_sig} differs from async {a_sig}")
-        a_over = [
-            describe(inspect.signature(f), rename=rename) for f in typing.get_overloads(a_func)
-        ]
-        s_over = [describe(inspect.signature(f)) for f in typing.get_overloads(s_func)]
-        if a_over != s_over:
-            problems.append(f"{where}: overloads differ")
-        public = not name.startswith("_")
-        if public and not (a_func.__doc__ and s_func.__doc__):
-            problems.append(f"{where}: a docstring is missing")
-        elif (
-            public
-            and (sync_cls.__name__, name) not in DOC_DIFFERS
-            and doc_words(a_func.__doc__, sync=False) != doc_words(s_func.__doc__, sync=True)
-        ):
-            problems.append(f"{where}: the docstring differs from the async one")
+        problems += member_differences(
+            name, async_members[expected[name]], sync_members[name], rename, sync_cls
+        )
     if async_cls.__name__ not in NOT_CONSTRUCTED:
         a_init = describe(inspect.signature(vars(async_cls).get("__init__", object.__init__)))
         s_init = describe(inspect.signature(vars(sync_cls).get("__init__", object.__init__)))

@@ -342,6 +342,67 @@ async def _memory_async(
     return _memory(base, counter)
 
 
+def _sync_stream(
+    client: SyncBenchClient, opts: argparse.Namespace, check: _Check, timer: _Samples
+) -> int:
+    """Time ``--repeat`` single long streams; the number of chunks per run."""
+    for _ in range(opts.repeat):
+        timer.start()
+        result = client.stream(opts.chunks, None, None)
+        timer.stop()
+        check.stream(result, opts.chunks)
+    return int(opts.chunks)
+
+
+def _sync_sequential(
+    client: SyncBenchClient, opts: argparse.Namespace, check: _Check, timer: _Samples
+) -> int:
+    """Time ``--repeat`` runs of sequential non-streamed requests; requests per run."""
+    for _ in range(opts.repeat):
+        timer.start()
+        sizes = [client.complete() for _ in range(opts.requests)]
+        timer.stop()
+        for size in sizes:
+            check.complete(size)
+    return int(opts.requests)
+
+
+def _sync_concurrent(
+    client: SyncBenchClient,
+    opts: argparse.Namespace,
+    check: _Check,
+    timer: _Samples,
+    pool: ThreadPoolExecutor,
+) -> int:
+    """Time ``--repeat`` rounds of concurrent streams from a thread pool; chunks per round."""
+    m = opts.concurrent_chunks
+    with pool:
+        for _ in range(opts.repeat):
+            timer.start()
+            futures = [pool.submit(client.stream, m, None, None) for _ in range(opts.concurrency)]
+            results = [f.result() for f in futures]
+            timer.stop()
+            for result in results:
+                check.stream(result, m)
+    return int(opts.concurrency * m)
+
+
+def _sync_ttft(
+    client: SyncBenchClient, opts: argparse.Namespace, check: _Check, timer: _Samples
+) -> tuple[int, dict[str, Any]]:
+    """Time to first token over ``--samples`` streams; the count and the median/minimum."""
+    ttfts: list[float] = []
+    headers = {"x-bench-gap-ms": f"{opts.gap_ms:g}"}
+    timer.start()
+    for _ in range(opts.samples):
+        start = time.perf_counter()
+        result = client.stream(opts.ttft_chunks, headers, None)
+        check.stream(result, opts.ttft_chunks)
+        ttfts.append(result[2] - start)
+    timer.stop()
+    return int(opts.samples), {"ttft": statistics.median(ttfts), "ttft_min": min(ttfts)}
+
+
 def _run_sync(client: SyncBenchClient, opts: argparse.Namespace) -> dict[str, Any]:
     check = _Check(client.measures_bytes)
     client.open(f"http://{opts.host}:{opts.port}")
@@ -352,53 +413,20 @@ def _run_sync(client: SyncBenchClient, opts: argparse.Namespace) -> dict[str, An
         else:
             check.stream(client.stream(WARMUP_CHUNKS, None, None), WARMUP_CHUNKS)
         extra: dict[str, Any] = {}
+        timer = _Samples()
         if scenario == "concurrent":
             pool = ThreadPoolExecutor(max_workers=opts.concurrency)
             # Start the threads before timing: a server process would have its pool ready.
             list(pool.map(lambda _: None, range(opts.concurrency * 4)))
             if opts.mem_gap_ms > 0:
                 extra = _memory_sync(client, opts, check, pool)
-        timer = _Samples()
-        if scenario == "stream":
-            for _ in range(opts.repeat):
-                timer.start()
-                result = client.stream(opts.chunks, None, None)
-                timer.stop()
-                check.stream(result, opts.chunks)
-            ops = opts.chunks
+            ops = _sync_concurrent(client, opts, check, timer, pool)
+        elif scenario == "stream":
+            ops = _sync_stream(client, opts, check, timer)
         elif scenario == "sequential":
-            for _ in range(opts.repeat):
-                timer.start()
-                sizes = [client.complete() for _ in range(opts.requests)]
-                timer.stop()
-                for size in sizes:
-                    check.complete(size)
-            ops = opts.requests
-        elif scenario == "concurrent":
-            m = opts.concurrent_chunks
-            with pool:
-                for _ in range(opts.repeat):
-                    timer.start()
-                    futures = [
-                        pool.submit(client.stream, m, None, None) for _ in range(opts.concurrency)
-                    ]
-                    results = [f.result() for f in futures]
-                    timer.stop()
-                    for result in results:
-                        check.stream(result, m)
-            ops = opts.concurrency * m
+            ops = _sync_sequential(client, opts, check, timer)
         else:
-            ttfts: list[float] = []
-            headers = {"x-bench-gap-ms": f"{opts.gap_ms:g}"}
-            timer.start()
-            for _ in range(opts.samples):
-                start = time.perf_counter()
-                result = client.stream(opts.ttft_chunks, headers, None)
-                check.stream(result, opts.ttft_chunks)
-                ttfts.append(result[2] - start)
-            timer.stop()
-            ops = opts.samples
-            extra = {"ttft": statistics.median(ttfts), "ttft_min": min(ttfts)}
+            ops, extra = _sync_ttft(client, opts, check, timer)
         return _result(opts, timer, ops, extra)
     finally:
         client.close()
