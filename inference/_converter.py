@@ -120,13 +120,20 @@ converter.register_structure_hook_factory(lambda t: _enum_of(t) is not None, _en
 # -- response models (attrs classes with an ``extra`` field): unknown keys kept in ``extra``.
 
 
+# Attributes that are not wire fields: never read from, nor written to, the wire.
+_LOCAL = frozenset({"extra", "parsed"})
+
+
 def _has_extra(t: Any) -> bool:
     return isinstance(t, type) and attrs.has(t) and "extra" in attrs.fields_dict(t)
 
 
 def _extensible_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
-    base = make_dict_structure_fn(cls, converter, extra=override(omit=True))
-    known: frozenset[str] = frozenset(a.name for a in attrs.fields(cls) if a.name != "extra")
+    omitted: dict[str, Any] = {
+        a.name: override(omit=True) for a in attrs.fields(cls) if a.name in _LOCAL
+    }
+    base = make_dict_structure_fn(cls, converter, **omitted)
+    known: frozenset[str] = frozenset(a.name for a in attrs.fields(cls) if a.name not in _LOCAL)
 
     def hook(obj: Any, _type: Any) -> Any:
         if obj is None:
@@ -148,7 +155,7 @@ converter.register_structure_hook_factory(_has_extra, _extensible_structure_fact
 def _unstructure_factory(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
     overrides: dict[str, Any] = {}
     for a in attrs.fields(cls):
-        if a.name in ("extra", "image"):
+        if a.name in _LOCAL or a.name == "image":
             overrides[a.name] = override(omit=True)
     base = make_dict_unstructure_fn(cls, converter, _cattrs_include_init_false=True, **overrides)
     has_extra = _has_extra(cls)

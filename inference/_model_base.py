@@ -201,8 +201,9 @@ class _Extensible(_WireMapping):
 
 def wire_names(cls: C) -> C:
     """Class decorator (after ``@define``): record the wire names of an attrs model's fields
-    for the mapping behaviour (``extra`` and the ``image`` alias are not wire fields)."""
-    order = tuple(a.name for a in attrs.fields(cls) if a.name not in ("extra", "image"))
+    for the mapping behaviour (``extra``, the ``image`` alias and the client-set ``parsed``
+    are not wire fields)."""
+    order = tuple(a.name for a in attrs.fields(cls) if a.name not in ("extra", "image", "parsed"))
     cls._wire_order = order  # type: ignore[attr-defined]
     cls._wire_names = frozenset(order)  # type: ignore[attr-defined]
     return cls

@@ -134,6 +134,7 @@ class CompletionsUsage(_Extensible):
 class ChatResponseMessage(_MaybeRefused):
     """The model's answer in a non-streamed response.
 
+    ``parsed`` holds the answer as an instance of the class passed as ``response_format``.
     It can be appended to the message list as it is: it goes back on the wire as an
     assistant message.
     """
@@ -142,6 +143,10 @@ class ChatResponseMessage(_MaybeRefused):
     content: str | None = None
     tool_calls: list[ChatCompletionsToolCall] | None = None
     extra: Mapping[str, Any] = field(default=NO_EXTRA, kw_only=True, repr=False)
+    parsed: Any = field(default=None, kw_only=True, repr=False, eq=False)
+    """The answer as an instance of the class given as ``response_format`` (None otherwise).
+
+    Not a wire field: the client sets it after checking and parsing ``content``."""
 
 
 @wire_names

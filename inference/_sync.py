@@ -599,6 +599,8 @@ class ChatCompletionsClient:
         ``model_extras`` go at the body root with the header ``extra-parameters:
         pass-through``. ``body`` (positional) sends a complete JSON body as given instead.
         ``headers``, ``timeout`` and ``retry`` apply to this call only.
+        A class as ``response_format`` (attrs, dataclass, TypedDict or pydantic model) asks
+        for JSON of its strict schema and sets ``message.parsed`` to an instance of it.
         """
         call = functools.partial(
             self._async.complete,

@@ -26,9 +26,16 @@ this tree where they arise. The tree::
     │   ├── ServiceError               5xx
     │   ├── ResponseDecodeError        a success status, but a body that is not the API's JSON
     │   └── StreamServiceError         the service sent an error event in the middle of a stream
-    └── StreamError
-        ├── StreamInterruptedError     the body ended before ``data: [DONE]``
-        └── SSEError (also ValueError) the event stream broke the decoder's limits
+    ├── StreamError
+    │   ├── StreamInterruptedError     the body ended before ``data: [DONE]``
+    │   └── SSEError (also ValueError) the event stream broke the decoder's limits
+    ├── StructuredOutputError (also ValueError)
+    │   │                              the answer does not fit the class given as
+    │   │                              ``response_format`` (``text`` keeps the answer)
+    │   ├── RefusalError               the model refused, or the content filter cut the answer
+    │   └── TruncatedOutputError       the answer was cut at the token limit
+    ├── ToolCallError                  a tool raised, and ``run_tools`` was told to raise
+    └── ToolRoundsExceededError        the model still asked for tools after ``max_rounds``
 
 Every :class:`HttpResponseError` carries ``status_code``, ``reason``, ``response`` (with
 ``.json()``, ``.text()`` and ``.headers``), the service's error ``code`` and ``message``, and
@@ -56,6 +63,7 @@ __all__ = [
     "InferenceTimeoutError",
     "RateLimitError",
     "ReadTimeoutError",
+    "RefusalError",
     "RequestValidationError",
     "ResourceNotFoundError",
     "ResponseDecodeError",
@@ -66,7 +74,11 @@ __all__ = [
     "StreamError",
     "StreamInterruptedError",
     "StreamServiceError",
+    "StructuredOutputError",
+    "ToolCallError",
+    "ToolRoundsExceededError",
     "TotalTimeoutError",
+    "TruncatedOutputError",
 ]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "apim-request-id", "request-id", "x-ms-request-id")
@@ -306,3 +318,63 @@ class StreamInterruptedError(StreamError):
 
 class SSEError(StreamError, ValueError):
     """The event stream broke a limit of :class:`inference.sse.SSEDecoder` (a line too long)."""
+
+
+class StructuredOutputError(InferenceError, ValueError):
+    """The answer cannot be turned into the class given as ``response_format``: it is not
+    JSON, or its JSON does not fit the class.
+
+    ``text`` is the model's answer as it came (None when there was none), ``completion`` the
+    whole response, ``output_type`` the class asked for.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        text: str | None = None,
+        completion: Any = None,
+        output_type: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.text = text
+        self.completion = completion
+        self.output_type = output_type
+
+
+class RefusalError(StructuredOutputError):
+    """The model refused to answer (the message's ``refusal``), or the content filter cut the
+    answer (finish reason ``content_filter``). ``refusal`` holds the model's explanation."""
+
+    refusal: str | None = None
+
+
+class TruncatedOutputError(StructuredOutputError):
+    """The answer reached the token limit (finish reason ``length``) before its JSON was
+    complete: raise ``max_tokens``, or ask for less. ``text`` holds the part received."""
+
+
+class ToolCallError(InferenceError):
+    """A tool raised while ``run_tools(..., raise_tool_errors=True)`` ran it.
+
+    The tool's own exception is the ``__cause__``; ``call`` is the model's tool call and
+    ``messages`` the conversation up to it.
+    """
+
+    def __init__(self, message: str, *, call: Any = None, messages: Any = None) -> None:
+        super().__init__(message)
+        self.call = call
+        self.messages = messages
+
+
+class ToolRoundsExceededError(InferenceError):
+    """The model still asked for tools after ``max_rounds`` rounds of tool calls.
+
+    ``messages`` is the whole conversation so far (tool results included) and ``completion``
+    the last response, so the run can be continued or inspected.
+    """
+
+    def __init__(self, message: str, *, messages: Any = None, completion: Any = None) -> None:
+        super().__init__(message)
+        self.messages = messages
+        self.completion = completion

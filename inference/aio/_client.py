@@ -19,6 +19,7 @@ from .._auth import Authenticator, Credential
 from .._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, Timeout, requested_delay
 from .._endpoint import UNSET, Endpoint, EndpointKind, is_secure_for_credentials, resolve_endpoint
 from .._errors import error_from_response
+from .._parse import attach_parsed, typed_response_format
 from .._serialization import (
     DecodeFailure,
     dumps,
@@ -408,7 +409,10 @@ class ChatCompletionsClient:
         ``model_extras`` go at the body root with the header ``extra-parameters:
         pass-through``. ``body`` (positional) sends a complete JSON body as given instead.
         ``headers``, ``timeout`` and ``retry`` apply to this call only.
+        A class as ``response_format`` (attrs, dataclass, TypedDict or pydantic model) asks
+        for JSON of its strict schema and sets ``message.parsed`` to an instance of it.
         """
+        response_format, output_type = typed_response_format(response_format)
         call = {
             "frequency_penalty": frequency_penalty,
             "presence_penalty": presence_penalty,
@@ -474,7 +478,9 @@ class ChatCompletionsClient:
         call_timeout = Timeout.coerce(timeout, self._timeout)
         call_retry = RetryPolicy.coerce(retry, self._retry)
         if streaming:
-            return await self._stream(payload, extra_headers, call_timeout, call_retry)
+            streamed = await self._stream(payload, extra_headers, call_timeout, call_retry)
+            streamed._output_type = output_type
+            return streamed
         response, data, attempts = await self._fetch(
             "POST",
             self._endpoint.chat_completions_url,
@@ -484,9 +490,10 @@ class ChatCompletionsClient:
             call_retry,
         )
         try:
-            return loads_completions(data)
+            completion = loads_completions(data)
         except DecodeFailure as exc:
             raise self._decode_error(response, data, exc, attempts) from exc
+        return completion if output_type is None else attach_parsed(completion, output_type)
 
     async def get_model_info(
         self,

@@ -15,6 +15,7 @@ import anyio
 from .._accumulate import ChatCompletionsAccumulator, text_delta
 from .._chunks import ChunkParser
 from .._errors import error_from_event
+from .._parse import attach_parsed
 from .._serialization import DecodeFailure, parse_event, update_from_owned_dict
 from ..exceptions import (
     IdleTimeoutError,
@@ -54,6 +55,9 @@ class AsyncChatCompletionsStream:
     ``Timeout.idle``). Each carries ``partial``: what was received so far, assembled. The
     updates that arrived before an error are yielded first; the error is raised after them.
     """
+
+    # The class given as response_format: the final completion's message.parsed is one.
+    _output_type: Any = None
 
     def __init__(
         self,
@@ -424,7 +428,10 @@ class AsyncChatCompletionsStream:
                 "the stream has not finished: iterate it to the end first, or call "
                 "'await stream.until_done()'; partial_completion() gives what arrived so far"
             )
-        return self._accumulator.result()
+        completion = self._accumulator.result()
+        if self._output_type is not None:
+            attach_parsed(completion, self._output_type)
+        return completion
 
     def partial_completion(self) -> ChatCompletions:
         """What has arrived so far, assembled (also works after an error or an early stop)."""

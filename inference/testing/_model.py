@@ -156,6 +156,9 @@ _TO_HINTS = ("destination", "dest", "to", "target", "arrival", "arrive", "end")
 _TEXT_HINTS = ("query", "question", "text", "prompt", "message", "input", "content", "search")
 _NUMBER_HINTS = ("number", "count", "days", "amount", "quantity", "how many")
 _MAX_SCHEMA_DEPTH = 8
+# From this depth on, arrays are empty and unions take null where the schema allows: a
+# recursive schema (a class that holds a list of itself) ends.
+_NESTING_ENDS = 3
 
 
 class ModelError(Exception):
@@ -803,6 +806,8 @@ def value_for_schema(
         options = schema.get(combinator)
         if isinstance(options, list) and options:
             usable = [o for o in options if isinstance(o, dict) and o.get("type") != "null"]
+            if depth >= _NESTING_ENDS and len(usable) < len(options):
+                return None  # deep in a recursive schema: end it where null is allowed
             first = usable[0] if usable else options[0]
             return value_for_schema(first, context=context, root=root, name=name, depth=depth + 1)
     kind = schema.get("type")
@@ -814,7 +819,8 @@ def value_for_schema(
         return _object_value(schema, context, root, depth)
     if kind == "array":
         items = schema.get("items")
-        count = min(max(1, int(schema.get("minItems", 1))), 10)
+        least = int(schema.get("minItems", 0))
+        count = min(max(0 if depth >= _NESTING_ENDS else 1, least), 10)
         if not isinstance(items, dict):
             return ["item"] * count
         return [
@@ -877,6 +883,8 @@ def _string_value(schema: Mapping[str, Any], context: _Context, name: str) -> st
 
 
 def _resolve_ref(root: Mapping[str, Any], ref: str) -> Mapping[str, Any]:
+    if ref == "#":
+        return root
     if not ref.startswith("#/"):
         return {}
     node: Any = root

@@ -1,0 +1,196 @@
+"""JSON into Python classes: structured answers, and tool arguments.
+
+attrs classes, dataclasses and TypedDicts are built by one cattrs converter of their own
+(strict: a string field takes only a string, unknown keys are refused), pydantic models by
+pydantic. Everything raises :class:`ParseFailure` (a ``ValueError``) with a short reason,
+which the callers turn into the project's errors. Protocol code: no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from cattrs import Converter, transform_error
+from cattrs.errors import BaseValidationError
+from cattrs.strategies import configure_union_passthrough
+
+from ._schema import class_kind, json_schema_format
+from .exceptions import RefusalError, StructuredOutputError, TruncatedOutputError
+from .models import ChatCompletions, CompletionsFinishReason
+
+__all__ = [
+    "ParseFailure",
+    "attach_parsed",
+    "parse_json",
+    "structure",
+    "to_json_text",
+    "typed_response_format",
+]
+
+
+class ParseFailure(ValueError):
+    """JSON that does not fit the type asked for (the message says where and why)."""
+
+
+def _strict(kind: type, *accepted: type) -> Callable[[Any, Any], Any]:
+    allowed = accepted or (kind,)
+
+    def hook(value: Any, _type: Any) -> Any:
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, allowed):
+            raise ParseFailure(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        result: Any = value
+        return float(result) if kind is float else result
+
+    return hook
+
+
+def _iso(kind: type) -> Callable[[Any, Any], Any]:
+    def hook(value: Any, _type: Any) -> Any:
+        if not isinstance(value, str):
+            raise ParseFailure(f"expected an ISO {kind.__name__} string, got {value!r}")
+        return kind.fromisoformat(value)  # type: ignore[attr-defined]
+
+    return hook
+
+
+def _uuid(value: Any, _type: Any) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise ParseFailure(f"expected a UUID string, got {value!r}")
+    return uuid.UUID(value)
+
+
+def _pydantic_hook(cls: type) -> Callable[[Any, Any], Any]:
+    return lambda value, _type: cls.model_validate(value)  # type: ignore[attr-defined]
+
+
+def _build_converter() -> Converter:
+    conv = Converter(forbid_extra_keys=True, detailed_validation=True)
+    conv.register_structure_hook(str, _strict(str))
+    conv.register_structure_hook(int, _strict(int))
+    conv.register_structure_hook(float, _strict(float, int, float))
+    conv.register_structure_hook(bool, _strict(bool))
+    conv.register_structure_hook(datetime.datetime, _iso(datetime.datetime))
+    conv.register_structure_hook(datetime.date, _iso(datetime.date))
+    conv.register_structure_hook(uuid.UUID, _uuid)
+    conv.register_structure_hook_factory(lambda t: class_kind(t) == "pydantic", _pydantic_hook)
+    conv.register_unstructure_hook_factory(
+        lambda t: class_kind(t) == "pydantic",
+        lambda _cls: lambda obj: obj.model_dump(mode="json", by_alias=True),
+    )
+    conv.register_unstructure_hook(datetime.datetime, lambda d: d.isoformat())
+    conv.register_unstructure_hook(datetime.date, lambda d: d.isoformat())
+    conv.register_unstructure_hook(uuid.UUID, str)
+    conv.register_unstructure_hook(enum.Enum, lambda e: e.value)
+    # Unions of JSON scalars (``int | str``, ``float | None`` ...) take the value as it is,
+    # when its type is one of them.
+    configure_union_passthrough(str | int | float | bool | None, conv)
+    return conv
+
+
+_converter = _build_converter()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, BaseValidationError):
+        return "; ".join(transform_error(exc, format_exception=_describe))
+    return _describe(exc, None)
+
+
+def _describe(exc: BaseException, _type: Any) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}" if exc.args else "a field is missing"
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def structure(data: Any, tp: Any) -> Any:
+    """``data`` (parsed JSON) as an instance of ``tp``; :class:`ParseFailure` if it does not fit."""
+    try:
+        return _converter.structure(data, tp)
+    except ParseFailure:
+        raise
+    except Exception as exc:  # cattrs, pydantic, KeyError, TypeError, ValueError from a hook
+        raise ParseFailure(_reason(exc)) from exc
+
+
+def parse_json(text: str, tp: Any) -> Any:
+    """JSON text as an instance of ``tp``; :class:`ParseFailure` otherwise."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ParseFailure(f"not valid JSON ({exc})") from exc
+    return structure(data, tp)
+
+
+def to_json_text(value: Any) -> str:
+    """A tool's return value as message text: a str as it is, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(_converter.unstructure(value)).decode()
+    except (TypeError, ValueError) as exc:
+        raise ParseFailure(
+            f"the tool returned a {type(value).__name__}, which is not JSON-serializable ({exc})"
+        ) from exc
+
+
+def _name(tp: Any) -> str:
+    return getattr(tp, "__qualname__", repr(tp))
+
+
+def attach_parsed(completion: ChatCompletions, tp: Any) -> ChatCompletions:
+    """Set ``message.parsed`` of each choice to its answer as a ``tp``.
+
+    A choice that only calls tools is left alone. A refusal, a content-filtered answer, a
+    truncated answer or one that does not fit ``tp`` raises (see the exceptions).
+    """
+    for choice in completion.choices:
+        message = choice.message
+        refusal = message.refusal
+        text = message.content
+        if refusal or choice.finish_reason == CompletionsFinishReason.CONTENT_FILTERED:
+            error = RefusalError(
+                f"the model refused to answer as {_name(tp)}: {refusal}"
+                if refusal
+                else f"the content filter stopped the answer (as {_name(tp)}); see .text",
+                text=text,
+                completion=completion,
+                output_type=tp,
+            )
+            error.refusal = refusal
+            raise error
+        if message.tool_calls and not text:
+            continue
+        if choice.finish_reason == CompletionsFinishReason.TOKEN_LIMIT_REACHED:
+            raise TruncatedOutputError(
+                f"the answer reached the token limit before its {_name(tp)} JSON was complete: "
+                "raise max_tokens (the part received is in .text)",
+                text=text,
+                completion=completion,
+                output_type=tp,
+            )
+        try:
+            message.parsed = parse_json(text or "", tp)
+        except ParseFailure as exc:
+            raise StructuredOutputError(
+                f"the answer is not a valid {_name(tp)}: {exc} (the answer is in .text)",
+                text=text,
+                completion=completion,
+                output_type=tp,
+            ) from exc
+    return completion
+
+
+def typed_response_format(response_format: Any) -> tuple[Any, Any]:
+    """``(format to send, class to parse into)``: a class becomes its strict
+    :class:`~inference.models.JsonSchemaFormat`; anything else is sent as it is (no class)."""
+    if not isinstance(response_format, type) or class_kind(response_format) is None:
+        return response_format, None
+    if response_format.__module__ == "inference.models":
+        return response_format, None  # a format class passed without ``()``: refused later
+    return json_schema_format(response_format), response_format

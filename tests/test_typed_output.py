@@ -1,0 +1,515 @@
+"""Structured output into Python classes: schema derivation (golden schemas per class kind),
+parsing, and ``complete(response_format=Class)`` against the emulator and a scripted server
+(refusal, content filter, truncation, invalid answers), async and sync, streamed and not."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import json
+import typing
+from typing import Annotated, Any, Literal, TypedDict
+
+import attrs
+import orjson
+import pydantic
+import pytest
+from _fault_server import FaultServer, chat_body, chunk_event, raw, sse
+
+import inference
+from inference import _parse, _schema
+from inference.aio import ChatCompletionsClient
+from inference.exceptions import (
+    RefusalError,
+    RequestValidationError,
+    StructuredOutputError,
+    TruncatedOutputError,
+)
+from inference.models import JsonSchemaFormat, UserMessage
+from inference.testing import Emulator
+
+
+class Role(enum.Enum):
+    """A job."""
+
+    ENGINEER = "engineer"
+    POET = "poet"
+
+
+# -- the same shape in the four class kinds ---------------------------------------------------
+
+
+@attrs.define
+class AttrsAddress:
+    """A postal address."""
+
+    street: str = attrs.field(metadata={"description": "Street and number"})
+    city: str
+
+
+@attrs.define
+class AttrsPerson:
+    """A person."""
+
+    name: str
+    age: int | None
+    role: Role
+    tags: list[str]
+    status: Literal["active", "retired"]
+    address: AttrsAddress
+
+
+@dataclasses.dataclass
+class DataAddress:
+    """A postal address."""
+
+    street: str = dataclasses.field(metadata={"description": "Street and number"})
+    city: str = ""
+
+
+@dataclasses.dataclass
+class DataPerson:
+    """A person."""
+
+    name: str
+    age: int | None
+    role: Role
+    tags: list[str]
+    status: Literal["active", "retired"]
+    address: DataAddress
+
+
+class DictAddress(TypedDict):
+    """A postal address."""
+
+    street: Annotated[str, "Street and number"]
+    city: str
+
+
+class DictPerson(TypedDict):
+    """A person."""
+
+    name: str
+    age: int | None
+    role: Role
+    tags: list[str]
+    status: Literal["active", "retired"]
+    address: DictAddress
+
+
+class PydanticAddress(pydantic.BaseModel):
+    """A postal address."""
+
+    street: str = pydantic.Field(description="Street and number")
+    city: str
+
+
+class PydanticPerson(pydantic.BaseModel):
+    """A person."""
+
+    name: str
+    age: int | None
+    role: Role
+    tags: list[str]
+    status: Literal["active", "retired"]
+    address: PydanticAddress
+
+
+KINDS = {
+    "attrs": (AttrsPerson, "AttrsAddress"),
+    "dataclass": (DataPerson, "DataAddress"),
+    "typeddict": (DictPerson, "DictAddress"),
+    "pydantic": (PydanticPerson, "PydanticAddress"),
+}
+
+
+def golden(address: str) -> dict[str, Any]:
+    """The strict schema every kind of Person must yield (the nested class named ``address``)."""
+    return {
+        "type": "object",
+        "description": "A person.",
+        "properties": {
+            "name": {"type": "string"},
+            "age": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            "role": {"type": "string", "enum": ["engineer", "poet"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "status": {"type": "string", "enum": ["active", "retired"]},
+            "address": {"$ref": f"#/$defs/{address}"},
+        },
+        "required": ["name", "age", "role", "tags", "status", "address"],
+        "additionalProperties": False,
+        "$defs": {
+            address: {
+                "type": "object",
+                "description": "A postal address.",
+                "properties": {
+                    "street": {"type": "string", "description": "Street and number"},
+                    "city": {"type": "string"},
+                },
+                "required": ["street", "city"],
+                "additionalProperties": False,
+            }
+        },
+    }
+
+
+ANSWER = {
+    "name": "Ada",
+    "age": None,
+    "role": "poet",
+    "tags": ["math"],
+    "status": "retired",
+    "address": {"street": "1 Main St", "city": "London"},
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_golden_schema_per_class_kind(kind: str) -> None:
+    """attrs classes, dataclasses, TypedDicts and pydantic models give the same strict schema:
+    all fields required, no additional properties, Optional as a union with null, enums and
+    literals as enum lists, nested classes in $defs, field descriptions kept."""
+    cls, address = KINDS[kind]
+    assert _schema.class_kind(cls) == kind
+    assert _schema.object_schema(cls) == golden(address)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_json_schema_format_is_strict_and_named(kind: str) -> None:
+    """The response format carries the class name, its docstring and strict=True."""
+    cls, address = KINDS[kind]
+    fmt = _schema.json_schema_format(cls)
+    schema = golden(address)
+    del schema["description"]
+    assert fmt == JsonSchemaFormat(
+        name=cls.__name__, schema=schema, description="A person.", strict=True
+    )
+
+
+@attrs.define
+class Tree:
+    """A node with children of its own kind."""
+
+    label: str
+    children: list[Tree]
+    parent: Leaf | None
+
+
+@attrs.define
+class Leaf:
+    when: datetime.date
+    weight: float
+    ok: bool
+    ratio: int | float
+
+
+def test_recursive_and_scalar_types() -> None:
+    """A class holding itself refers to the root ('#'); dates, floats, bools and unions of
+    scalars have their schemas; a class without docstring has no description."""
+    schema = _schema.object_schema(Tree)
+    assert schema["properties"]["children"] == {"type": "array", "items": {"$ref": "#"}}
+    assert schema["properties"]["parent"] == {"anyOf": [{"$ref": "#/$defs/Leaf"}, {"type": "null"}]}
+    assert schema["$defs"]["Leaf"] == {
+        "type": "object",
+        "properties": {
+            "when": {"type": "string", "format": "date"},
+            "weight": {"type": "number"},
+            "ok": {"type": "boolean"},
+            "ratio": {"anyOf": [{"type": "integer"}, {"type": "number"}]},
+        },
+        "required": ["when", "weight", "ok", "ratio"],
+        "additionalProperties": False,
+    }
+
+
+@attrs.define
+class HasDict:
+    data: dict[str, int]
+
+
+@attrs.define
+class HasAny:
+    data: Any
+
+
+@attrs.define
+class HasPair:
+    pair: tuple[int, str]
+
+
+@pytest.mark.parametrize(
+    ("cls", "words"),
+    [(HasDict, "HasDict.data"), (HasAny, "HasAny.data"), (HasPair, "HasPair.pair")],
+)
+def test_types_a_strict_schema_cannot_describe(cls: type, words: str) -> None:
+    """dict, Any and fixed tuples are refused with the field's name and what to use."""
+    with pytest.raises(RequestValidationError, match=words) as info:
+        _schema.object_schema(cls)
+    assert "list[...]" in str(info.value)
+
+
+def test_a_plain_class_is_refused() -> None:
+    """A class that is none of the four kinds is refused with the kinds to use."""
+
+    class Plain:
+        pass
+
+    with pytest.raises(RequestValidationError, match="attrs class, a dataclass"):
+        _schema.object_schema(Plain)
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_parse_into_each_kind(kind: str) -> None:
+    """Valid JSON becomes an instance of the class, nested class and enum included."""
+    cls, _ = KINDS[kind]
+    person = _parse.parse_json(json.dumps(ANSWER), cls)
+    if kind == "typeddict":
+        assert person == {**ANSWER, "role": Role.POET}
+        return
+    assert isinstance(person, cls)
+    assert person.role is Role.POET
+    assert person.age is None
+    assert person.address.city == "London"
+    assert type(person.address).__name__.endswith("Address")
+
+
+@pytest.mark.parametrize("kind", ["attrs", "dataclass", "typeddict"])
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"age": "forty"}, "age"),
+        ({"role": "king"}, "role"),
+        ({"status": "busy"}, "status"),
+        ({"extra": 1}, "extra"),
+        ({"address": "London"}, "address"),
+    ],
+)
+def test_parse_refuses_what_does_not_fit(kind: str, change: dict[str, Any], words: str) -> None:
+    """Wrong types, unknown enum or literal values, unknown keys and a string for an object
+    raise ParseFailure naming the field (cattrs errors never escape)."""
+    cls, _ = KINDS[kind]
+    with pytest.raises(_parse.ParseFailure, match=words):
+        _parse.parse_json(json.dumps({**ANSWER, **change}), cls)
+
+
+def test_parse_refuses_bad_json_and_missing_fields() -> None:
+    """Text that is not JSON, and a missing field, raise ParseFailure."""
+    with pytest.raises(_parse.ParseFailure, match="not valid JSON"):
+        _parse.parse_json('{"name": ', AttrsPerson)
+    partial = {k: v for k, v in ANSWER.items() if k != "tags"}
+    with pytest.raises(_parse.ParseFailure, match="tags"):
+        _parse.parse_json(json.dumps(partial), AttrsPerson)
+    with pytest.raises(_parse.ParseFailure, match="age"):
+        _parse.parse_json(json.dumps({**ANSWER, "age": "x"}), PydanticPerson)
+
+
+def test_parse_scalars_strictly() -> None:
+    """A bool is not an int, an int is a float, dates come from ISO text."""
+    leaf = _parse.parse_json('{"when": "2024-05-01", "weight": 3, "ok": true, "ratio": 2}', Leaf)
+    assert leaf == Leaf(datetime.date(2024, 5, 1), 3.0, True, 2)
+    assert type(leaf.weight) is float
+    with pytest.raises(_parse.ParseFailure, match="weight"):
+        _parse.parse_json('{"when": "2024-05-01", "weight": true, "ok": true, "ratio": 2}', Leaf)
+
+
+# -- complete(response_format=Class) ----------------------------------------------------------
+
+QUESTION = [UserMessage("Tell me about Ada Lovelace from London")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", list(KINDS))
+async def test_complete_sends_the_schema_and_parses(emulator: Emulator, kind: str) -> None:
+    """The request carries the strict json_schema format; message.parsed holds an instance
+    built from the emulator's schema-valid answer, and content keeps the raw JSON."""
+    cls, address = KINDS[kind]
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.complete(messages=QUESTION, response_format=cls)
+    sent = emulator.requests[-1].json["response_format"]
+    schema = golden(address)
+    description = schema.pop("description")
+    assert sent == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": cls.__name__,
+            "schema": schema,
+            "description": description,
+            "strict": True,
+        },
+    }
+    message = result.choices[0].message
+    parsed = message.parsed
+    assert parsed is not None
+    data = orjson.loads(message.content or "")
+    if kind == "typeddict":
+        assert parsed == {**data, "role": Role(data["role"])}
+    else:
+        assert isinstance(parsed, cls)
+        assert parsed.name == data["name"] == "Ada Lovelace"
+
+
+@pytest.mark.anyio
+async def test_a_schema_dict_and_plain_text_leave_parsed_empty(emulator: Emulator) -> None:
+    """A user-supplied schema keeps working as before, with nothing parsed; so does text."""
+    fmt = JsonSchemaFormat(name="Thing", schema={"type": "object", "properties": {}})
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.complete(messages=QUESTION, response_format=fmt)
+        plain = await client.complete(messages=QUESTION)
+    assert emulator.requests[0].json["response_format"]["json_schema"]["name"] == "Thing"
+    assert result.choices[0].message.parsed is None
+    assert plain.choices[0].message.parsed is None
+    assert "parsed" not in result.choices[0].message.as_dict()
+
+
+@pytest.mark.anyio
+async def test_a_format_class_without_parentheses_is_still_refused(emulator: Emulator) -> None:
+    """Passing a library format class itself (not an instance) is an error, not a schema."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(RequestValidationError, match="response_format"):
+            await client.complete(messages=QUESTION, response_format=JsonSchemaFormat)
+    assert emulator.requests == []
+
+
+@pytest.mark.anyio
+async def test_streamed_final_completion_is_parsed(emulator: Emulator) -> None:
+    """A streamed answer's final completion carries message.parsed."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        stream = await client.complete(messages=QUESTION, response_format=AttrsPerson, stream=True)
+        async with stream:
+            final = await stream.until_done()
+    parsed = final.choices[0].message.parsed
+    assert isinstance(parsed, AttrsPerson)
+    assert parsed.name == "Ada Lovelace"
+
+
+def test_sync_complete_and_stream_are_parsed() -> None:
+    """The sync client parses too, streamed and not."""
+    with (
+        Emulator().run_in_thread() as emu,
+        inference.ChatCompletionsClient(emu.endpoint(), "key") as client,
+    ):
+        result = client.complete(messages=QUESTION, response_format=DataPerson)
+        with client.complete(messages=QUESTION, response_format=DataPerson, stream=True) as s:
+            final = s.until_done()
+    assert isinstance(result.choices[0].message.parsed, DataPerson)
+    assert final.choices[0].message.parsed == result.choices[0].message.parsed
+
+
+@pytest.mark.anyio
+async def test_truncated_answer_raises_with_the_text(emulator: Emulator) -> None:
+    """finish_reason length raises TruncatedOutputError holding the partial JSON."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(TruncatedOutputError, match="max_tokens") as info:
+            await client.complete(messages=QUESTION, response_format=AttrsPerson, max_tokens=5)
+        stream = await client.complete(
+            messages=QUESTION, response_format=AttrsPerson, max_tokens=5, stream=True
+        )
+        async with stream:
+            async for _ in stream:
+                pass
+            with pytest.raises(TruncatedOutputError) as streamed:
+                stream.get_final_completion()
+    error = info.value
+    assert isinstance(error, StructuredOutputError)
+    assert error.text is not None and error.text.startswith('{"name"')
+    assert error.completion.choices[0].finish_reason == "length"
+    assert error.output_type is AttrsPerson
+    assert streamed.value.text == error.text
+
+
+def _body_with(message: dict[str, Any], finish: str = "stop") -> bytes:
+    body = chat_body()
+    body["choices"][0]["message"] = {"role": "assistant", **message}
+    body["choices"][0]["finish_reason"] = finish
+    return orjson.dumps(body)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("message", "finish", "words", "text", "refusal"),
+    [
+        (
+            {"content": None, "refusal": "I cannot help with that."},
+            "stop",
+            "I cannot help with that",
+            None,
+            "I cannot help with that.",
+        ),
+        ({"content": '{"name": "A'}, "content_filter", "content filter", '{"name": "A', None),
+    ],
+    ids=["refusal", "content_filter"],
+)
+async def test_refused_answers_raise_refusal_error(
+    message: dict[str, Any], finish: str, words: str, text: str | None, refusal: str | None
+) -> None:
+    """A message with a refusal, or an answer the content filter stopped, raises RefusalError
+    carrying the model's reason and what was written."""
+    async with (
+        FaultServer(raw(200, _body_with(message, finish))) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        with pytest.raises(RefusalError, match=words) as info:
+            await client.complete(messages=QUESTION, response_format=AttrsPerson)
+    assert info.value.refusal == refusal
+    assert info.value.text == text
+
+
+@pytest.mark.anyio
+async def test_answer_that_does_not_fit_raises() -> None:
+    """JSON of the wrong shape raises StructuredOutputError naming the field, text kept;
+    streamed, the same error comes from get_final_completion()."""
+    wrong = json.dumps({**ANSWER, "age": "old"})
+    async with (
+        FaultServer(
+            raw(200, _body_with({"content": wrong})),
+            sse(chunk_event(wrong), chunk_event("", finish="stop")),
+        ) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        with pytest.raises(StructuredOutputError, match="age") as info:
+            await client.complete(messages=QUESTION, response_format=AttrsPerson)
+        stream = await client.complete(messages=QUESTION, response_format=AttrsPerson, stream=True)
+        async with stream:
+            with pytest.raises(StructuredOutputError, match="age"):
+                await stream.until_done()
+    assert info.value.text == wrong
+    assert type(info.value) is StructuredOutputError
+
+
+@pytest.mark.anyio
+async def test_a_tool_call_answer_is_not_parsed(emulator: Emulator) -> None:
+    """When the model calls a tool instead of answering, nothing is parsed and nothing raises."""
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.complete(messages=QUESTION, response_format=AttrsPerson, tools=[tool])
+    message = result.choices[0].message
+    assert message.tool_calls
+    assert message.parsed is None
+
+
+def test_the_hint_types_are_resolved_for_typeddict() -> None:
+    """TypedDict hints written as strings are resolved (the module uses postponed hints)."""
+    assert typing.get_type_hints(DictPerson)["address"] is DictAddress
+    assert _schema.object_schema(DictPerson)["properties"]["address"] == {
+        "$ref": "#/$defs/DictAddress"
+    }
+
+
+@pytest.mark.anyio
+async def test_emulator_answers_a_recursive_schema(emulator: Emulator) -> None:
+    """The emulator resolves a '#' reference and ends the recursion with an empty list or
+    null, so a class that holds itself gets a valid, finite answer."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.complete(messages=QUESTION, response_format=Tree)
+    tree = result.choices[0].message.parsed
+    assert isinstance(tree, Tree)
+    depth = 0
+    node = tree
+    while node.children:
+        node = node.children[0]
+        depth += 1
+    assert 1 <= depth <= 4
+    assert isinstance(tree.parent, Leaf)
