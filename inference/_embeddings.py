@@ -8,8 +8,8 @@ twin) send what :func:`embeddings_body` builds and read the answer with
 from __future__ import annotations
 
 import base64
-import enum
 import binascii
+import enum
 import sys
 from array import array
 from collections.abc import Mapping, Sequence
