@@ -29,8 +29,8 @@ class EmbeddingsClient:
     ``endpoint`` and ``credential`` are those of :class:`ChatCompletionsClient` (the same
     endpoint kinds; requests go to ``<endpoint>/embeddings``), and so are ``api_version=``,
     ``endpoint_kind=``, ``key_header=``, ``token_scope=``, ``credential_scopes=``,
-    ``headers=``, ``timeout=``, ``retry=``, ``session=``, ``trust_env=`` and
-    ``log_request_body=``.
+    ``headers=``, ``timeout=``, ``retry=``, ``session=``, ``trust_env=``,
+    ``log_request_body=`` and ``enforce_https=``.
 
     Default request parameters (``model``, ``dimensions``, ``encoding_format``,
     ``input_type``, ``model_extras``) given here apply to every :meth:`embed` call that does
@@ -62,6 +62,7 @@ class EmbeddingsClient:
         session: aiohttp.ClientSession | None = None,
         trust_env: bool = False,
         log_request_body: bool = False,
+        enforce_https: bool = True,
     ) -> None:
         # Building the async client needs no event loop: arguments are checked right here.
         self._async = _AsyncEmbeddingsClient(
@@ -83,6 +84,7 @@ class EmbeddingsClient:
             session=session,
             trust_env=trust_env,
             log_request_body=log_request_body,
+            enforce_https=enforce_https,
         )
         self._portal = _Portal(self._async.close)
         # Safety net: stop the loop when the client is garbage collected or at exit.

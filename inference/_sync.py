@@ -402,6 +402,9 @@ class ChatCompletionsClient:
     ``session``: an ``aiohttp.ClientSession`` to use (it must belong to the client's own event
     loop, so it is rarely useful here). ``trust_env``: let the session read proxy settings and
     ``.netrc`` from the environment. ``log_request_body``: log request bodies at DEBUG.
+    ``enforce_https``: refuse to send a key or token over plain ``http://`` to a host that is
+    not a loopback address (the default); ``False`` allows it, for a server on a network you
+    trust (vLLM or Ollama on your LAN): anyone on the path can read the key.
 
     Use it as ``with ChatCompletionsClient(...) as client:`` or call :meth:`close`. One client
     may be shared by many threads. Its event loop starts on first use; Ctrl-C during a call
@@ -436,6 +439,7 @@ class ChatCompletionsClient:
         session: aiohttp.ClientSession | None = None,
         trust_env: bool = False,
         log_request_body: bool = False,
+        enforce_https: bool = True,
     ) -> None:
         # Building the async client needs no event loop: arguments are checked right here.
         self._async = _AsyncClient(
@@ -464,6 +468,7 @@ class ChatCompletionsClient:
             session=session,
             trust_env=trust_env,
             log_request_body=log_request_body,
+            enforce_https=enforce_https,
         )
         self._portal = _Portal(self._async.close)
         # Safety net: stop the loop when the client is garbage collected or at exit.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any, cast
@@ -12,6 +13,7 @@ import pytest
 from _recording_server import REFERENCE_DIR
 from azure.core.credentials import AccessToken, AzureKeyCredential
 
+from inference import ChatCompletionsClient as SyncChatCompletionsClient
 from inference.aio import ChatCompletionsClient
 from inference.aio._transport import Response
 from inference.exceptions import (
@@ -39,7 +41,7 @@ from inference.models import (
     ToolMessage,
     UserMessage,
 )
-from inference.testing import Emulator
+from inference.testing import Emulator, EmulatorOptions
 
 QUESTION = [
     SystemMessage("You are a helpful assistant."),
@@ -558,6 +560,85 @@ def test_allowed_endpoint_and_credential_combinations(endpoint: str, credential:
     """https, loopback http, and plain http without a credential are all accepted."""
     client = ChatCompletionsClient(endpoint, credential)
     assert client.endpoint.chat_completions_url.endswith("/v1/chat/completions")
+
+
+@pytest.mark.parametrize("client_class", [ChatCompletionsClient, SyncChatCompletionsClient])
+def test_plain_http_refusal_names_enforce_https(client_class: Any) -> None:
+    """The refusal (the default, sync and async alike) says how to allow plain http."""
+    with pytest.raises(RequestValidationError, match=r"pass enforce_https=False"):
+        client_class("http://10.0.0.5:8000/v1", "secret")
+    with pytest.raises(RequestValidationError, match="plain http"):
+        client_class("http://10.0.0.5:8000/v1", "secret", enforce_https=True)
+
+
+LAN_ENDPOINTS = ["http://10.0.0.5:8000/v1", "http://ollama.lan:11434/v1", "http://[fd00::5]/v1"]
+
+
+@pytest.mark.parametrize("endpoint", LAN_ENDPOINTS)
+def test_enforce_https_false_allows_a_key_over_plain_http(endpoint: str) -> None:
+    """enforce_https=False accepts a key for a plain-http LAN host (checked without connecting)."""
+    with SyncChatCompletionsClient(
+        endpoint, AzureKeyCredential("secret"), enforce_https=False
+    ) as client:
+        assert client.endpoint.chat_completions_url == endpoint + "/chat/completions"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("endpoint", LAN_ENDPOINTS)
+async def test_async_enforce_https_false_allows_a_key_over_plain_http(endpoint: str) -> None:
+    """The async client takes enforce_https=False the same way (nothing is connected)."""
+    async with ChatCompletionsClient(endpoint, "secret", enforce_https=False) as client:
+        assert client.endpoint.chat_completions_url == endpoint + "/chat/completions"
+
+
+class _LanResolver(aiohttp.abc.AbstractResolver):
+    """Resolves one made-up LAN host name to 127.0.0.1 and refuses every other name."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[Any]:
+        """127.0.0.1 for the LAN host; anything else is an error (no other address is used)."""
+        self.asked.append(host)
+        if host != self.host:
+            raise OSError(f"no address for {host} in this test")
+        return [
+            {
+                "hostname": host,
+                "host": "127.0.0.1",
+                "port": port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+@pytest.mark.anyio
+async def test_enforce_https_false_sends_the_key_over_plain_http() -> None:
+    """With enforce_https=False the key goes to a plain-http LAN name (mapped to 127.0.0.1)."""
+    resolver = _LanResolver("llm.lan")
+    async with (
+        Emulator(EmulatorOptions(key="lan-key")) as emu,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver)) as session,
+    ):
+        port = emu.url.rsplit(":", 1)[1]
+        endpoint = f"http://llm.lan:{port}/v1"
+        with pytest.raises(RequestValidationError, match="enforce_https=False"):
+            ChatCompletionsClient(endpoint, "lan-key", session=session)
+        async with ChatCompletionsClient(
+            endpoint, "lan-key", session=session, enforce_https=False
+        ) as client:
+            response = await client.complete(messages=QUESTION)
+    assert response.choices[0].message.content
+    assert resolver.asked == ["llm.lan"]
+    (request,) = emu.requests
+    assert request.headers["Authorization"] == "Bearer lan-key"
+    assert request.headers["Host"] == f"llm.lan:{port}"
 
 
 # -- messages through the client -----------------------------------------------------------

@@ -326,3 +326,17 @@ def test_sync_client_runs_the_same_code() -> None:
             assert repr(client).startswith("<sync EmbeddingsClient")
         with pytest.raises(InferenceError, match="closed"):
             client.embed(input=["late"])
+
+
+@pytest.mark.anyio
+async def test_embeddings_client_takes_enforce_https() -> None:
+    """A key over plain http to a LAN host is refused by default, allowed with the keyword."""
+    endpoint = "http://10.0.0.5:8000/v1"
+    with pytest.raises(RequestValidationError, match="enforce_https=False"):
+        EmbeddingsClient(endpoint, "secret")
+    with pytest.raises(RequestValidationError, match="enforce_https=False"):
+        inference.EmbeddingsClient(endpoint, "secret")
+    async with EmbeddingsClient(endpoint, "secret", enforce_https=False) as client:
+        assert client.endpoint.base_url == endpoint
+    with inference.EmbeddingsClient(endpoint, "secret", enforce_https=False) as sync_client:
+        assert sync_client.endpoint.base_url == endpoint

@@ -181,6 +181,9 @@ class ChatCompletionsClient:
     ``session``: your own ``aiohttp.ClientSession`` (then you close it; TLS settings are yours).
     ``trust_env``: let the session read proxy settings and ``.netrc`` from the environment.
     ``log_request_body``: log request bodies at DEBUG (off: prompts can be sensitive).
+    ``enforce_https``: refuse to send a key or token over plain ``http://`` to a host that is
+    not a loopback address (the default); ``False`` allows it, for a server on a network you
+    trust (vLLM or Ollama on your LAN): anyone on the path can read the key.
 
     Use it as ``async with ChatCompletionsClient(...) as client:`` or call :meth:`close`.
     """
@@ -213,6 +216,7 @@ class ChatCompletionsClient:
         session: aiohttp.ClientSession | None = None,
         trust_env: bool = False,
         log_request_body: bool = False,
+        enforce_https: bool = True,
     ) -> None:
         if credential_scopes is not None and token_scope is None:
             scopes = list(credential_scopes)
@@ -226,13 +230,16 @@ class ChatCompletionsClient:
             key_header=key_header,
             token_scope=token_scope,
         )
-        if credential is not None and not is_secure_for_credentials(
-            self._endpoint.chat_completions_url
+        if (
+            enforce_https
+            and credential is not None
+            and not is_secure_for_credentials(self._endpoint.chat_completions_url)
         ):
             raise RequestValidationError(
                 f"refusing to send a key or token over plain http to {self._endpoint.base_url}: "
-                "use an https:// endpoint (plain http is allowed only for loopback addresses "
-                "such as 127.0.0.1 or localhost)"
+                "use an https:// endpoint, or pass enforce_https=False to allow plain http on "
+                "a network you trust (without it, plain http is allowed only for loopback "
+                "addresses such as 127.0.0.1 or localhost)"
             )
         self._token_auth = credential is not None and not isinstance(
             credential, str | AzureKeyCredential

@@ -29,8 +29,8 @@ class EmbeddingsClient:
     ``endpoint`` and ``credential`` are those of :class:`ChatCompletionsClient` (the same
     endpoint kinds; requests go to ``<endpoint>/embeddings``), and so are ``api_version=``,
     ``endpoint_kind=``, ``key_header=``, ``token_scope=``, ``credential_scopes=``,
-    ``headers=``, ``timeout=``, ``retry=``, ``session=``, ``trust_env=`` and
-    ``log_request_body=``.
+    ``headers=``, ``timeout=``, ``retry=``, ``session=``, ``trust_env=``,
+    ``log_request_body=`` and ``enforce_https=``.
 
     Default request parameters (``model``, ``dimensions``, ``encoding_format``,
     ``input_type``, ``model_extras``) given here apply to every :meth:`embed` call that does
@@ -60,6 +60,7 @@ class EmbeddingsClient:
         session: aiohttp.ClientSession | None = None,
         trust_env: bool = False,
         log_request_body: bool = False,
+        enforce_https: bool = True,
     ) -> None:
         # The connection (endpoint, credential, pool, retries): the chat client's, unused for
         # chat. Its request path is the one both clients send through.
@@ -77,6 +78,7 @@ class EmbeddingsClient:
             session=session,
             trust_env=trust_env,
             log_request_body=log_request_body,
+            enforce_https=enforce_https,
         )
         self._defaults: dict[str, Any] = {
             "model": model,
