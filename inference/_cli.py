@@ -7,6 +7,7 @@ Commands (``chat`` is the default, so ``inference-chat "Hi"`` works)::
     python -m inference chat                                  # interactive, on a terminal
     python -m inference info                                  # the endpoint's model info
     python -m inference serve --port 8000                     # the local emulator
+    python -m inference batch requests.jsonl results.jsonl    # a batch file (see inference.batch)
 
 The endpoint comes from ``--endpoint``/``--key`` or ``AZURE_INFERENCE_ENDPOINT`` /
 ``AZURE_INFERENCE_CREDENTIAL``; without one, ``chat`` and ``info`` start the built-in emulator
@@ -116,7 +117,7 @@ EXIT_CODES: Final = {
     EXIT_INTERRUPTED: "stopped with Ctrl-C",
 }
 
-_COMMANDS: Final = frozenset({"chat", "info", "serve"})
+_COMMANDS: Final = frozenset({"batch", "chat", "info", "serve"})
 _TOP_LEVEL_OPTIONS: Final = frozenset({"-h", "--help", "--version"})
 _JSON_HINT: Final = "Answer with a JSON object."
 _MAX_ERROR_LENGTH: Final = 500
@@ -371,6 +372,17 @@ def _build_parser(prog: str) -> _Parser:
         help="show tracebacks",
     )
     serve.set_defaults(handler=_cmd_serve)
+
+    from .batch._cli import add_command as add_batch_command
+
+    add_batch_command(
+        commands,
+        connection,
+        epilog=_exit_code_text(),
+        endpoint_env=ENDPOINT_ENV,
+        key_env=KEY_ENV,
+        exit_failed=EXIT_ERROR,
+    )
     return parser
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ class EmbeddingsClient:
     endpoint kinds; requests go to ``<endpoint>/embeddings``), and so are ``api_version=``,
     ``endpoint_kind=``, ``key_header=``, ``token_scope=``, ``credential_scopes=``,
     ``headers=``, ``timeout=``, ``retry=``, ``session=``, ``trust_env=``,
-    ``log_request_body=`` and ``enforce_https=``.
+    ``log_request_body=``, ``enforce_https=`` and ``response_hook=``.
 
     Default request parameters (``model``, ``dimensions``, ``encoding_format``,
     ``input_type``, ``model_extras``) given here apply to every :meth:`embed` call that does
@@ -63,6 +63,7 @@ class EmbeddingsClient:
         trust_env: bool = False,
         log_request_body: bool = False,
         enforce_https: bool = True,
+        response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
     ) -> None:
         # Building the async client needs no event loop: arguments are checked right here.
         self._async = _AsyncEmbeddingsClient(
@@ -85,6 +86,7 @@ class EmbeddingsClient:
             trust_env=trust_env,
             log_request_body=log_request_body,
             enforce_https=enforce_https,
+            response_hook=response_hook,
         )
         self._portal = _Portal(self._async.close)
         # Safety net: stop the loop when the client is garbage collected or at exit.

@@ -405,6 +405,9 @@ class ChatCompletionsClient:
     ``enforce_https``: refuse to send a key or token over plain ``http://`` to a host that is
     not a loopback address (the default); ``False`` allows it, for a server on a network you
     trust (vLLM or Ollama on your LAN): anyone on the path can read the key.
+    ``response_hook``: called with the status and headers of every response head received
+    (each attempt, retries included), e.g. to read ``x-ratelimit-*`` headers; it runs on the
+    client's event loop thread, must not block, and what it raises ends the call.
 
     Use it as ``with ChatCompletionsClient(...) as client:`` or call :meth:`close`. One client
     may be shared by many threads. Its event loop starts on first use; Ctrl-C during a call
@@ -440,6 +443,7 @@ class ChatCompletionsClient:
         trust_env: bool = False,
         log_request_body: bool = False,
         enforce_https: bool = True,
+        response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
     ) -> None:
         # Building the async client needs no event loop: arguments are checked right here.
         self._async = _AsyncClient(
@@ -469,6 +473,7 @@ class ChatCompletionsClient:
             trust_env=trust_env,
             log_request_body=log_request_body,
             enforce_https=enforce_https,
+            response_hook=response_hook,
         )
         self._portal = _Portal(self._async.close)
         # Safety net: stop the loop when the client is garbage collected or at exit.

@@ -8,7 +8,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -184,6 +184,9 @@ class ChatCompletionsClient:
     ``enforce_https``: refuse to send a key or token over plain ``http://`` to a host that is
     not a loopback address (the default); ``False`` allows it, for a server on a network you
     trust (vLLM or Ollama on your LAN): anyone on the path can read the key.
+    ``response_hook``: called with the status and headers of every response head received
+    (each attempt, retries included), e.g. to read ``x-ratelimit-*`` headers; it runs on the
+    client's event loop, must not block, and what it raises ends the call.
 
     Use it as ``async with ChatCompletionsClient(...) as client:`` or call :meth:`close`.
     """
@@ -217,6 +220,7 @@ class ChatCompletionsClient:
         trust_env: bool = False,
         log_request_body: bool = False,
         enforce_https: bool = True,
+        response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
     ) -> None:
         if credential_scopes is not None and token_scope is None:
             scopes = list(credential_scopes)
@@ -273,6 +277,7 @@ class ChatCompletionsClient:
         self._retry = RetryPolicy.coerce(retry, DEFAULT_RETRY)
         self._transport = Transport(session, trust_env=trust_env)
         self._log_body = log_request_body
+        self._response_hook = response_hook
         # Every header that can carry the credential, including a custom key_header=.
         self._secret_headers = _SECRET_HEADERS | frozenset(
             name.lower() for name in self._endpoint.key_headers
@@ -780,6 +785,12 @@ class ChatCompletionsClient:
                     exc.args = (f"{exc.args[0]} (after {attempt} attempts)",)
                 raise
             status = response.status
+            if self._response_hook is not None:
+                try:
+                    self._response_hook(status, response.headers)
+                except BaseException:
+                    response.close()
+                    raise
             rid = (
                 response.headers.get("x-request-id")
                 or response.headers.get("apim-request-id")

@@ -4,7 +4,7 @@ error mapping are the very same)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ class EmbeddingsClient:
     endpoint kinds; requests go to ``<endpoint>/embeddings``), and so are ``api_version=``,
     ``endpoint_kind=``, ``key_header=``, ``token_scope=``, ``credential_scopes=``,
     ``headers=``, ``timeout=``, ``retry=``, ``session=``, ``trust_env=``,
-    ``log_request_body=`` and ``enforce_https=``.
+    ``log_request_body=``, ``enforce_https=`` and ``response_hook=``.
 
     Default request parameters (``model``, ``dimensions``, ``encoding_format``,
     ``input_type``, ``model_extras``) given here apply to every :meth:`embed` call that does
@@ -61,6 +61,7 @@ class EmbeddingsClient:
         trust_env: bool = False,
         log_request_body: bool = False,
         enforce_https: bool = True,
+        response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
     ) -> None:
         # The connection (endpoint, credential, pool, retries): the chat client's, unused for
         # chat. Its request path is the one both clients send through.
@@ -79,6 +80,7 @@ class EmbeddingsClient:
             trust_env=trust_env,
             log_request_body=log_request_body,
             enforce_https=enforce_https,
+            response_hook=response_hook,
         )
         self._defaults: dict[str, Any] = {
             "model": model,

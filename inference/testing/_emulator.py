@@ -30,6 +30,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _embeddings, _model
+from ._ratelimit import RateLimiter, Verdict
 
 __all__ = ["ENDPOINT_KINDS", "Emulator", "EmulatorOptions", "RecordedRequest", "run"]
 
@@ -93,6 +94,20 @@ class EmulatorOptions:
     status: int | None = None
     #: With ``status`` 429 or 503: send ``Retry-After`` (and ``retry-after-ms``) with this value.
     retry_after: float | None = None
+    #: Admit at most this many chat and embeddings requests per minute; more get HTTP 429 with
+    #: ``Retry-After``.
+    #: Every answer carries ``x-ratelimit-{limit,remaining,reset}-requests`` headers.
+    rate_limit_requests: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
+    #: Admit at most this many tokens (prompt plus completion) per minute, likewise, with
+    #: ``x-ratelimit-*-tokens`` headers.
+    rate_limit_tokens: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
+    #: The rate limits' burst: their buckets hold this many seconds' worth of the per-minute
+    #: limit and refill continuously (see :mod:`inference.testing._ratelimit`).
+    rate_limit_window: float = attrs.field(default=10.0, validator=attrs.validators.gt(0.0))
 
 
 @attrs.define
@@ -286,6 +301,7 @@ class Emulator:
         self._url: str | None = None
         self._active_streams = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._rate_limiter = RateLimiter()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -510,7 +526,21 @@ class Emulator:
         if refused is not None:
             return refused
         model = deployment or body.get("model") or self.model
-        return _json(_embeddings.embeddings_response(body, str(model)), kind)
+        answer = _embeddings.embeddings_response(body, str(model))
+        verdict = self._admit(options, answer["usage"]["total_tokens"])
+        if not verdict.admitted:
+            return _rate_limited(kind, verdict)
+        return _json(answer, kind, headers=verdict.headers)
+
+    def _admit(self, options: EmulatorOptions, tokens: int) -> Verdict:
+        """The rate limits' verdict on a request of ``tokens`` tokens (charged if admitted)."""
+        return self._rate_limiter.admit(
+            options.rate_limit_requests,
+            options.rate_limit_tokens,
+            options.rate_limit_window,
+            tokens,
+            time.monotonic(),
+        )
 
     @staticmethod
     def _refused_extras(
@@ -583,6 +613,9 @@ class Emulator:
             completion = _model.complete(body, repeat=options.repeat)
         except _model.ContentFiltered:
             return _content_filter_error(kind)
+        verdict = self._admit(options, completion.total_tokens)
+        if not verdict.admitted:
+            return _rate_limited(kind, verdict)
         model = deployment or body.get("model") or self.model
         answer = _Answer(
             completion=completion,
@@ -591,6 +624,7 @@ class Emulator:
             model=str(model),
             kind=kind,
             annotations=options.annotations,
+            headers=verdict.headers,
         )
         if body.get("stream"):
             stream_options = body.get("stream_options") or {}
@@ -612,7 +646,7 @@ class Emulator:
         )
         if delay:
             await asyncio.sleep(delay)
-        return _json(answer.body(), answer.kind)
+        return _json(answer.body(), answer.kind, headers=answer.headers)
 
     async def _stream(
         self,
@@ -627,6 +661,7 @@ class Emulator:
                 "Content-Type": "text/event-stream; charset=utf-8",
                 "Cache-Control": "no-cache",
                 **_request_id_headers(answer.kind),
+                **answer.headers,
             },
         )
         eol = "\r\n" if options.crlf else "\n"
@@ -674,6 +709,7 @@ class _Answer:
     model: str
     kind: str
     annotations: bool
+    headers: dict[str, str] = attrs.Factory(dict)
 
     def _tool_call_content(self) -> str | None:
         # The Azure AI services send "" next to tool calls; OpenAI-style services send null.
@@ -991,6 +1027,16 @@ def _status_error(kind: str, status: int, retry_after: float | None) -> web.Resp
     family = _FAMILY[kind]
     code = openai_code if family == "openai" else str(status) if family == "aoai" else azure_code
     return _error(kind, status, code, message.format(retry=retry_text), headers=headers)
+
+
+def _rate_limited(kind: str, verdict: Verdict) -> web.Response:
+    family = _FAMILY[kind]
+    code = "rate_limit_exceeded" if family == "openai" else "429"
+    message = (
+        "Requests to this model have exceeded the emulator's rate limit. "
+        f"Please retry after {verdict.headers['Retry-After']} seconds."
+    )
+    return _error(kind, 429, code, message, headers=verdict.headers)
 
 
 def _content_filter_error(kind: str) -> web.Response:

@@ -1,0 +1,166 @@
+"""The output file: append-only JSON lines, read back on a rerun to skip what is done.
+
+Each result is one ``os.write`` of a whole line on a file opened with ``O_APPEND``, so a process
+killed at any moment (SIGKILL included) leaves every line it finished in the file: the bytes are
+in the kernel as soon as the write returns. ``fsync`` (what protects against a machine crash or a
+power cut) runs at most every ``fsync_interval`` seconds and when the file is closed.
+
+On opening, lines at the end of the file that are cut short or unreadable (a write cut by a kill
+or a crash) are removed, and the rest is kept. An unreadable line followed by good ones is not
+a torn write: the file is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import orjson
+
+from ..exceptions import RequestValidationError
+
+__all__ = ["ResultFile", "Scan", "is_failure", "scan_results"]
+
+
+def is_failure(record: Mapping[str, Any]) -> bool:
+    """True for a result line that holds an error (``error`` set, or an HTTP status >= 400)."""
+    if record.get("error") is not None:
+        return True
+    response = record.get("response")
+    status = response.get("status_code") if isinstance(response, dict) else None
+    return not isinstance(status, int) or status >= 400
+
+
+def _readable(line: bytes) -> dict[str, Any] | None:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
+        return record
+    return None
+
+
+@attrs.frozen
+class Scan:
+    """What an output file holds: custom_id -> failed?, and where its last good line ends."""
+
+    done: dict[str, bool]
+    good_end: int
+
+
+def scan_results(data: bytes, path: str) -> Scan:
+    """Read the result lines of an output file's ``data`` (``path`` for messages).
+
+    Unreadable lines at the end (a torn write) are left out of ``good_end``; an unreadable line
+    with readable ones after it raises :class:`RequestValidationError`.
+    """
+    done: dict[str, bool] = {}
+    good_end = 0  # the end of the last readable line (and of blank lines after it)
+    bad_line: int | None = None
+    offset = 0
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        end = offset + len(line) + 1
+        offset = end
+        if not line.strip():
+            if bad_line is None:
+                good_end = min(end, len(data))
+            continue
+        record = _readable(line) if end <= len(data) else None
+        if record is None:
+            bad_line = bad_line or number
+            continue
+        if bad_line is not None:
+            raise RequestValidationError(
+                f"{path}: line {bad_line} is not a result line but later lines are; fix or "
+                "remove that line (or choose another output file)"
+            )
+        done[record["custom_id"]] = is_failure(record)
+        good_end = end
+    return Scan(done, good_end)
+
+
+class ResultFile:
+    """The results so far (:attr:`done`: custom_id -> failed?) and an appender for new ones."""
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync_interval: float = 1.0) -> None:
+        self.path = os.fspath(path)
+        self.fsync_interval = fsync_interval
+        #: custom_id -> True when its result is a failure.
+        self.done: dict[str, bool] = {}
+        #: Bytes removed from the end of the file when it was opened (a torn last write).
+        self.repaired_bytes = 0
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self._last_sync = time.monotonic()
+        self._unsynced = False
+        try:
+            self._load()
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _load(self) -> None:
+        with open(self._fd, "rb", closefd=False) as file:
+            data = file.read()
+        scan = scan_results(data, self.path)
+        self.done = scan.done
+        if scan.good_end < len(data):
+            self.repaired_bytes = len(data) - scan.good_end
+            os.ftruncate(self._fd, scan.good_end)
+            os.fsync(self._fd)
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Write one result line; fsync when the last one is ``fsync_interval`` seconds old."""
+        line = orjson.dumps(record) + b"\n"
+        view = memoryview(line)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._unsynced = True
+        if time.monotonic() - self._last_sync >= self.fsync_interval:
+            self.sync()
+
+    def sync(self) -> None:
+        """Flush the written lines to the disk."""
+        if self._unsynced:
+            os.fsync(self._fd)
+            self._unsynced = False
+        self._last_sync = time.monotonic()
+
+    def drop_failures(self) -> int:
+        """Rewrite the file without its failed results (atomically); how many were dropped."""
+        failed = {cid for cid, bad in self.done.items() if bad}
+        if not failed:
+            return 0
+        with open(self._fd, "rb", closefd=False) as file:
+            file.seek(0)
+            lines = file.read().splitlines(keepends=True)
+        kept = [line for line in lines if (_readable(line) or {}).get("custom_id") not in failed]
+        temporary = f"{self.path}.rewrite"
+        with open(temporary, "wb") as file:
+            file.writelines(kept)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.path)
+        directory = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        os.close(self._fd)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        for custom_id in failed:
+            del self.done[custom_id]
+        return len(failed)
+
+    def close(self) -> None:
+        """Sync and close. Idempotent."""
+        if self._fd >= 0:
+            try:
+                self.sync()
+            finally:
+                os.close(self._fd)
+                self._fd = -1

@@ -1,0 +1,85 @@
+"""Resuming a batch killed with SIGKILL: a real ``python -m inference batch`` process is killed in
+the middle of its run, and a rerun sends exactly what has no result, losing none."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from inference.testing import Emulator, EmulatorOptions
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+
+COUNT = 200
+
+
+def write_requests(path: Path) -> None:
+    """COUNT chat requests r0... whose prompts name their index."""
+    with path.open("w") as file:
+        for i in range(COUNT):
+            body = {"messages": [{"role": "user", "content": f"Question {i}"}], "max_tokens": 3}
+            request = {"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions"}
+            file.write(json.dumps({**request, "body": body}) + "\n")
+
+
+def start_batch(source: Path, target: Path, endpoint: str) -> subprocess.Popen[bytes]:
+    """The batch command in a child process."""
+    command = [sys.executable, "-m", "inference", "batch", str(source), str(target)]
+    command += ["--endpoint", endpoint, "--concurrency", "4", "--no-progress"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_INFERENCE")}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def lines_in(path: Path) -> int:
+    """Complete lines written so far."""
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def sent_ids(emulator: Emulator, since: int) -> list[str]:
+    """The custom_ids (from the prompts) of the requests the emulator got after ``since``."""
+    prompts = [r.json["messages"][0]["content"] for r in emulator.requests[since:]]
+    return [f"r{p.split()[1]}" for p in prompts]
+
+
+@pytest.mark.parametrize("torn", [False, True], ids=["clean-kill", "torn-last-line"])
+def test_a_sigkilled_run_resumes_without_loss_or_duplicate(tmp_path: Path, torn: bool) -> None:
+    """Kill -9 once results are being written; the rerun sends only the requests without a
+    result (none twice), keeps every line written before the kill, and ends with each
+    custom_id exactly once. With a torn last line (a write cut in half), that line is removed
+    and its request sent again."""
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_requests(source)
+    with Emulator(EmulatorOptions(first_token_delay=0.01)).run_in_thread() as emulator:
+        child = start_batch(source, target, emulator.endpoint())
+        deadline = time.monotonic() + 30
+        while lines_in(target) < 20 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        child.send_signal(signal.SIGKILL)
+        child.communicate()
+        assert child.returncode == -signal.SIGKILL
+        written = target.read_bytes()
+        kept = written[: written.rfind(b"\n") + 1]  # the complete lines (a kill may cut one)
+        assert 20 <= kept.count(b"\n") < COUNT
+        if torn:
+            with target.open("ab") as file:
+                file.write(b'{"id": "batch_req_x", "custom_id": "r1", "respo')
+        finished = {json.loads(x)["custom_id"] for x in kept.splitlines()}
+        before = len(emulator.requests)
+        rerun = start_batch(source, target, emulator.endpoint())
+        _, err = rerun.communicate(timeout=60)
+        assert rerun.returncode == 0, err.decode()
+        resent = sent_ids(emulator, before)
+    final = target.read_bytes()
+    assert final.startswith(kept)  # every finished line kept, in place
+    ids = [json.loads(x)["custom_id"] for x in final.splitlines()]
+    assert sorted(ids) == sorted(f"r{i}" for i in range(COUNT))  # each exactly once
+    assert sorted(resent) == sorted({f"r{i}" for i in range(COUNT)} - finished)
+    if torn:
+        assert b"torn last line" in err
