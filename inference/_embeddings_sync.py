@@ -1,5 +1,5 @@
 """The sync embeddings client: :class:`inference.aio.EmbeddingsClient` on a portal of its
-own (see :mod:`inference._sync`); every method is one hop."""
+own (see :mod:`inference._portal`); every method is one hop."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._auth import Credential
 from ._config import RetryPolicy, Timeout
 from ._endpoint import UNSET, Endpoint, EndpointKind
-from ._sync import _Portal
+from ._portal import Portal
 from .aio._embeddings import EmbeddingsClient as _AsyncEmbeddingsClient
 from .models import EmbeddingEncodingFormat, EmbeddingInputType, EmbeddingsResult, ModelInfo
 
@@ -88,7 +88,7 @@ class EmbeddingsClient:
             enforce_https=enforce_https,
             response_hook=response_hook,
         )
-        self._portal = _Portal(self._async.close)
+        self._portal = Portal(self._async.close)
         # Safety net: stop the loop when the client is garbage collected or at exit.
         self._finalizer = weakref.finalize(self, self._portal.stop)
 

@@ -7,11 +7,10 @@ garbage collected or the interpreter exits); the aiohttp session and async crede
 on that loop. Ctrl-C during a call or while iterating cancels the request on the loop and
 releases its connection; the client stays usable.
 
-A hop is one ``call_soon_threadsafe`` into the loop, which starts a task running the
-coroutine, and one wait on a plain lock that the loop releases once the outcome is stored:
-one wake-up each way. A non-streamed call is exactly one hop. Ctrl-C cancels the task
-(``Task.cancel``; the async core's own cancel scopes let that through) and waits until it
-has cleaned up.
+The portal (:mod:`inference._portal`, on anyio's ``BlockingPortal``) makes a non-streamed
+call exactly one hop: one hand-off to the loop and one back. Ctrl-C cancels the call's task
+and waits until it has cleaned up. A client used before ``os.fork()`` refuses calls in the
+child; one not used yet works there.
 
 A stream crosses over through a pump task and a memory object stream: the pump (on the
 loop) reads the network, decodes the server-sent events and sends batches of events, not
@@ -27,24 +26,22 @@ stream for it (a ``[DONE]`` or a bad event found while parsing).
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import threading
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, suppress
+from contextlib import suppress
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import anyio
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ._accumulate import text_delta
 from ._auth import Credential
 from ._config import RetryPolicy, Timeout
 from ._endpoint import UNSET, Endpoint, EndpointKind
+from ._portal import Portal
 from .aio._client import ChatCompletionsClient as _AsyncClient
 from .aio._stream import _SKIP, AsyncChatCompletionsStream
 from .exceptions import InferenceError
@@ -56,330 +53,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatCompletionsClient", "ChatCompletionsStream"]
 
-T = TypeVar("T")
-
 _EVENTS = 4096  # the most events (not parsed yet: bytes) in one batch of the pump
 _BATCHES_AHEAD = 2  # how many batches the pump may read ahead of a slow consumer
-_LIVENESS_CHECK = 1.0  # seconds between checks that the loop thread still runs, while waiting
-_CANCEL_WAIT = 5.0  # seconds to wait for a cancelled call to finish its clean-up
-_STOP_WAIT = 5.0  # seconds close() waits for the loop's tasks to end after cancelling them
-_CLOSED_MESSAGE = "the client is closed; create a new client"
-
-
-def _closed_error() -> InferenceError:
-    return InferenceError(_CLOSED_MESSAGE)
-
-
-class _Job(Generic[T]):
-    """One coroutine run on the loop for a waiting thread (or for nobody: a clean-up).
-
-    The waiting thread blocks on ``waiter``, a plain lock held from the start; the loop
-    stores the outcome and releases it, as the last thing it does for the job.
-    """
-
-    __slots__ = (
-        "abandoned",
-        "discard",
-        "done",
-        "error",
-        "func",
-        "result",
-        "settled",
-        "started",
-        "task",
-        "waiter",
-    )
-
-    def __init__(
-        self,
-        func: Callable[[], Awaitable[T]],
-        discard: Callable[[T], Awaitable[None]] | None = None,
-    ) -> None:
-        self.func = func
-        self.discard = discard  # releases a result that nobody will take (after Ctrl-C)
-        self.waiter = threading.Lock()
-        self.waiter.acquire()
-        # Written on the loop thread; read by the waiting thread once ``waiter`` is released.
-        self.done = False
-        self.result: T | None = None
-        self.error: BaseException | None = None
-        # Touched on the loop thread only.
-        self.task: asyncio.Task[None] | None = None
-        self.started = False
-        self.abandoned = False
-        self.settled: threading.Lock | None = None
-
-    def settle(self, result: T | None, error: BaseException | None) -> None:
-        """Store the outcome and wake the waiting thread (loop thread only; once)."""
-        if self.done:
-            return
-        self.result = result
-        self.error = error
-        self.done = True
-        self.waiter.release()
-
-    def outcome(self) -> T:
-        """The result, or raise the error (waiting thread, once settled)."""
-        error = self.error
-        if error is not None:
-            self.error = None  # no reference cycle through the traceback
-            try:
-                raise error
-            finally:
-                del error
-        return self.result  # type: ignore[return-value]
-
-    def cancel(self) -> None:
-        """Cancel the job (loop thread only). A task that has not started yet is not
-        cancelled (that would skip its clean-up): it sees ``abandoned`` when it starts."""
-        self.abandoned = True
-        if self.started and self.task is not None:
-            self.task.cancel()
-
-
-class _Portal:
-    """One event-loop thread for one sync client: started on first use, stopped once.
-
-    ``closer`` is awaited on the loop when the portal stops (it closes the async client).
-    """
-
-    def __init__(self, closer: Callable[[], Awaitable[None]]) -> None:
-        self._closer = closer
-        self._lock = threading.Lock()
-        self._stopped = False
-        self._cm: AbstractContextManager[BlockingPortal] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._thread_id: int | None = None
-        # Touched on the loop thread only:
-        self._jobs: set[_Job[Any]] = set()
-        self._pumped: weakref.WeakSet[_Pumped] = weakref.WeakSet()
-        self._closing = False
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def _get_loop(self) -> asyncio.AbstractEventLoop:
-        loop = self._loop
-        if loop is not None:
-            return loop
-        with self._lock:
-            if self._stopped:
-                raise _closed_error()
-            if self._loop is None:
-                cm = start_blocking_portal("asyncio", name="inference-loop")
-                portal = cm.__enter__()
-                try:
-                    loop, thread = portal.call(_loop_and_thread)
-                except BaseException:
-                    cm.__exit__(None, None, None)
-                    raise
-                self._thread, self._thread_id = thread, thread.ident
-                self._cm = cm
-                self._loop = loop
-            return self._loop
-
-    @property
-    def started(self) -> bool:
-        """True while the loop runs."""
-        return self._loop is not None
-
-    def stop(self) -> None:
-        """Cancel what still runs, await ``closer()``, stop the loop and join its thread.
-
-        Idempotent; safe from any thread (from the loop thread itself it does not wait).
-        """
-        with self._lock:
-            if self._stopped:
-                return
-            self._stopped = True
-            loop, cm, thread = self._loop, self._cm, self._thread
-            self._loop = self._cm = None
-        if loop is None or cm is None:
-            return
-        if threading.get_ident() == self._thread_id:
-            # Called on the loop itself (a finalizer run by the garbage collector there):
-            # it cannot wait for itself; shut down in the background instead.
-            loop.call_soon(self._spawn_detached, self._shutdown, cm)
-            return
-        try:
-            # If the loop is already gone, nothing is left to clean up there.
-            with suppress(RuntimeError, InferenceError):
-                job: _Job[None] = _Job(self._shutdown)
-                loop.call_soon_threadsafe(self._spawn, job, True)
-                self._wait(job, loop, thread)
-        finally:
-            cm.__exit__(None, None, None)
-
-    async def _shutdown(self, cm: AbstractContextManager[BlockingPortal] | None = None) -> None:
-        self._closing = True
-        me = asyncio.current_task()
-        jobs = [job for job in self._jobs if job.task is not None and job.task is not me]
-        for job in jobs:
-            job.cancel()
-        tasks = [job.task for job in jobs if job.task is not None and not job.task.done()]
-        if tasks:
-            with anyio.move_on_after(_STOP_WAIT):
-                await asyncio.wait(tasks)
-        for pumped in list(self._pumped):
-            await pumped.stream.aclose()
-            pumped.receive.close()
-        try:
-            await self._closer()
-        finally:
-            if cm is not None:
-                # Stopping from the loop thread: let a helper thread stop the portal.
-                threading.Thread(target=cm.__exit__, args=(None, None, None), daemon=True).start()
-
-    # -- hops --------------------------------------------------------------------------------
-
-    def call(
-        self,
-        func: Callable[[], Awaitable[T]],
-        discard: Callable[[T], Awaitable[None]] | None = None,
-    ) -> T:
-        """Run ``func()`` on the loop and wait for its result.
-
-        Ctrl-C (or any exception raised in this thread while waiting) cancels it on the loop
-        and waits for its clean-up; a result that nobody will take goes to ``discard``.
-        """
-        loop = self._loop or self._get_loop()
-        if threading.get_ident() == self._thread_id:
-            raise InferenceError(
-                "the sync client was called from its own event loop thread, where it would "
-                "wait for itself forever; in async code use inference.aio.ChatCompletionsClient "
-                "with await"
-            )
-        job = _Job(func, discard)
-        try:
-            loop.call_soon_threadsafe(self._spawn, job, False)
-        except RuntimeError:
-            raise _closed_error() from None
-        return self._wait(job, loop, self._thread)
-
-    def call_soon(self, func: Callable[[], Awaitable[None]]) -> bool:
-        """Start ``func()`` on the loop without waiting; False if the loop is not running."""
-        loop = self._loop
-        if loop is None:
-            return False
-        try:
-            loop.call_soon_threadsafe(self._spawn_detached, func)
-        except RuntimeError:
-            return False
-        return True
-
-    def _wait(
-        self, job: _Job[T], loop: asyncio.AbstractEventLoop, thread: threading.Thread | None
-    ) -> T:
-        waiter = job.waiter
-        try:
-            while not waiter.acquire(True, _LIVENESS_CHECK):
-                if thread is None or not thread.is_alive():
-                    raise _closed_error()
-        except BaseException:
-            # Interrupted (or the loop died): cancel the job, or release what it produced.
-            self._abandon(job, loop)
-            raise
-        return job.outcome()
-
-    def _abandon(self, job: _Job[Any], loop: asyncio.AbstractEventLoop) -> None:
-        """Cancel ``job`` on the loop and wait (bounded) until it has cleaned up."""
-        settled = threading.Lock()
-        settled.acquire()
-        try:
-            loop.call_soon_threadsafe(self._cancel, job, settled)
-        except RuntimeError:
-            return  # the loop is gone
-        settled.acquire(True, _CANCEL_WAIT)
-
-    def _cancel(self, job: _Job[Any], settled: threading.Lock) -> None:
-        # Loop thread. Hops run in the order they were sent: the job has been spawned.
-        task = job.task
-        if task is not None and not task.done():
-            job.settled = settled
-            job.cancel()
-            return
-        job.abandoned = True
-        if job.discard is not None and job.done and job.error is None:
-            # Finished just before the interrupt: release what it produced.
-            result, job.result = job.result, None
-            self._release(job.discard, result, settled)
-        else:
-            settled.release()
-
-    def _release(
-        self,
-        discard: Callable[[Any], Awaitable[None]],
-        result: Any,
-        settled: threading.Lock | None,
-    ) -> None:
-        # Loop thread: release a result nobody will take, in a task of its own (the job's
-        # task may be cancelled), then let the interrupted thread go on.
-        async def release() -> None:
-            try:
-                await discard(result)
-            finally:
-                if settled is not None:
-                    settled.release()
-
-        self._spawn_detached(release)
-
-    def _spawn(self, job: _Job[Any], internal: bool) -> None:
-        # Loop thread.
-        if self._closing and not internal:
-            job.settle(None, _closed_error())
-            return
-        job.task = asyncio.get_running_loop().create_task(self._run(job))
-        self._jobs.add(job)
-
-    def _spawn_detached(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        # Loop thread: a job that nobody waits for.
-        self._spawn(_Job(functools.partial(func, *args)), True)
-
-    def start(self, func: Callable[[], Awaitable[None]]) -> _Job[None]:
-        """Start a background job (loop thread only); it is cancelled when the portal stops."""
-        job: _Job[None] = _Job(func)
-        self._spawn(job, True)
-        return job
-
-    def track(self, pumped: _Pumped) -> None:
-        """Close a pumped stream when the portal stops, if nobody did (loop thread only)."""
-        self._pumped.add(pumped)
-
-    async def _run(self, job: _Job[T]) -> None:
-        # The job's task: cancelled (``Task.cancel``) only through ``job.cancel()``.
-        job.started = True
-        result: T | None = None
-        error: BaseException | None = None
-        try:
-            if job.abandoned:
-                error = _closed_error()
-            else:
-                result = await job.func()
-        except asyncio.CancelledError:
-            error = _closed_error()
-            if not job.abandoned:
-                raise  # not cancelled by job.cancel(): the loop itself is being torn down
-        except Exception as exc:
-            error = exc
-        except BaseException:
-            error = _closed_error()
-            raise
-        finally:
-            # Clean up first, wake the waiting thread last: it then rarely has to wait for
-            # this thread to let go of the interpreter.
-            self._jobs.discard(job)
-            if job.abandoned and error is None and job.discard is not None:
-                # Done, but the caller gave up waiting: release what it produced.
-                self._release(job.discard, result, job.settled)
-                job.settle(None, _closed_error())
-            else:
-                job.settle(result, error)
-                if job.settled is not None:
-                    job.settled.release()
-
-
-async def _loop_and_thread() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
-    return asyncio.get_running_loop(), threading.current_thread()
+_CANCEL_WAIT = 5.0  # seconds to wait for a stopped pump to end
 
 
 class ChatCompletionsClient:
@@ -475,7 +151,7 @@ class ChatCompletionsClient:
             enforce_https=enforce_https,
             response_hook=response_hook,
         )
-        self._portal = _Portal(self._async.close)
+        self._portal = Portal(self._async.close)
         # Safety net: stop the loop when the client is garbage collected or at exit.
         self._finalizer = weakref.finalize(self, self._portal.stop)
 
@@ -701,7 +377,7 @@ class _Pumped:
 
     __slots__ = ("__weakref__", "pump", "receive", "stream")
 
-    def __init__(self, stream: AsyncChatCompletionsStream, portal: _Portal) -> None:
+    def __init__(self, stream: AsyncChatCompletionsStream, portal: Portal) -> None:
         stream._partial_on_fail = False  # the consuming thread assembles it
         send, receive = anyio.create_memory_object_stream[Any](_BATCHES_AHEAD)
         self.stream = stream
@@ -729,12 +405,8 @@ class _Pumped:
             return items
 
     async def _stop_pump(self) -> None:
-        pump = self.pump
-        pump.cancel()
-        task = pump.task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_CANCEL_WAIT):
-                await asyncio.wait([task])
+        self.pump.cancel()
+        await self.pump.wait(_CANCEL_WAIT)
         self.receive.close()
 
     async def shutdown(self) -> None:

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ from inference import (
     StreamInterruptedError,
     StreamServiceError,
 )
-from inference._sync import _BATCHES_AHEAD, _EVENTS, _Job, _Portal
+from inference._portal import Portal, _Call
+from inference._sync import _BATCHES_AHEAD, _EVENTS
 from inference.aio import AsyncChatCompletionsStream
 from inference.models import ChatCompletions, ModelInfo, StreamingChatCompletionsUpdate, UserMessage
 from inference.testing import Emulator
@@ -307,7 +309,7 @@ def test_one_hop_per_call(
     complete() and a few for its updates, and its results and close() cost none."""
     client.complete(messages=[UserMessage("warm up")])
     hops = count_hops(client, monkeypatch)
-    loop = client._portal._get_loop()
+    loop = client._portal._start()
     me = threading.get_ident()
     sent: list[object] = []
     call_soon_threadsafe = loop.call_soon_threadsafe
@@ -351,7 +353,7 @@ def test_one_portal_started_on_first_use_stopped_by_close(emulator: Emulator) ->
     assert not client._portal.started
     assert set(loop_threads()) == before  # constructing starts nothing
     client.complete(messages=[UserMessage("first")])
-    thread = client._portal._thread
+    thread = client._portal.thread
     assert thread is not None and thread.is_alive()
     assert set(loop_threads()) - before == {thread}
     for i in range(3):
@@ -359,7 +361,7 @@ def test_one_portal_started_on_first_use_stopped_by_close(emulator: Emulator) ->
         with client.complete(messages=[UserMessage(f"stream {i}")], stream=True) as stream:
             stream.until_done()
         client.get_model_info()
-        assert client._portal._thread is thread
+        assert client._portal.thread is thread
     assert set(loop_threads()) - before == {thread}
     client.close()
     assert not thread.is_alive()
@@ -382,7 +384,7 @@ def test_garbage_collected_client_stops_its_loop(emulator: Emulator) -> None:
     """Dropping an unclosed client stops its loop thread and closes its session."""
     client = ChatCompletionsClient(emulator.endpoint(), "key")
     client.complete(messages=[UserMessage("then forget me")])
-    thread = client._portal._thread
+    thread = client._portal.thread
     transport = client._async._transport
     assert thread is not None and thread.is_alive()
     del client
@@ -595,8 +597,8 @@ def test_one_client_shared_by_32_threads(client: ChatCompletionsClient, emulator
         prompt, text = future.result()
         assert text.startswith(quoted(prompt)), (prompt, text)
     assert len(emulator.requests) == 200
-    assert client._portal._thread is not None
-    assert len([t for t in loop_threads() if t is client._portal._thread]) == 1
+    assert client._portal.thread is not None
+    assert len([t for t in loop_threads() if t is client._portal.thread]) == 1
     assert wait_until(lambda: all_released(client, emulator))
 
 
@@ -610,10 +612,29 @@ def test_sync_api_inside_a_running_event_loop(client: ChatCompletionsClient) -> 
             streamed = "".join(s.text_deltas())
         return text.message.content or "", streamed
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool, pytest.warns(RuntimeWarning):
         text, streamed = pool.submit(asyncio.run, main()).result(timeout=30)
     assert quoted("from a coroutine") in text
     assert quoted("streamed in a coroutine") in streamed
+
+
+def test_sync_api_inside_a_running_event_loop_warns_once(emulator: Emulator) -> None:
+    """A sync call inside a running event loop warns once per client, with a RuntimeWarning
+    that points to inference.aio; outside a loop it does not warn."""
+
+    async def main(client: ChatCompletionsClient) -> None:
+        for prompt in ("one", "two", "three"):
+            client.complete(messages=[UserMessage(prompt)])
+
+    with ChatCompletionsClient(emulator.endpoint(), "key", model="m") as client:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            client.complete(messages=[UserMessage("outside a loop: no warning")])
+        expected = r"blocks that loop.*client of inference\.aio"
+        with pytest.warns(RuntimeWarning, match=expected) as seen:
+            asyncio.run(main(client))
+    assert len(seen) == 1
+    assert seen[0].filename == __file__  # it points at the sync call
 
 
 def test_sync_api_on_its_own_loop_thread_fails_clearly(client: ChatCompletionsClient) -> None:
@@ -635,7 +656,7 @@ def test_portal_call_cancels_on_interrupt_and_waits_for_clean_up() -> None:
     async def closer() -> None:
         cleaned.append("closer")
 
-    portal = _Portal(closer)
+    portal = Portal(closer)
 
     async def slow() -> str:
         started.set()
@@ -681,13 +702,12 @@ def test_a_result_finished_as_the_caller_gave_up_is_discarded() -> None:
         await asyncio.sleep(0.01)
         discarded.append(result)
 
-    portal = _Portal(closer)
-    loop = portal._get_loop()
-    job = _Job(produce, discard)
-    loop.call_soon_threadsafe(portal._spawn, job, False)
-    assert job.waiter.acquire(True, WAIT)  # the loop settled the job
-    assert job.outcome() == "a stream nobody will read"
-    portal._abandon(job, loop)  # what call() does when interrupted at that moment
+    portal = Portal(closer)
+    loop = portal._start()
+    job = _Call(produce, discard)
+    future = asyncio.run_coroutine_threadsafe(job.run(portal._calls), loop)
+    assert future.result(WAIT) == "a stream nobody will read"  # the loop finished the job
+    portal._abandon(job)  # what call() does when interrupted at that moment
     assert discarded == ["a stream nobody will read"]  # released before _abandon returned
     portal.stop()
 
@@ -711,16 +731,15 @@ def test_a_result_that_outlives_the_cancellation_is_discarded() -> None:
         await asyncio.sleep(0.01)  # a point where a cancellation would land
         discarded.append(result)
 
-    portal = _Portal(closer)
-    loop = portal._get_loop()
-    job = _Job(stubborn, discard)
-    loop.call_soon_threadsafe(portal._spawn, job, False)
+    portal = Portal(closer)
+    loop = portal._start()
+    job = _Call(stubborn, discard)
+    future = asyncio.run_coroutine_threadsafe(job.run(portal._calls), loop)
     assert started.wait(WAIT)
-    portal._abandon(job, loop)  # what call() does when interrupted
+    portal._abandon(job)  # what call() does when interrupted
     assert discarded == ["made anyway"]  # released before _abandon returned
-    assert job.waiter.acquire(False)  # settled (nobody will read it)
-    with pytest.raises(InferenceError, match="closed"):
-        job.outcome()
+    with pytest.raises(InferenceError, match="closed"):  # nobody will read it
+        future.result(WAIT)
     portal.stop()
 
 
@@ -736,21 +755,18 @@ def test_a_job_cancelled_before_it_started_cleans_up() -> None:
         ran.append("ran")
         return "never"
 
-    portal = _Portal(closer)
-    loop = portal._get_loop()
-    job = _Job(never)
-    settled = threading.Lock()
-    settled.acquire()
+    portal = Portal(closer)
+    job = _Call(never, None)
 
-    def spawn_then_cancel() -> None:
-        portal._spawn(job, False)
-        portal._cancel(job, settled)  # the task exists but has not run yet
+    async def hand_over_then_cancel() -> str:
+        task = asyncio.get_running_loop().create_task(job.run(portal._calls))
+        await Portal._cancel(job)  # the task exists but has not run yet
+        try:
+            return await task
+        except InferenceError as exc:
+            return str(exc)
 
-    loop.call_soon_threadsafe(spawn_then_cancel)
-    assert settled.acquire(True, WAIT)
-    assert job.waiter.acquire(True, WAIT)
-    with pytest.raises(InferenceError, match="closed"):
-        job.outcome()
+    assert "closed" in portal.call(hand_over_then_cancel)
     assert ran == []
     assert portal.call(lambda: asyncio.sleep(0, "still usable")) == "still usable"
     portal.stop()

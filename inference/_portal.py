@@ -1,0 +1,377 @@
+"""The event loop of a sync client: an anyio :class:`~anyio.from_thread.BlockingPortal`.
+
+Each sync client owns one :class:`Portal` for its whole life. The portal's thread (named
+``inference-loop``) starts on the first call (:func:`anyio.from_thread.start_blocking_portal`)
+and stops when the client is closed, garbage collected or the interpreter exits.
+
+A call (:meth:`Portal.call`) is one hop: the coroutine is handed to the portal's loop with
+:func:`asyncio.run_coroutine_threadsafe`, and the calling thread waits on the
+:class:`concurrent.futures.Future` it returns. (The portal's own ``start_task_soon`` first waits
+for the loop to accept the task, then for its result: two thread hand-offs per call, which
+costs a non-streamed request about a third more; one hand-off each way is the floor.) An
+exception in the waiting thread (Ctrl-C) cancels the task on the loop and waits, bounded, for
+its clean-up; a result it made anyway (a stream) goes to the call's ``discard``.
+
+Background work that the loop starts for itself (a stream's pump) runs in one anyio task
+group, started with the portal (``BlockingPortal.start_task``) and cancelled when it stops.
+
+Forks: a child process inherits the parent's portal object but not its thread. A portal
+started before ``os.fork()`` refuses calls in the child (:class:`~inference.exceptions.
+InferenceError` saying to create a new client there), and its stop is a no-op: the child
+never waits for a thread it does not have, nor touches the loop, sockets and event-loop
+registrations it shares with the parent. A portal not started yet starts normally in the
+child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, suppress
+from typing import Any, Generic, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from .exceptions import InferenceError
+
+__all__ = ["Background", "Portal"]
+
+T = TypeVar("T")
+
+_CANCEL_WAIT = 5.0  # seconds to wait for a cancelled call to finish its clean-up
+_STOP_WAIT = 5.0  # seconds close() waits for the loop's tasks to end after cancelling them
+_CLOSED_MESSAGE = "the client is closed; create a new client"
+_OWN_THREAD_MESSAGE = (
+    "the sync client was called from its own event loop thread, where it would wait for "
+    "itself forever; in async code use the client of inference.aio (for example "
+    "inference.aio.ChatCompletionsClient) with await"
+)
+_IN_LOOP_MESSAGE = (
+    "a sync inference client was called inside a running event loop: each call blocks that "
+    "loop until it returns; in async code use the client of inference.aio (for example "
+    "inference.aio.ChatCompletionsClient) with await"
+)
+
+
+def closed_error() -> InferenceError:
+    """The error of a call on a closed client."""
+    return InferenceError(_CLOSED_MESSAGE)
+
+
+def _forked_error(pid: int) -> InferenceError:
+    return InferenceError(
+        f"this client's event loop runs in process {pid}, which forked this one "
+        "(os.fork(), multiprocessing with 'fork', a server that preloads the app): its "
+        "connections belong to that process; create a new client in this process"
+    )
+
+
+class _Call(Generic[T]):
+    """One coroutine run on the loop for a waiting thread (touched on the loop thread only,
+    once it was handed over)."""
+
+    __slots__ = ("abandoned", "discard", "func", "task")
+
+    def __init__(
+        self,
+        func: Callable[[], Awaitable[T]],
+        discard: Callable[[T], Awaitable[None]] | None,
+    ) -> None:
+        self.func = func
+        self.discard = discard  # releases a result that nobody will take (after Ctrl-C)
+        self.task: asyncio.Task[Any] | None = None
+        self.abandoned = False  # the caller gave up waiting
+
+    async def run(self, calls: set[asyncio.Task[Any]]) -> T:
+        task = self.task = asyncio.current_task()
+        assert task is not None
+        if self.abandoned:  # cancelled before it started
+            raise closed_error()
+        calls.add(task)
+        try:
+            result = await self.func()
+        finally:
+            calls.discard(task)
+        if self.abandoned:  # made after the caller gave up (a stubborn clean-up)
+            await self.release(result)
+            raise closed_error()
+        return result
+
+    async def release(self, result: T) -> None:
+        """Hand a result nobody will take to ``discard`` (shielded from cancellation)."""
+        if self.discard is not None:
+            with anyio.CancelScope(shield=True):
+                await self.discard(result)
+
+
+class Background:
+    """A task the loop started for itself (:meth:`Portal.start`): cancel it, wait for it."""
+
+    __slots__ = ("finished", "scope", "task")
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+        self.finished = anyio.Event()
+        self.task: asyncio.Task[Any] | None = None
+
+    def cancel(self) -> None:
+        """Cancel the task (loop thread only)."""
+        self.scope.cancel()
+
+    async def wait(self, timeout: float) -> None:
+        """Wait (shielded, at most ``timeout`` seconds) until the task has ended; a no-op in
+        the task itself."""
+        if self.task is asyncio.current_task():
+            return
+        with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+            await self.finished.wait()
+
+    async def run(self, func: Callable[[], Awaitable[None]]) -> None:
+        self.task = asyncio.current_task()
+        try:
+            with self.scope:
+                await func()
+        finally:
+            self.finished.set()
+
+
+class _Running:
+    """What a started portal holds; replaced by nothing when it stops."""
+
+    __slots__ = ("cm", "group", "host", "loop", "pid", "portal", "thread")
+
+    def __init__(self) -> None:
+        self.cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(
+            "asyncio", name="inference-loop"
+        )
+        self.portal = self.cm.__enter__()
+        try:
+            self.loop, self.thread = self.portal.call(_loop_and_thread)
+            self.host, self.group = self.portal.start_task(_host)
+        except BaseException:
+            self.cm.__exit__(None, None, None)
+            raise
+        self.pid = os.getpid()
+
+
+async def _loop_and_thread() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    return asyncio.get_running_loop(), threading.current_thread()
+
+
+async def _host(*, task_status: TaskStatus[TaskGroup]) -> None:
+    # The task group of the loop's background tasks; cancelled when the portal stops.
+    async with anyio.create_task_group() as group:
+        task_status.started(group)
+        await anyio.sleep_forever()
+
+
+class Portal:
+    """One event-loop thread for one sync client: started on first use, stopped once.
+
+    ``closer`` is awaited on the loop when the portal stops (it closes the async client).
+    """
+
+    def __init__(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self._closer = closer
+        self._lock = threading.Lock()
+        self._running: _Running | None = None
+        self._stopped = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # set while running
+        self._thread_id: int | None = None
+        self._forked_from: int | None = None  # the parent's pid, in a forked child
+        self._warned_in_loop = False
+        # Touched on the loop thread only:
+        self._calls: set[asyncio.Task[Any]] = set()
+        self._tracked: weakref.WeakSet[Any] = weakref.WeakSet()
+        _portals.add(self)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._forked_from is not None:
+                raise _forked_error(self._forked_from)
+            if self._stopped:
+                raise closed_error()
+            if self._running is None:
+                running = _Running()
+                self._thread_id = running.thread.ident
+                self._running = running
+                self._loop = running.loop
+            return self._running.loop
+
+    @property
+    def started(self) -> bool:
+        """True while the loop runs."""
+        return self._running is not None
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The loop's thread while it runs."""
+        running = self._running
+        return running.thread if running is not None else None
+
+    def stop(self) -> None:
+        """Cancel what still runs, await ``closer()``, stop the loop and join its thread.
+
+        Idempotent; safe from any thread (from the loop thread itself it does not wait); a
+        no-op in a forked child.
+        """
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            running, self._running, self._loop = self._running, None, None
+        if running is None or self._forked_from is not None:
+            return
+        if threading.get_ident() == self._thread_id:
+            # Called on the loop itself (a finalizer run by the garbage collector there):
+            # it cannot wait for itself; shut down in the background instead.
+            running.loop.call_soon(running.group.start_soon, self._shutdown, running, True)
+            return
+        try:
+            # If the loop is already gone, nothing is left to clean up there.
+            with suppress(RuntimeError):
+                running.portal.call(self._shutdown, running, False)
+        finally:
+            running.cm.__exit__(None, None, None)
+
+    async def _shutdown(self, running: _Running, from_loop: bool) -> None:
+        me = asyncio.current_task()
+        tasks = [task for task in self._calls if task is not me]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            with anyio.move_on_after(_STOP_WAIT):
+                await asyncio.wait(tasks)
+        try:
+            for pumped in list(self._tracked):
+                await pumped.shutdown()
+            await self._closer()
+        finally:
+            running.group.cancel_scope.cancel()  # the background tasks and the host task
+            if from_loop:
+                # Stopping from the loop thread: a helper thread stops the portal.
+                threading.Thread(target=running.cm.__exit__, args=(None,) * 3, daemon=True).start()
+
+    def _after_fork(self) -> None:
+        # In a forked child: the loop thread is not there. Refuse calls, and mark the anyio
+        # portal stopped (``BlockingPortal.stop`` only sets flags: it needs no loop), so that
+        # releasing it later (at exit) neither waits for the missing thread nor wakes the
+        # parent's loop.
+        self._lock = threading.Lock()
+        running = self._running
+        if running is None or self._forked_from is not None:
+            return
+        self._forked_from = running.pid
+        self._loop = None
+        stop = running.portal.stop()
+        with suppress(BaseException):
+            stop.send(None)
+        stop.close()
+
+    # -- hops --------------------------------------------------------------------------------
+
+    def call(
+        self,
+        func: Callable[[], Awaitable[T]],
+        discard: Callable[[T], Awaitable[None]] | None = None,
+    ) -> T:
+        """Run ``func()`` on the loop and wait for its result.
+
+        Ctrl-C (or any exception raised in this thread while waiting) cancels it on the loop
+        and waits for its clean-up; a result that nobody will take goes to ``discard``.
+        """
+        loop = self._loop or self._start()
+        if threading.get_ident() == self._thread_id:
+            raise InferenceError(_OWN_THREAD_MESSAGE)
+        if not self._warned_in_loop and asyncio._get_running_loop() is not None:
+            self._warn_in_loop()
+        job = _Call(func, discard)
+        coro = job.run(self._calls)
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:
+            coro.close()
+            raise closed_error() from None  # the loop was closed meanwhile
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise closed_error() from None  # the portal stopped and cancelled it
+        except BaseException as exc:
+            if not (future.done() and not future.cancelled() and future.exception() is exc):
+                self._abandon(job)  # interrupted while waiting (not the call's own error)
+            raise
+
+    def _warn_in_loop(self) -> None:
+        self._warned_in_loop = True
+        warnings.warn(_IN_LOOP_MESSAGE, RuntimeWarning, stacklevel=4)
+
+    def _abandon(self, job: _Call[Any]) -> None:
+        """Cancel ``job`` on the loop and wait (bounded) until it has cleaned up."""
+        running = self._running
+        if running is None:
+            return
+        with suppress(RuntimeError):  # the portal stopped meanwhile
+            running.portal.call(self._cancel, job)
+
+    @staticmethod
+    async def _cancel(job: _Call[Any]) -> None:
+        # Loop thread. The job was handed over before this hop: it has started (or never will).
+        job.abandoned = True
+        task = job.task
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+            with anyio.move_on_after(_CANCEL_WAIT):
+                await asyncio.wait([task])
+        elif not task.cancelled() and task.exception() is None:
+            await job.release(task.result())  # finished just before the interrupt
+
+    def call_soon(self, func: Callable[[], Awaitable[None]]) -> bool:
+        """Start ``func()`` on the loop without waiting; False if the loop is not running."""
+        running = self._running
+        if running is None or self._forked_from is not None:
+            return False
+        try:
+            running.loop.call_soon_threadsafe(running.group.start_soon, func)
+        except RuntimeError:
+            return False
+        return True
+
+    def start(self, func: Callable[[], Awaitable[None]]) -> Background:
+        """Start a background task (loop thread only); it is cancelled when the portal stops."""
+        running = self._running
+        if running is None:
+            raise closed_error()
+        task = Background()
+        running.group.start_soon(task.run, func)
+        return task
+
+    def track(self, pumped: Any) -> None:
+        """Shut down ``pumped`` when the portal stops, if nobody did (loop thread only)."""
+        self._tracked.add(pumped)
+
+
+_portals: weakref.WeakSet[Portal] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for portal in list(_portals):
+        portal._after_fork()
+        if portal._forked_from is not None:
+            _inherited.append(portal)
+
+
+# Portals inherited from the parent process stay referenced in the child: the objects they
+# reach (the parent's loop, sockets and event-loop registrations) are never released there.
+_inherited: list[Portal] = []
+os.register_at_fork(after_in_child=_after_fork_in_child)
