@@ -19,6 +19,16 @@ from ._config import RetryPolicy, Timeout
 from ._embeddings_sync import EmbeddingsClient
 from ._endpoint import Endpoint, EndpointKind
 from ._sync import ChatCompletionsClient, ChatCompletionsStream
+from ._tools import (
+    TextDeltaEvent,
+    Tool,
+    ToolCallEvent,
+    ToolResultEvent,
+    ToolRunDoneEvent,
+    ToolRunEvent,
+    ToolRunResult,
+    tool,
+)
 from ._version import __version__
 from .exceptions import (
     ClientAuthenticationError,
@@ -32,6 +42,7 @@ from .exceptions import (
     InferenceTimeoutError,
     RateLimitError,
     ReadTimeoutError,
+    RefusalError,
     RequestValidationError,
     ResourceNotFoundError,
     ResponseDecodeError,
@@ -42,7 +53,11 @@ from .exceptions import (
     StreamError,
     StreamInterruptedError,
     StreamServiceError,
+    StructuredOutputError,
+    ToolCallError,
+    ToolRoundsExceededError,
     TotalTimeoutError,
+    TruncatedOutputError,
 )
 
 __all__ = [
@@ -63,6 +78,7 @@ __all__ = [
     "InferenceTimeoutError",
     "RateLimitError",
     "ReadTimeoutError",
+    "RefusalError",
     "RequestValidationError",
     "ResourceNotFoundError",
     "ResponseDecodeError",
@@ -74,7 +90,19 @@ __all__ = [
     "StreamError",
     "StreamInterruptedError",
     "StreamServiceError",
+    "StructuredOutputError",
+    "TextDeltaEvent",
     "Timeout",
+    "Tool",
+    "ToolCallError",
+    "ToolCallEvent",
+    "ToolResultEvent",
+    "ToolRoundsExceededError",
+    "ToolRunDoneEvent",
+    "ToolRunEvent",
+    "ToolRunResult",
     "TotalTimeoutError",
+    "TruncatedOutputError",
     "__version__",
+    "tool",
 ]

@@ -164,8 +164,8 @@ def attach_parsed(completion: ChatCompletions, tp: Any) -> ChatCompletions:
             )
             error.refusal = refusal
             raise error
-        if message.tool_calls and not text:
-            continue
+        if message.tool_calls:
+            continue  # not the answer yet: the model wants tools run first
         if choice.finish_reason == CompletionsFinishReason.TOKEN_LIMIT_REACHED:
             raise TruncatedOutputError(
                 f"the answer reached the token limit before its {_name(tp)} JSON was complete: "

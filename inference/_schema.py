@@ -137,6 +137,16 @@ def _strip_annotated(tp: Any) -> tuple[Any, str | None]:
     return tp, None
 
 
+def _described(schema: dict[str, Any], text: str | None) -> dict[str, Any]:
+    """``schema`` with a description; a reference is wrapped in a one-item ``anyOf`` first
+    (strict mode allows no keyword beside ``$ref``)."""
+    if not text:
+        return schema
+    if "$ref" in schema:
+        return {"anyOf": [schema], "description": text}
+    return {**schema, "description": text}
+
+
 def _literal_schema(values: tuple[Any, ...], where: str) -> dict[str, Any]:
     kinds = {_JSON_TYPES.get(type(v)) for v in values}
     if None in kinds:
@@ -179,10 +189,7 @@ class _Builder:
         for f in _fields(cls, kind):
             tp, text = _strip_annotated(f.tp)
             schema = self.schema(tp, f"{cls.__qualname__}.{f.name}")
-            description = f.description or text
-            if description:
-                schema = {**schema, "description": description}
-            properties[f.name] = schema
+            properties[f.name] = _described(schema, f.description or text)
         result: dict[str, Any] = {"type": "object"}
         doc = _own_doc(cls)
         if doc:
@@ -302,8 +309,7 @@ def function_definition(
     for p in parameter_hints(func).values():
         tp, text = _strip_annotated(p.annotation)
         schema = builder.schema(tp, f"tool {name}, parameter {p.name!r}")
-        text = described.get(p.name) or text
-        properties[p.name] = {**schema, "description": text} if text else schema
+        properties[p.name] = _described(schema, described.get(p.name) or text)
         if p.default is p.empty:
             required.append(p.name)
     parameters: dict[str, Any] = {

@@ -42,6 +42,7 @@ from ._auth import Credential
 from ._config import RetryPolicy, Timeout
 from ._endpoint import UNSET, Endpoint, EndpointKind
 from ._portal import Portal
+from ._tools import DEFAULT_MAX_ROUNDS, ToolRunEvent, ToolRunResult, iterate_on_portal
 from .aio._client import ChatCompletionsClient as _AsyncClient
 from .aio._stream import _SKIP, AsyncChatCompletionsStream
 from .exceptions import InferenceError
@@ -344,6 +345,72 @@ class ChatCompletionsClient:
             functools.partial(
                 self._async.get_model_info, headers=headers, timeout=timeout, retry=retry
             )
+        )
+
+    def run_tools(
+        self,
+        *,
+        messages: Sequence[Any],
+        tools: Sequence[Any],
+        max_rounds: int = DEFAULT_MAX_ROUNDS,
+        raise_tool_errors: bool = False,
+        **params: Any,
+    ) -> ToolRunResult:
+        """Let the model use Python functions as tools until it answers; the result holds
+        the final completion and the whole conversation.
+
+        ``tools``: plain or async functions with type hints and a docstring (or
+        :func:`inference.tool` objects), beside tool definitions if you like. Each round the
+        model is called with ``messages`` and every call it asks for is run, all at the same
+        time (sync functions in worker threads), after its arguments are checked against the
+        function's signature; the assistant turn and the tool results are appended, and the
+        model is asked again, until it answers without tool calls.
+
+        A tool that raises, or arguments that do not fit, go back to the model as an
+        ``Error: ...`` tool message; ``raise_tool_errors=True`` raises
+        :class:`~inference.exceptions.ToolCallError` when a tool raises instead. More than
+        ``max_rounds`` rounds of tool calls raise
+        :class:`~inference.exceptions.ToolRoundsExceededError`. Other keyword parameters
+        (``model``, ``temperature``, ``tool_choice``, ``response_format``, ...) go to every
+        :meth:`complete` call.
+        """
+        return self._portal.call(
+            functools.partial(
+                self._async.run_tools,
+                messages=messages,
+                tools=tools,
+                max_rounds=max_rounds,
+                raise_tool_errors=raise_tool_errors,
+                **params,
+            )
+        )
+
+    def stream_tools(
+        self,
+        *,
+        messages: Sequence[Any],
+        tools: Sequence[Any],
+        max_rounds: int = DEFAULT_MAX_ROUNDS,
+        raise_tool_errors: bool = False,
+        **params: Any,
+    ) -> Iterator[ToolRunEvent]:
+        """The same loop as :meth:`run_tools`, streamed: an iterator of events as they happen.
+
+        :class:`~inference.TextDeltaEvent` for each piece of text, :class:`~inference.
+        ToolCallEvent` when the model asks for a call, :class:`~inference.ToolResultEvent` when
+        it has run (``error`` set if it failed), and last :class:`~inference.ToolRunDoneEvent`
+        with the :class:`~inference.ToolRunResult`. Parameters as for :meth:`run_tools`.
+        """
+        return iterate_on_portal(
+            self._portal,
+            functools.partial(
+                self._async.stream_tools,
+                messages=messages,
+                tools=tools,
+                max_rounds=max_rounds,
+                raise_tool_errors=raise_tool_errors,
+                **params,
+            ),
         )
 
     def close(self) -> None:

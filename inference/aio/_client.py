@@ -8,7 +8,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -30,6 +30,14 @@ from .._serialization import (
     tool_choice_to_wire,
     tools_to_wire,
     unstructure,
+)
+from .._tools import (
+    DEFAULT_MAX_ROUNDS,
+    ToolRunEvent,
+    ToolRunResult,
+    run_tool_events,
+    run_tools,
+    tools_for_request,
 )
 from ..exceptions import (
     ClientAuthenticationError,
@@ -425,6 +433,7 @@ class ChatCompletionsClient:
         for JSON of its strict schema and sets ``message.parsed`` to an instance of it.
         """
         response_format, output_type = typed_response_format(response_format)
+        tools, _ = tools_for_request(tools)
         call = {
             "frequency_penalty": frequency_penalty,
             "presence_penalty": presence_penalty,
@@ -537,6 +546,68 @@ class ChatCompletionsClient:
             return loads_model_info(data)
         except DecodeFailure as exc:
             raise self._decode_error(response, data, exc, attempts) from exc
+
+    async def run_tools(
+        self,
+        *,
+        messages: Sequence[Any],
+        tools: Sequence[Any],
+        max_rounds: int = DEFAULT_MAX_ROUNDS,
+        raise_tool_errors: bool = False,
+        **params: Any,
+    ) -> ToolRunResult:
+        """Let the model use Python functions as tools until it answers; the result holds
+        the final completion and the whole conversation.
+
+        ``tools``: plain or async functions with type hints and a docstring (or
+        :func:`inference.tool` objects), beside tool definitions if you like. Each round the
+        model is called with ``messages`` and every call it asks for is run, all at the same
+        time (sync functions in worker threads), after its arguments are checked against the
+        function's signature; the assistant turn and the tool results are appended, and the
+        model is asked again, until it answers without tool calls.
+
+        A tool that raises, or arguments that do not fit, go back to the model as an
+        ``Error: ...`` tool message; ``raise_tool_errors=True`` raises
+        :class:`~inference.exceptions.ToolCallError` when a tool raises instead. More than
+        ``max_rounds`` rounds of tool calls raise
+        :class:`~inference.exceptions.ToolRoundsExceededError`. Other keyword parameters
+        (``model``, ``temperature``, ``tool_choice``, ``response_format``, ...) go to every
+        :meth:`complete` call.
+        """
+        return await run_tools(
+            self,
+            messages=messages,
+            tools=tools,
+            max_rounds=max_rounds,
+            raise_tool_errors=raise_tool_errors,
+            params=params,
+        )
+
+    def stream_tools(
+        self,
+        *,
+        messages: Sequence[Any],
+        tools: Sequence[Any],
+        max_rounds: int = DEFAULT_MAX_ROUNDS,
+        raise_tool_errors: bool = False,
+        **params: Any,
+    ) -> AsyncIterator[ToolRunEvent]:
+        """The same loop as :meth:`run_tools`, streamed: an iterator of events as they happen.
+
+        :class:`~inference.TextDeltaEvent` for each piece of text, :class:`~inference.
+        ToolCallEvent` when the model asks for a call, :class:`~inference.ToolResultEvent` when
+        it has run (``error`` set if it failed), and last :class:`~inference.ToolRunDoneEvent`
+        with the :class:`~inference.ToolRunResult`. Parameters as for :meth:`run_tools`.
+        """
+        return run_tool_events(
+            self,
+            messages=messages,
+            tools=tools,
+            max_rounds=max_rounds,
+            raise_tool_errors=raise_tool_errors,
+            params=params,
+            stream=True,
+        )
 
     async def close(self) -> None:
         """Close the connection pool (not a session you passed in). Idempotent."""

@@ -7,11 +7,14 @@ How the model answers, in order of precedence:
 
 * Content filter: any user text containing ``knife skills`` or the marker ``[content-filter]``
   (case-insensitive) is refused with :class:`ContentFiltered` (the server answers HTTP 400).
-* The last message is a tool message: an answer built from the tool results, e.g.
+* The last message is a tool message (and no call is demanded, see below): an answer built
+  from the tool results, e.g.
   ``According to get_flight_info: There are no flights available ...``.
-* Tools are offered, ``tool_choice`` is not ``"none"`` and the last message is a user message:
-  a call to the tool named by ``tool_choice`` (else the first tool). The arguments are built
-  from the tool's JSON schema and the user's text (see :func:`value_for_schema`).
+* Tools are offered, ``tool_choice`` is not ``"none"`` and the last message is a user message
+  (or ``tool_choice`` is ``"required"`` or names a tool, whatever the last message): a call
+  to the tool named by ``tool_choice``, else one call to each offered tool whose name the
+  user's text contains (parallel calls), else a call to the first tool. The arguments are
+  built from the tool's JSON schema and the user's text (see :func:`value_for_schema`).
 * Otherwise a text answer: a canned answer when the last user message contains one of the
   keywords of :data:`CANNED_ANSWERS`, else a short reply that quotes the question. Images and
   audio in the user message are acknowledged first (count, media type and size).
@@ -478,10 +481,14 @@ def complete(body: Mapping[str, Any], *, repeat: int = 1) -> Completion:
     last = messages[-1]
     tools = [t["function"] for t in body.get("tools") or () if isinstance(t, dict)]
     tool_choice = body.get("tool_choice")
-    if last.get("role") == "user" and tools and tool_choice != "none":
-        call = _tool_call(tools, tool_choice, _last_user_text(messages))
-        choice = Choice(index=0, content=None, finish_reason="tool_calls", tool_calls=(call,))
-        per_choice = len(tokenize(call.arguments)) + 1
+    if _calls_tools(last, tools, tool_choice):
+        user_text = _last_user_text(messages)
+        calls = tuple(
+            _tool_call(tool, user_text, len(messages))
+            for tool in _chosen_tools(tools, tool_choice, user_text)
+        )
+        choice = Choice(index=0, content=None, finish_reason="tool_calls", tool_calls=calls)
+        per_choice = sum(len(tokenize(call.arguments)) + 1 for call in calls)
         return Completion(
             choices=tuple(attrs.evolve(choice, index=i) for i in range(n)),
             prompt_tokens=prompt_tokens,
@@ -671,16 +678,32 @@ def _apply_response_format(
 # --------------------------------------------------------------------------- tool calls
 
 
-def _tool_call(tools: Sequence[Mapping[str, Any]], tool_choice: Any, user_text: str) -> ToolCall:
-    chosen: Mapping[str, Any] = tools[0]
+def _calls_tools(last: Mapping[str, Any], tools: Sequence[Any], tool_choice: Any) -> bool:
+    """Whether the answer is tool calls: after a user message when tools are offered, and
+    after anything when ``tool_choice`` demands a call (``required`` or a named tool)."""
+    if not tools or tool_choice == "none":
+        return False
+    return last.get("role") == "user" or tool_choice == "required" or isinstance(tool_choice, dict)
+
+
+def _chosen_tools(
+    tools: Sequence[Mapping[str, Any]], tool_choice: Any, user_text: str
+) -> list[Mapping[str, Any]]:
+    """The named tool of ``tool_choice``; else every offered tool the user's text names (one
+    call each, in the order offered); else the first tool."""
     if isinstance(tool_choice, dict):
         wanted = tool_choice["function"]["name"]
-        chosen = next((t for t in tools if t.get("name") == wanted), {"name": wanted})
+        return [next((t for t in tools if t.get("name") == wanted), {"name": wanted})]
+    named = [t for t in tools if str(t.get("name")) in user_text]
+    return named or [tools[0]]
+
+
+def _tool_call(chosen: Mapping[str, Any], user_text: str, turn: int) -> ToolCall:
     schema = chosen.get("parameters") or {"type": "object", "properties": {}}
     value = value_for_schema(schema, context=_Context(user_text), root=schema)
     arguments = orjson.dumps(value).decode()
     name = str(chosen["name"])
-    digest = hashlib.sha256(f"{name}\n{arguments}\n{user_text}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{name}\n{arguments}\n{user_text}\n{turn}".encode()).hexdigest()
     return ToolCall(id=f"call_{digest[:24]}", name=name, arguments=arguments)
 
 
@@ -805,11 +828,7 @@ def value_for_schema(
     for combinator in ("anyOf", "oneOf", "allOf"):
         options = schema.get(combinator)
         if isinstance(options, list) and options:
-            usable = [o for o in options if isinstance(o, dict) and o.get("type") != "null"]
-            if depth >= _NESTING_ENDS and len(usable) < len(options):
-                return None  # deep in a recursive schema: end it where null is allowed
-            first = usable[0] if usable else options[0]
-            return value_for_schema(first, context=context, root=root, name=name, depth=depth + 1)
+            return _option_value(options, context, root, name, depth)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
@@ -818,15 +837,35 @@ def value_for_schema(
     if kind == "object":
         return _object_value(schema, context, root, depth)
     if kind == "array":
-        items = schema.get("items")
-        least = int(schema.get("minItems", 0))
-        count = min(max(0 if depth >= _NESTING_ENDS else 1, least), 10)
-        if not isinstance(items, dict):
-            return ["item"] * count
-        return [
-            value_for_schema(items, context=context, root=root, name=name, depth=depth + 1)
-            for _ in range(count)
-        ]
+        return _array_value(schema, context, root, name, depth)
+    return _scalar_value(kind, schema, context, name)
+
+
+def _option_value(
+    options: list[Any], context: _Context, root: Mapping[str, Any], name: str, depth: int
+) -> Any:
+    usable = [o for o in options if isinstance(o, dict) and o.get("type") != "null"]
+    if depth >= _NESTING_ENDS and len(usable) < len(options):
+        return None  # deep in a recursive schema: end it where null is allowed
+    first = usable[0] if usable else options[0]
+    return value_for_schema(first, context=context, root=root, name=name, depth=depth + 1)
+
+
+def _array_value(
+    schema: Mapping[str, Any], context: _Context, root: Mapping[str, Any], name: str, depth: int
+) -> list[Any]:
+    items = schema.get("items")
+    least = int(schema.get("minItems", 0))
+    count = min(max(0 if depth >= _NESTING_ENDS else 1, least), 10)
+    if not isinstance(items, dict):
+        return ["item"] * count
+    return [
+        value_for_schema(items, context=context, root=root, name=name, depth=depth + 1)
+        for _ in range(count)
+    ]
+
+
+def _scalar_value(kind: Any, schema: Mapping[str, Any], context: _Context, name: str) -> Any:
     if kind == "integer":
         return int(context.next_number())
     if kind == "number":

@@ -1,0 +1,459 @@
+"""Tools from Python functions, and the loop that runs them for the model.
+
+:func:`tool` wraps a plain or async function: its name, docstring and type hints become the
+tool definition the model sees (see :mod:`inference._schema`). :func:`run_tool_events` is the
+one implementation of the tool-running loop: it calls the model, runs the tools it asks for
+(concurrently; sync functions in worker threads), appends the assistant and tool messages,
+and repeats until the model answers. The clients' ``run_tools`` (the final result) and
+``stream_tools`` (events as they happen) both drive it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
+from typing import Any, Protocol, TypeAlias
+
+import anyio
+import attrs
+import orjson
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._accumulate import text_delta
+from ._parse import ParseFailure, structure, to_json_text
+from ._schema import function_definition, parameter_hints
+from .exceptions import (
+    InferenceError,
+    RequestValidationError,
+    ToolCallError,
+    ToolRoundsExceededError,
+)
+from .models import ChatCompletions, ChatCompletionsToolCall, ToolMessage
+
+__all__ = [
+    "TextDeltaEvent",
+    "Tool",
+    "ToolCallEvent",
+    "ToolResultEvent",
+    "ToolRunDoneEvent",
+    "ToolRunEvent",
+    "ToolRunResult",
+    "iterate_on_portal",
+    "run_tool_events",
+    "tool",
+    "tools_for_request",
+]
+
+DEFAULT_MAX_ROUNDS = 10
+
+
+@attrs.frozen
+class Tool:
+    """A Python function offered to the model as a tool (made by :func:`inference.tool`).
+
+    ``definition`` is the wire tool definition (name, description, parameter schema);
+    ``function`` is called with the model's arguments, checked against its signature.
+    """
+
+    function: Callable[..., Any]
+    definition: dict[str, Any] = attrs.field(repr=False)
+    parameters: Mapping[str, inspect.Parameter] = attrs.field(repr=False)
+
+    @property
+    def name(self) -> str:
+        """The name the model calls the tool by."""
+        name: str = self.definition["function"]["name"]
+        return name
+
+
+def tool(
+    function: Callable[..., Any], *, name: str | None = None, description: str | None = None
+) -> Tool:
+    """Describe a plain or async function as a tool the model can call.
+
+    The name is the function's (or ``name``), the description its docstring without the
+    parameter section (or ``description``), the parameters' JSON schema comes from the type
+    hints (str, int, float, bool, enums, ``Literal``, lists, ``X | None``, attrs classes,
+    dataclasses, TypedDicts, pydantic models) with descriptions from the docstring's
+    ``Args:`` (or NumPy / reST) section. Parameters with a default are optional.
+
+    Passing the function itself in ``tools=[...]`` does the same with the defaults.
+    """
+    if not callable(function):
+        raise RequestValidationError(f"tool() takes a function, got {type(function).__name__}")
+    definition = {
+        "type": "function",
+        "function": function_definition(function, name=name, description=description),
+    }
+    return Tool(function, definition, parameter_hints(function))
+
+
+def _as_tool(item: Any) -> Tool | None:
+    if isinstance(item, Tool):
+        return item
+    if callable(item) and not isinstance(item, type) and not attrs.has(type(item)):
+        return tool(item)
+    return None
+
+
+def tools_for_request(tools: Sequence[Any] | None) -> tuple[list[Any] | None, dict[str, Tool]]:
+    """``tools`` with functions replaced by their definitions, and the functions by name.
+
+    Tool definitions and dicts pass through unchanged (they have no function to run).
+    """
+    if tools is None or isinstance(tools, str | bytes | Mapping):
+        return tools, {}  # type: ignore[return-value]  # left for the request check to refuse
+    wire: list[Any] = []
+    runnable: dict[str, Tool] = {}
+    for item in tools:
+        found = _as_tool(item)
+        if found is None:
+            wire.append(item)
+            continue
+        if found.name in runnable:
+            raise RequestValidationError(
+                f"two tools are named {found.name!r}; give one another name with "
+                "inference.tool(func, name=...)"
+            )
+        runnable[found.name] = found
+        wire.append(found.definition)
+    return wire, runnable
+
+
+# -- results and events -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class ToolRunResult:
+    """What ``run_tools`` returns: the final completion (the model's answer), the whole
+    conversation (your messages, then each assistant turn and tool result, then the answer)
+    and the number of rounds of tool calls it took."""
+
+    completion: ChatCompletions
+    messages: list[Any]
+    rounds: int
+
+    @property
+    def content(self) -> str | None:
+        """The text of the final answer."""
+        return self.completion.choices[0].message.content if self.completion.choices else None
+
+    @property
+    def parsed(self) -> Any:
+        """The final answer as an instance of the class given as ``response_format``."""
+        return self.completion.choices[0].message.parsed if self.completion.choices else None
+
+
+@attrs.frozen
+class TextDeltaEvent:
+    """A piece of the model's text, as it is streamed. ``round`` counts tool rounds from 0."""
+
+    text: str
+    round: int
+
+
+@attrs.frozen
+class ToolCallEvent:
+    """The model asked for a tool call (it is about to run)."""
+
+    call: ChatCompletionsToolCall
+    round: int
+
+
+@attrs.frozen
+class ToolResultEvent:
+    """A tool call finished: ``content`` went back to the model; ``error`` is the exception
+    the tool raised, or the reason its arguments were refused (None on success)."""
+
+    call: ChatCompletionsToolCall
+    content: str
+    error: BaseException | None
+    round: int
+
+
+@attrs.frozen
+class ToolRunDoneEvent:
+    """The last event: the model answered without asking for tools."""
+
+    result: ToolRunResult
+
+
+ToolRunEvent: TypeAlias = TextDeltaEvent | ToolCallEvent | ToolResultEvent | ToolRunDoneEvent
+"""Any event of ``stream_tools``."""
+
+
+# -- running one call -------------------------------------------------------------------------
+
+
+class _BadArguments(Exception):
+    """The model's arguments do not fit the function's signature."""
+
+
+def _bind(found: Tool, arguments: str) -> dict[str, Any]:
+    """The keyword arguments for ``found.function``, checked and converted to the hinted
+    types (dicts become attrs classes, dataclasses, pydantic models ...)."""
+    try:
+        given = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError as exc:
+        raise _BadArguments(f"the arguments are not valid JSON ({exc})") from None
+    if not isinstance(given, dict):
+        raise _BadArguments(f"the arguments must be a JSON object, got {arguments!r}")
+    params = found.parameters
+    unknown = sorted(set(given) - set(params))
+    missing = [n for n, p in params.items() if p.default is p.empty and n not in given]
+    if unknown or missing:
+        parts = [f"unknown {unknown}" if unknown else "", f"missing {missing}" if missing else ""]
+        raise _BadArguments(
+            f"parameters {' and '.join(p for p in parts if p)}; {found.name} takes {list(params)}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in given.items():
+        try:
+            kwargs[name] = structure(value, params[name].annotation)
+        except ParseFailure as exc:
+            raise _BadArguments(f"parameter {name!r}: {exc}") from None
+    return kwargs
+
+
+async def _call(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    if inspect.iscoroutinefunction(function):
+        return await function(**kwargs)
+    result = await anyio.to_thread.run_sync(functools.partial(function, **kwargs))
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+@attrs.define
+class _Outcome:
+    content: str = ""
+    error: BaseException | None = None
+    raised: bool = False  # the tool itself raised (not refused arguments)
+
+
+async def _run_call(call: ChatCompletionsToolCall, runnable: Mapping[str, Tool]) -> _Outcome:
+    name = call.function.name
+    found = runnable.get(name)
+    if found is None:
+        error = _BadArguments(f"there is no tool named {name!r}; the tools are {list(runnable)}")
+        return _Outcome(f"Error: {error}", error)
+    try:
+        kwargs = _bind(found, call.function.arguments)
+    except _BadArguments as exc:
+        return _Outcome(f"Error: invalid arguments for {name}: {exc}", exc)
+    try:
+        result = await _call(found.function, kwargs)
+        return _Outcome(to_json_text(result))
+    except Exception as exc:
+        return _Outcome(f"Error: {name} raised {type(exc).__name__}: {exc}", exc, raised=True)
+
+
+async def _run_calls(
+    calls: Sequence[ChatCompletionsToolCall], runnable: Mapping[str, Tool]
+) -> list[_Outcome]:
+    """Run every call at the same time; the outcomes in the order of the calls."""
+    outcomes: list[_Outcome] = [_Outcome() for _ in calls]
+
+    async def one(index: int) -> None:
+        outcomes[index] = await _run_call(calls[index], runnable)
+
+    async with anyio.create_task_group() as group:
+        for index in range(len(calls)):
+            group.start_soon(one, index)
+    return outcomes
+
+
+# -- the loop -----------------------------------------------------------------------------------
+
+
+def _check_run(
+    tools: Sequence[Any], max_rounds: int, params: Mapping[str, Any]
+) -> tuple[list[Any], dict[str, Tool]]:
+    if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or max_rounds < 0:
+        raise RequestValidationError(f"max_rounds must be a whole number >= 0, got {max_rounds!r}")
+    for name in ("stream", "body"):
+        if name in params:
+            raise RequestValidationError(
+                f"run_tools() does not take {name}=: use stream_tools() for a streamed run"
+                if name == "stream"
+                else "run_tools() takes messages= and keyword parameters, not a body"
+            )
+    wire, runnable = tools_for_request(tools)
+    if not runnable:
+        raise RequestValidationError(
+            "run_tools() needs at least one Python function in tools=[...] to run "
+            "(tool definitions and dicts alone have nothing to call)"
+        )
+    return wire or [], runnable
+
+
+async def _ask(
+    client: Any, stream: bool, round_: int, kwargs: dict[str, Any], sink: list[Any]
+) -> AsyncIterator[TextDeltaEvent]:
+    """One model call; streamed text comes out as events, the completion goes to ``sink``."""
+    if not stream:
+        sink.append(await client.complete(**kwargs))
+        return
+    answer = await client.complete(stream=True, **kwargs)
+    async with answer:
+        async for update in answer:
+            text = text_delta(update)
+            if text:
+                yield TextDeltaEvent(text, round_)
+        sink.append(answer.get_final_completion())
+
+
+async def run_tool_events(
+    client: Any,
+    *,
+    messages: Sequence[Any],
+    tools: Sequence[Any],
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    raise_tool_errors: bool = False,
+    stream: bool = False,
+    params: Mapping[str, Any],
+) -> AsyncIterator[ToolRunEvent]:
+    """The tool-running loop (see the module docstring), as events; the last one is a
+    :class:`ToolRunDoneEvent`."""
+    wire, runnable = _check_run(tools, max_rounds, params)
+    history = list(messages)
+    for round_ in range(max_rounds + 1):
+        sink: list[ChatCompletions] = []
+        kwargs = {**params, "messages": history, "tools": wire}
+        async for event in _ask(client, stream, round_, kwargs, sink):
+            yield event
+        completion = sink[0]
+        message = completion.choices[0].message
+        history.append(message)
+        if not message.tool_calls:
+            yield ToolRunDoneEvent(ToolRunResult(completion, history, round_))
+            return
+        if round_ == max_rounds:
+            raise ToolRoundsExceededError(
+                f"the model still asked for tools after max_rounds={max_rounds} rounds; raise "
+                "max_rounds, or continue from .messages",
+                messages=history,
+                completion=completion,
+            )
+        for call in message.tool_calls:
+            yield ToolCallEvent(call, round_)
+        outcomes = await _run_calls(message.tool_calls, runnable)
+        for call, outcome in zip(message.tool_calls, outcomes, strict=True):
+            history.append(ToolMessage(outcome.content, tool_call_id=call.id))
+            yield ToolResultEvent(call, outcome.content, outcome.error, round_)
+        _raise_first_error(message.tool_calls, outcomes, history, raise_tool_errors)
+
+
+def _raise_first_error(
+    calls: Sequence[ChatCompletionsToolCall],
+    outcomes: Sequence[_Outcome],
+    history: list[Any],
+    raise_tool_errors: bool,
+) -> None:
+    if not raise_tool_errors:
+        return
+    for call, outcome in zip(calls, outcomes, strict=True):
+        if outcome.raised and outcome.error is not None:
+            raise ToolCallError(
+                f"tool {call.function.name} raised {type(outcome.error).__name__}: {outcome.error}",
+                call=call,
+                messages=history,
+            ) from outcome.error
+
+
+async def run_tools(client: Any, **kwargs: Any) -> ToolRunResult:
+    """Drive :func:`run_tool_events` to its end and return the result."""
+    events = run_tool_events(client, **kwargs)
+    try:
+        async for event in events:
+            if isinstance(event, ToolRunDoneEvent):
+                return event.result
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    raise InferenceError("the tool loop ended without an answer")  # pragma: no cover
+
+
+# -- the sync side: events cross the portal through a pump task ---------------------------------
+
+
+class _Portal(Protocol):
+    def call(self, func: Callable[[], Awaitable[Any]]) -> Any: ...
+
+    def start(self, func: Callable[[], Awaitable[None]]) -> Any: ...
+
+
+_END = object()
+_BATCH = 64  # events the pump may run ahead of a slow consumer
+_STOP_WAIT = 5.0  # seconds to wait for a stopped pump to close its stream
+
+
+@attrs.define
+class _Failed:
+    error: BaseException
+
+
+async def _pump(
+    events: Callable[[], AsyncIterator[Any]], send: MemoryObjectSendStream[Any]
+) -> None:
+    iterator = events()
+    async with send:
+        try:
+            async for event in iterator:
+                await send.send(event)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # the consumer went away
+        except Exception as exc:
+            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await send.send(_Failed(exc))
+        finally:
+            await iterator.aclose()  # type: ignore[attr-defined]
+
+
+@attrs.define
+class _Pumped:
+    receive: MemoryObjectReceiveStream[Any]
+    job: Any  # the portal's handle of the pump task: cancel(), wait(timeout)
+
+    async def ready(self) -> list[Any]:
+        """Every event that is ready (waiting for at least one); ``_END`` after the last."""
+        items: list[Any] = []
+        try:
+            items.append(await self.receive.receive())
+            while True:
+                items.append(self.receive.receive_nowait())
+        except anyio.WouldBlock:
+            return items
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            items.append(_END)
+            return items
+
+    async def stop(self) -> None:
+        """Cancel the pump and wait (bounded) until it has closed what it opened."""
+        self.job.cancel()
+        await self.job.wait(_STOP_WAIT)
+        await self.receive.aclose()
+
+
+def iterate_on_portal(portal: _Portal, events: Callable[[], AsyncIterator[Any]]) -> Iterator[Any]:
+    """The events of an async iterator, made and run on the portal's loop by a pump task,
+    taken by the calling thread in batches (one hop per batch of ready events)."""
+
+    async def start() -> _Pumped:
+        send, receive = anyio.create_memory_object_stream[Any](_BATCH)
+        job = portal.start(functools.partial(_pump, events, send))
+        return _Pumped(receive, job)
+
+    pumped: _Pumped = portal.call(start)
+    try:
+        while True:
+            for item in portal.call(pumped.ready):
+                if item is _END:
+                    return
+                if isinstance(item, _Failed):
+                    raise item.error
+                yield item
+    finally:
+        with suppress(InferenceError):  # a closed client has stopped the pump already
+            portal.call(pumped.stop)

@@ -1,0 +1,635 @@
+"""Tools from Python functions and the tool-running loop: derived definitions (golden
+schemas), argument checking, the loop against the emulator and a scripted server (several
+tools, concurrent tools, tool errors, bad arguments, max rounds), streamed and not, async
+and sync."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import threading
+import time
+from typing import Any, Literal, TypedDict
+
+import anyio
+import attrs
+import orjson
+import pydantic
+import pytest
+from _fault_server import FaultServer, chat_body, raw
+
+import inference
+from inference import (
+    TextDeltaEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    ToolRunDoneEvent,
+    ToolRunResult,
+    tool,
+)
+from inference.aio import ChatCompletionsClient
+from inference.exceptions import (
+    RequestValidationError,
+    ToolCallError,
+    ToolRoundsExceededError,
+)
+from inference.models import AssistantMessage, ChatResponseMessage, ToolMessage, UserMessage
+from inference.testing import Emulator
+
+
+class Unit(enum.Enum):
+    """Temperature units."""
+
+    CELSIUS = "celsius"
+    FAHRENHEIT = "fahrenheit"
+
+
+@attrs.define
+class Place:
+    """A place on earth."""
+
+    city: str
+    country: str
+
+
+@dataclasses.dataclass
+class Window:
+    """A span of days."""
+
+    days: int
+
+
+class Options(TypedDict):
+    detail: bool
+
+
+class Filter(pydantic.BaseModel):
+    min_temp: float | None
+
+
+def get_weather(
+    place: Place,
+    window: Window,
+    options: Options,
+    only: Filter,
+    unit: Unit = Unit.CELSIUS,
+    mode: Literal["brief", "full"] = "brief",
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
+    """Get the weather forecast for a place.
+
+    Uses the forecast service.
+
+    Args:
+        place: Where to look.
+        window: How many days ahead.
+        options: Output options.
+        only: Which readings to keep.
+        unit: The temperature unit.
+        mode: How much to say.
+        tags: Labels for the request.
+    """
+    return {"city": place.city, "days": window.days, "unit": unit.value, "mode": mode}
+
+
+def test_function_definition_golden() -> None:
+    """Name, summary and body as description, parameter schemas from the hints (attrs,
+    dataclass, TypedDict, pydantic, enum, Literal, list, Optional), descriptions from Args,
+    parameters with defaults optional; described references wrapped for strict mode."""
+    assert tool(get_weather).definition == {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the weather forecast for a place.\n\nUses the forecast service.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "place": {
+                        "anyOf": [{"$ref": "#/$defs/Place"}],
+                        "description": "Where to look.",
+                    },
+                    "window": {
+                        "anyOf": [{"$ref": "#/$defs/Window"}],
+                        "description": "How many days ahead.",
+                    },
+                    "options": {
+                        "anyOf": [{"$ref": "#/$defs/Options"}],
+                        "description": "Output options.",
+                    },
+                    "only": {
+                        "anyOf": [{"$ref": "#/$defs/Filter"}],
+                        "description": "Which readings to keep.",
+                    },
+                    "unit": {
+                        "type": "string",
+                        "enum": ["celsius", "fahrenheit"],
+                        "description": "The temperature unit.",
+                    },
+                    "mode": {
+                        "type": "string",
+                        "enum": ["brief", "full"],
+                        "description": "How much to say.",
+                    },
+                    "tags": {
+                        "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
+                        "description": "Labels for the request.",
+                    },
+                },
+                "required": ["place", "window", "options", "only"],
+                "additionalProperties": False,
+                "$defs": {
+                    "Place": {
+                        "type": "object",
+                        "description": "A place on earth.",
+                        "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+                        "required": ["city", "country"],
+                        "additionalProperties": False,
+                    },
+                    "Window": {
+                        "type": "object",
+                        "description": "A span of days.",
+                        "properties": {"days": {"type": "integer"}},
+                        "required": ["days"],
+                        "additionalProperties": False,
+                    },
+                    "Options": {
+                        "type": "object",
+                        "properties": {"detail": {"type": "boolean"}},
+                        "required": ["detail"],
+                        "additionalProperties": False,
+                    },
+                    "Filter": {
+                        "type": "object",
+                        "properties": {
+                            "min_temp": {"anyOf": [{"type": "number"}, {"type": "null"}]}
+                        },
+                        "required": ["min_temp"],
+                        "additionalProperties": False,
+                    },
+                },
+            },
+        },
+    }
+
+
+async def local_time(city: str, *, twelve_hour: bool = False) -> str:
+    """The local time in a city.
+
+    :param city: The city's name.
+    :param twelve_hour: Use a 12-hour clock.
+    """
+    return f"10:00 in {city}"
+
+
+def test_async_function_and_rest_docstring() -> None:
+    """An async function with a reST docstring; name and description can be overridden."""
+    definition = tool(local_time).definition["function"]
+    assert definition == {
+        "name": "local_time",
+        "description": "The local time in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "The city's name."},
+                "twelve_hour": {"type": "boolean", "description": "Use a 12-hour clock."},
+            },
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    }
+    renamed = tool(local_time, name="clock", description="Tells the time.")
+    assert renamed.name == "clock"
+    assert renamed.definition["function"]["description"] == "Tells the time."
+
+
+def no_hint(city) -> str:  # type: ignore[no-untyped-def]
+    """No hint."""
+    return str(city)
+
+
+def star_args(*cities: str) -> str:
+    """Star args."""
+    return ",".join(cities)
+
+
+@pytest.mark.parametrize(
+    ("function", "words"),
+    [
+        (no_hint, "has no type hint"),
+        (star_args, "named parameters only"),
+        (lambda city: city, "use a def, not a lambda"),
+        ("not a function", "takes a function"),
+    ],
+    ids=["no_hint", "star_args", "lambda", "string"],
+)
+def test_functions_that_cannot_be_tools(function: Any, words: str) -> None:
+    """Missing hints, *args, lambdas and non-functions are refused with what to do."""
+    with pytest.raises(RequestValidationError, match=words):
+        tool(function)
+
+
+@pytest.mark.anyio
+async def test_complete_sends_function_definitions(emulator: Emulator) -> None:
+    """tools=[function] in complete() sends the derived definition beside a dict tool."""
+    other = {"type": "function", "function": {"name": "other", "parameters": {"type": "object"}}}
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        await client.complete(messages=[UserMessage("Hi")], tools=[local_time, other])
+    sent = emulator.requests[-1].json["tools"]
+    assert sent == [tool(local_time).definition, other]
+
+
+def test_two_tools_with_one_name_are_refused() -> None:
+    """Two functions under one name cannot be told apart by the model."""
+    with pytest.raises(RequestValidationError, match="two tools are named 'local_time'"):
+        inference._tools.tools_for_request([local_time, tool(get_weather, name="local_time")])
+
+
+# -- the loop against the emulator ------------------------------------------------------------
+
+calls: list[str] = []
+
+
+def weather(city: str) -> dict[str, Any]:
+    """The weather in a city.
+
+    Args:
+        city: The city.
+    """
+    calls.append(f"weather {city}")
+    return {"city": city, "sky": "sunny"}
+
+
+async def population(city: str) -> int:
+    """How many people live in a city.
+
+    Args:
+        city: The city.
+    """
+    calls.append(f"population {city}")
+    return 2_100_000
+
+
+BOTH = [UserMessage("Use weather and population for Paris")]
+
+
+@pytest.fixture(autouse=True)
+def _clear_calls() -> None:
+    """Each test starts with an empty call log."""
+    calls.clear()
+
+
+def check_both(result: ToolRunResult) -> None:
+    """The run called both tools once and answered from both results."""
+    assert sorted(calls) == ["population Paris", "weather Paris"]
+    assert result.rounds == 1
+    kinds = [type(m).__name__ for m in result.messages]
+    assert kinds == [
+        "UserMessage",
+        "ChatResponseMessage",
+        "ToolMessage",
+        "ToolMessage",
+        "ChatResponseMessage",
+    ]
+    assistant = result.messages[1]
+    assert [c.function.name for c in assistant.tool_calls] == ["weather", "population"]
+    answers = result.messages[2:4]
+    assert [a.tool_call_id for a in answers] == [c.id for c in assistant.tool_calls]
+    assert orjson.loads(answers[0].content) == {"city": "Paris", "sky": "sunny"}
+    assert answers[1].content == "2100000"
+    assert result.content == (
+        "According to weather: city: Paris; sky: sunny. According to population: 2100000."
+    )
+    assert result.messages[-1] is result.completion.choices[0].message
+
+
+@pytest.mark.anyio
+async def test_run_tools_with_several_tools(emulator: Emulator) -> None:
+    """A sync and an async tool requested together both run; their results go back in the
+    order of the calls and the model answers from them."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.run_tools(messages=BOTH, tools=[weather, population], model="m")
+    check_both(result)
+    first, second = (r.json for r in emulator.requests)
+    assert first["model"] == second["model"] == "m"
+    assert [m["role"] for m in second["messages"]] == ["user", "assistant", "tool", "tool"]
+    assert [UserMessage("Use weather and population for Paris")] == BOTH  # not changed
+
+
+def test_sync_run_tools_with_several_tools() -> None:
+    """The sync client runs the same loop (sync tools in worker threads, async tools on the
+    client's loop)."""
+    with (
+        Emulator().run_in_thread() as emu,
+        inference.ChatCompletionsClient(emu.endpoint(), "key") as client,
+    ):
+        check_both(client.run_tools(messages=BOTH, tools=[weather, population]))
+
+
+@pytest.mark.anyio
+async def test_tools_run_concurrently(emulator: Emulator) -> None:
+    """Two sync tools wait for each other at a barrier, two async tools for each other's
+    events: run one after the other they would fail (or hang)."""
+    barrier = threading.Barrier(2, timeout=10)
+    first, second = anyio.Event(), anyio.Event()
+
+    def left(city: str) -> str:
+        """Left."""
+        barrier.wait()
+        return "left"
+
+    def right(city: str) -> str:
+        """Right."""
+        barrier.wait()
+        return "right"
+
+    async def up(city: str) -> str:
+        """Up."""
+        first.set()
+        await second.wait()
+        return "up"
+
+    async def down(city: str) -> str:
+        """Down."""
+        second.set()
+        await first.wait()
+        return "down"
+
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with anyio.fail_after(20):
+            threads = await client.run_tools(
+                messages=[UserMessage("left right")], tools=[left, right], raise_tool_errors=True
+            )
+            tasks = await client.run_tools(messages=[UserMessage("up down")], tools=[up, down])
+    assert [m.content for m in threads.messages[2:4]] == ["left", "right"]
+    assert [m.content for m in tasks.messages[2:4]] == ["up", "down"]
+
+
+def broken(city: str) -> str:
+    """Always fails.
+
+    Args:
+        city: The city.
+    """
+    raise ValueError(f"no data for {city}")
+
+
+@pytest.mark.anyio
+async def test_a_tool_error_goes_back_to_the_model(emulator: Emulator) -> None:
+    """A tool that raises: its error is the tool message, the other tool's result is kept,
+    and the model answers; nothing is raised."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.run_tools(
+            messages=[UserMessage("Use broken and weather for Paris")], tools=[broken, weather]
+        )
+    failed, fine = result.messages[2:4]
+    assert failed.content == "Error: broken raised ValueError: no data for Paris"
+    assert orjson.loads(fine.content)["sky"] == "sunny"
+    assert "no data for Paris" in (result.content or "")
+
+
+@pytest.mark.anyio
+async def test_raise_tool_errors_raises_after_the_round(emulator: Emulator) -> None:
+    """raise_tool_errors=True raises ToolCallError with the tool's exception as its cause,
+    once the round's calls have finished (the other tool ran)."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(ToolCallError, match="broken raised ValueError") as info:
+            await client.run_tools(
+                messages=[UserMessage("Use broken and weather for Paris")],
+                tools=[broken, weather],
+                raise_tool_errors=True,
+            )
+    assert isinstance(info.value.__cause__, ValueError)
+    assert info.value.call.function.name == "broken"
+    assert calls == ["weather Paris"]
+    assert len(emulator.requests) == 1
+    assert isinstance(info.value.messages[-1], ToolMessage)
+
+
+def _tool_call_body(*calls_: tuple[str, str]) -> bytes:
+    body = chat_body()
+    body["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
+            for i, (n, a) in enumerate(calls_)
+        ],
+    }
+    body["choices"][0]["finish_reason"] = "tool_calls"
+    return orjson.dumps(body)
+
+
+@pytest.mark.anyio
+async def test_bad_arguments_go_back_to_the_model() -> None:
+    """Arguments that are not JSON, of the wrong type, unknown or missing, and a tool that
+    does not exist, each go back as an error message; the function is never called, and
+    raise_tool_errors does not raise for them."""
+    script = _tool_call_body(
+        ("weather", "{not json"),
+        ("weather", '{"city": 5}'),
+        ("weather", '{"town": "Paris"}'),
+        ("weather", "[]"),
+        ("forecast", '{"city": "Paris"}'),
+    )
+    async with (
+        FaultServer(raw(200, script), raw(200, orjson.dumps(chat_body("Sorry.")))) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        result = await client.run_tools(
+            messages=BOTH, tools=[weather], raise_tool_errors=True, max_rounds=1
+        )
+    assert calls == []
+    contents = [m.content for m in result.messages[2:7]]
+    assert contents[0].startswith("Error: invalid arguments for weather: the arguments are not")
+    assert contents[1].startswith("Error: invalid arguments for weather: parameter 'city':")
+    assert "expected str" in contents[1]
+    assert contents[2] == (
+        "Error: invalid arguments for weather: parameters unknown ['town'] and missing "
+        "['city']; weather takes ['city']"
+    )
+    assert "must be a JSON object" in contents[3]
+    assert contents[4] == "Error: there is no tool named 'forecast'; the tools are ['weather']"
+    sent = orjson.loads(server.attempts[1].body)["messages"]
+    assert [m["content"] for m in sent[2:7]] == contents
+    assert result.content == "Sorry."
+
+
+@pytest.mark.anyio
+async def test_arguments_become_the_hinted_classes(emulator: Emulator) -> None:
+    """The model's JSON is turned into the parameter types (attrs, dataclass, TypedDict,
+    pydantic, enum) before the call."""
+    seen: list[Any] = []
+
+    def record(**kwargs: Any) -> dict[str, Any]:
+        seen.append(kwargs)
+        return get_weather(**kwargs)
+
+    wrapped = tool(get_weather)
+    runnable = inference.Tool(record, wrapped.definition, wrapped.parameters)
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.run_tools(
+            messages=[UserMessage("Weather for Paris in France, 3 days")], tools=[runnable]
+        )
+    (kwargs,) = seen
+    assert kwargs["place"] == Place("Paris", "France")
+    assert kwargs["window"] == Window(3)
+    assert kwargs["options"] == {"detail": True}
+    assert isinstance(kwargs["only"], Filter)
+    assert orjson.loads(result.messages[2].content)["days"] == 3
+
+
+@pytest.mark.anyio
+async def test_max_rounds(emulator: Emulator) -> None:
+    """A model that keeps calling tools (tool_choice required) stops the loop after
+    max_rounds rounds with ToolRoundsExceededError holding the conversation."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(ToolRoundsExceededError, match="max_rounds=2") as info:
+            await client.run_tools(
+                messages=[UserMessage("Paris")],
+                tools=[weather],
+                tool_choice="required",
+                max_rounds=2,
+            )
+        with pytest.raises(ToolRoundsExceededError, match="max_rounds=0"):
+            await client.run_tools(messages=[UserMessage("Paris")], tools=[weather], max_rounds=0)
+    assert calls == ["weather Paris", "weather Paris"]
+    assert len(emulator.requests) == 4
+    error = info.value
+    assert [type(m).__name__ for m in error.messages] == [
+        "UserMessage",
+        *["ChatResponseMessage", "ToolMessage"] * 2,
+        "ChatResponseMessage",
+    ]
+    assert error.completion.choices[0].finish_reason == "tool_calls"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"max_rounds": -1}, "max_rounds must be a whole number"),
+        ({"stream": True}, "use stream_tools"),
+        ({"tools": [{"type": "function", "function": {"name": "x"}}]}, "at least one Python"),
+    ],
+)
+async def test_run_tools_argument_errors(
+    emulator: Emulator, kwargs: dict[str, Any], words: str
+) -> None:
+    """Bad loop arguments are refused before any request."""
+    params: dict[str, Any] = {"messages": BOTH, "tools": [weather], **kwargs}
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(RequestValidationError, match=words):
+            await client.run_tools(**params)
+    assert emulator.requests == []
+
+
+@attrs.define
+class Report:
+    """A weather report."""
+
+    city: str
+    summary: str
+
+
+@pytest.mark.anyio
+async def test_run_tools_with_a_response_class(emulator: Emulator) -> None:
+    """response_format=Class applies to the final answer: the result's parsed is a Report."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.run_tools(
+            messages=[UserMessage("Weather in Paris?")], tools=[weather], response_format=Report
+        )
+    assert isinstance(result.parsed, Report)
+    assert result.messages[1].parsed is None  # the tool-call turn is not parsed
+
+
+# -- streamed ---------------------------------------------------------------------------------
+
+
+def check_events(events: list[Any]) -> None:
+    """Call events, then result events, then the answer's text, then the done event."""
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[:4] == ["ToolCallEvent", "ToolCallEvent", "ToolResultEvent", "ToolResultEvent"]
+    assert set(kinds[4:-1]) == {"TextDeltaEvent"}
+    assert kinds[-1] == "ToolRunDoneEvent"
+    done = events[-1]
+    assert isinstance(done, ToolRunDoneEvent)
+    text = "".join(e.text for e in events if isinstance(e, TextDeltaEvent))
+    assert text == done.result.content
+    assert all(e.round == 1 for e in events if isinstance(e, TextDeltaEvent))
+    results = [e for e in events if isinstance(e, ToolResultEvent)]
+    assert [r.call for r in results] == [e.call for e in events if isinstance(e, ToolCallEvent)]
+    assert all(r.error is None and r.round == 0 for r in results)
+    check_both(done.result)
+
+
+@pytest.mark.anyio
+async def test_stream_tools(emulator: Emulator) -> None:
+    """stream_tools yields tool events and the final answer's text as it streams."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        events = [e async for e in client.stream_tools(messages=BOTH, tools=[weather, population])]
+    check_events(events)
+    assert all(r.json.get("stream") is True for r in emulator.requests)
+
+
+def test_sync_stream_tools_and_early_stop() -> None:
+    """The sync stream_tools yields the same events; stopping early releases everything
+    (the client still works, no stream is left open on the emulator)."""
+    with (
+        Emulator().run_in_thread() as emu,
+        inference.ChatCompletionsClient(emu.endpoint(), "key") as client,
+    ):
+        check_events(list(client.stream_tools(messages=BOTH, tools=[weather, population])))
+        events = client.stream_tools(messages=BOTH, tools=[weather, population])
+        for event in events:
+            if isinstance(event, TextDeltaEvent):
+                break
+        events.close()  # type: ignore[attr-defined]
+        for _ in range(500):  # the emulator notices the closed connection soon after
+            if emu.active_streams == 0:
+                break
+            time.sleep(0.01)
+        assert emu.active_streams == 0
+        assert client.complete(messages=[UserMessage("Hello")]).choices[0].message.content
+
+
+def test_sync_stream_tools_raises_the_loop_error() -> None:
+    """An error in the loop reaches the sync iterator as itself."""
+    with (
+        Emulator().run_in_thread() as emu,
+        inference.ChatCompletionsClient(emu.endpoint(), "key") as client,
+    ):
+        events = client.stream_tools(messages=[UserMessage("Paris")], tools=[weather], max_rounds=0)
+        with pytest.raises(ToolRoundsExceededError, match="max_rounds=0") as info:
+            list(events)
+        assert info.value.completion.choices[0].finish_reason == "tool_calls"
+        assert client.complete(messages=[UserMessage("Hello")]).choices[0].message.content
+
+
+# -- the emulator's tool calls ------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_emulator_calls_every_named_tool_and_obeys_required(emulator: Emulator) -> None:
+    """The emulator calls each offered tool the user names (parallel calls); the first tool
+    when none is named; and calls again after tool results when tool_choice is required."""
+    defs = [tool(weather).definition, tool(population).definition]
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        named = await client.complete(messages=BOTH, tools=defs)
+        unnamed = await client.complete(messages=[UserMessage("Paris?")], tools=defs)
+        call = named.choices[0].message.tool_calls[0]
+        after = [
+            UserMessage("Paris?"),
+            AssistantMessage(tool_calls=[call]),
+            ToolMessage("sunny", tool_call_id=call.id),
+        ]
+        auto = await client.complete(messages=after, tools=defs)
+        required = await client.complete(messages=after, tools=defs, tool_choice="required")
+    assert [c.function.name for c in named.choices[0].message.tool_calls] == [
+        "weather",
+        "population",
+    ]
+    assert [c.function.name for c in unnamed.choices[0].message.tool_calls] == ["weather"]
+    assert auto.choices[0].message.content == "According to weather: sunny."
+    again = required.choices[0].message.tool_calls
+    assert again and again[0].id != call.id
+    assert isinstance(required.choices[0].message, ChatResponseMessage)
