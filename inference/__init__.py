@@ -16,7 +16,7 @@ emulator in :mod:`inference.testing`, the event-stream decoder in :mod:`inferenc
 
 from ._accumulate import ChatCompletionsAccumulator
 from ._config import RetryPolicy, Timeout
-from ._embeddings_sync import EmbeddingsClient
+from ._embeddings_sync import EmbeddingsClient, load_client
 from ._endpoint import Endpoint, EndpointKind
 from ._sync import ChatCompletionsClient, ChatCompletionsStream
 from ._tools import (
@@ -104,5 +104,6 @@ __all__ = [
     "TotalTimeoutError",
     "TruncatedOutputError",
     "__version__",
+    "load_client",
     "tool",
 ]

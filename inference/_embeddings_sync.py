@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING, Any
 from ._auth import Credential
 from ._config import RetryPolicy, Timeout
 from ._endpoint import UNSET, Endpoint, EndpointKind
+from ._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
 from ._portal import Portal
+from ._sync import ChatCompletionsClient
 from .aio._embeddings import EmbeddingsClient as _AsyncEmbeddingsClient
+from .exceptions import ResourceNotFoundError
 from .models import EmbeddingEncodingFormat, EmbeddingInputType, EmbeddingsResult, ModelInfo
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["EmbeddingsClient"]
+__all__ = ["EmbeddingsClient", "load_client"]
 
 
 class EmbeddingsClient:
@@ -172,3 +175,26 @@ class EmbeddingsClient:
     ) -> None:
         """Close the client."""
         self.close()
+
+
+def load_client(
+    endpoint: str, credential: Credential | None = None, **kwargs: Any
+) -> ChatCompletionsClient | EmbeddingsClient:
+    """The client for the model behind ``endpoint``: a :class:`ChatCompletionsClient` or an
+    :class:`EmbeddingsClient`, as the endpoint's ``/info`` says (``model_type``).
+
+    ``kwargs`` go to the client's constructor (``api_version=``, ``timeout=``, ...). Only
+    endpoints with ``/info`` (Azure AI model inference, serverless, Azure OpenAI
+    deployments) can say; others raise :class:`~inference.exceptions.ResourceNotFoundError`.
+    A model of another type raises :class:`~inference.exceptions.RequestValidationError`.
+    """
+    with EmbeddingsClient(
+        endpoint, credential, **probe_kwargs(kwargs, ChatCompletionsClient, EmbeddingsClient)
+    ) as probe:
+        try:
+            info = probe.get_model_info()
+        except ResourceNotFoundError as exc:
+            explain_missing_info(exc)
+            raise
+    cls = ChatCompletionsClient if client_kind(info) == "chat" else EmbeddingsClient
+    return cls(endpoint, credential, **kwargs_for(kwargs, cls, info))

@@ -5,7 +5,12 @@ Everything here runs on the caller's event loop (asyncio). The sync API in
 """
 
 from ._client import ChatCompletionsClient
-from ._embeddings import EmbeddingsClient
+from ._embeddings import EmbeddingsClient, load_client
 from ._stream import AsyncChatCompletionsStream
 
-__all__ = ["AsyncChatCompletionsStream", "ChatCompletionsClient", "EmbeddingsClient"]
+__all__ = [
+    "AsyncChatCompletionsStream",
+    "ChatCompletionsClient",
+    "EmbeddingsClient",
+    "load_client",
+]

@@ -12,15 +12,16 @@ from .._auth import Credential
 from .._config import RetryPolicy, Timeout
 from .._embeddings import check_extras, embeddings_body, loads_embeddings
 from .._endpoint import UNSET, Endpoint, EndpointKind
+from .._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
 from .._serialization import DecodeFailure, dumps
-from ..exceptions import ErrorResponse, ResponseDecodeError
+from ..exceptions import ErrorResponse, ResourceNotFoundError, ResponseDecodeError
 from ..models import EmbeddingEncodingFormat, EmbeddingInputType, EmbeddingsResult, ModelInfo
 from ._client import ChatCompletionsClient
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["EmbeddingsClient"]
+__all__ = ["EmbeddingsClient", "load_client"]
 
 
 class EmbeddingsClient:
@@ -180,3 +181,28 @@ class EmbeddingsClient:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+async def load_client(
+    endpoint: str, credential: Credential | None = None, **kwargs: Any
+) -> ChatCompletionsClient | EmbeddingsClient:
+    """The client for the model behind ``endpoint``: a :class:`ChatCompletionsClient` or an
+    :class:`EmbeddingsClient`, as the endpoint's ``/info`` says (``model_type``).
+
+    ``kwargs`` go to the client's constructor (``api_version=``, ``timeout=``, ...). Only
+    endpoints with ``/info`` (Azure AI model inference, serverless, Azure OpenAI
+    deployments) can say; others raise :class:`~inference.exceptions.ResourceNotFoundError`.
+    A model of another type raises :class:`~inference.exceptions.RequestValidationError`.
+    """
+    probe = EmbeddingsClient(
+        endpoint, credential, **probe_kwargs(kwargs, ChatCompletionsClient, EmbeddingsClient)
+    )
+    try:
+        info = await probe.get_model_info()
+    except ResourceNotFoundError as exc:
+        explain_missing_info(exc)
+        raise
+    finally:
+        await probe.close()
+    cls = ChatCompletionsClient if client_kind(info) == "chat" else EmbeddingsClient
+    return cls(endpoint, credential, **kwargs_for(kwargs, cls, info))
