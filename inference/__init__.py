@@ -18,6 +18,7 @@ from ._accumulate import ChatCompletionsAccumulator
 from ._config import RetryPolicy, Timeout
 from ._embeddings_sync import EmbeddingsClient, load_client
 from ._endpoint import Endpoint, EndpointKind
+from ._params import CompleteParams, RequestParams
 from ._sync import ChatCompletionsClient, ChatCompletionsStream
 from ._tools import (
     TextDeltaEvent,
@@ -65,6 +66,7 @@ __all__ = [
     "ChatCompletionsClient",
     "ChatCompletionsStream",
     "ClientAuthenticationError",
+    "CompleteParams",
     "ConnectTimeoutError",
     "ContentFilterError",
     "CredentialError",
@@ -79,6 +81,7 @@ __all__ = [
     "RateLimitError",
     "ReadTimeoutError",
     "RefusalError",
+    "RequestParams",
     "RequestValidationError",
     "ResourceNotFoundError",
     "ResponseDecodeError",

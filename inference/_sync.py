@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -41,6 +41,7 @@ from ._accumulate import text_delta
 from ._auth import Credential
 from ._config import RetryPolicy, Timeout
 from ._endpoint import UNSET, Endpoint, EndpointKind
+from ._params import CompleteParams, MessageInput, RequestParams
 from ._portal import Portal
 from ._tools import DEFAULT_MAX_ROUNDS, ToolRunEvent, ToolRunResult, iterate_on_portal
 from .aio._client import ChatCompletionsClient as _AsyncClient
@@ -96,17 +97,6 @@ class ChatCompletionsClient:
         endpoint: str,
         credential: Credential | None = None,
         *,
-        model: str | None = None,
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        response_format: Any = None,
-        stop: Sequence[str] | str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
         model_extras: Mapping[str, Any] | None = None,
         api_version: Any = UNSET,
         endpoint_kind: EndpointKind | str | None = None,
@@ -121,22 +111,12 @@ class ChatCompletionsClient:
         log_request_body: bool = False,
         enforce_https: bool = True,
         response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
+        **defaults: Unpack[RequestParams],
     ) -> None:
         # Building the async client needs no event loop: arguments are checked right here.
         self._async = _AsyncClient(
             endpoint,
             credential,
-            model=model,
-            frequency_penalty=frequency_penalty,
-            presence_penalty=presence_penalty,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            response_format=response_format,
-            stop=stop,
-            tools=tools,
-            tool_choice=tool_choice,
-            seed=seed,
             model_extras=model_extras,
             api_version=api_version,
             endpoint_kind=endpoint_kind,
@@ -151,6 +131,7 @@ class ChatCompletionsClient:
             log_request_body=log_request_body,
             enforce_https=enforce_https,
             response_hook=response_hook,
+            **defaults,
         )
         self._portal = Portal(self._async.close)
         # Safety net: stop the loop when the client is garbage collected or at exit.
@@ -170,26 +151,9 @@ class ChatCompletionsClient:
         body: Mapping[str, Any] | None = None,
         /,
         *,
-        messages: Sequence[Any] | None = None,
+        messages: Sequence[MessageInput] | None = None,
         stream: Literal[False] | None = None,
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        response_format: Any = None,
-        stop: Sequence[str] | str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
-        model: str | None = None,
-        n: int | None = None,
-        user: str | None = None,
-        stream_options: Mapping[str, Any] | None = None,
-        model_extras: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
+        **params: Unpack[CompleteParams],
     ) -> ChatCompletions: ...
 
     @overload
@@ -198,26 +162,9 @@ class ChatCompletionsClient:
         body: Mapping[str, Any] | None = None,
         /,
         *,
-        messages: Sequence[Any] | None = None,
+        messages: Sequence[MessageInput] | None = None,
         stream: Literal[True],
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        response_format: Any = None,
-        stop: Sequence[str] | str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
-        model: str | None = None,
-        n: int | None = None,
-        user: str | None = None,
-        stream_options: Mapping[str, Any] | None = None,
-        model_extras: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
+        **params: Unpack[CompleteParams],
     ) -> ChatCompletionsStream: ...
 
     @overload
@@ -226,26 +173,9 @@ class ChatCompletionsClient:
         body: Mapping[str, Any] | None = None,
         /,
         *,
-        messages: Sequence[Any] | None = None,
+        messages: Sequence[MessageInput] | None = None,
         stream: bool | None = None,
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        response_format: Any = None,
-        stop: Sequence[str] | str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
-        model: str | None = None,
-        n: int | None = None,
-        user: str | None = None,
-        stream_options: Mapping[str, Any] | None = None,
-        model_extras: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
+        **params: Unpack[CompleteParams],
     ) -> ChatCompletions | ChatCompletionsStream: ...
 
     def complete(
@@ -253,39 +183,26 @@ class ChatCompletionsClient:
         body: Mapping[str, Any] | None = None,
         /,
         *,
-        messages: Sequence[Any] | None = None,
+        messages: Sequence[MessageInput] | None = None,
         stream: bool | None = None,
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        response_format: Any = None,
-        stop: Sequence[str] | str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
-        model: str | None = None,
-        n: int | None = None,
-        user: str | None = None,
-        stream_options: Mapping[str, Any] | None = None,
-        model_extras: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
+        **params: Unpack[CompleteParams],
     ) -> ChatCompletions | ChatCompletionsStream:
         """Send a chat-completions request.
 
-        ``messages``: the conversation (message models, a response's message, or dicts).
+        ``messages``: the conversation (message models, a response's message, or dicts such
+        as ``{"role": "user", "content": "..."}``).
         ``stream=True`` returns a :class:`ChatCompletionsStream` of updates once the
         first event has arrived; otherwise the whole :class:`~inference.models.ChatCompletions`.
-        Sampling parameters (``temperature``, ``top_p``, ``max_tokens``, ``stop``, penalties,
-        ``seed``, ``n``), ``response_format`` (``"text"``, ``"json_object"``,
-        ``JsonSchemaFormat``, ...), ``tools`` and ``tool_choice`` override the client's
-        defaults. ``stream_options={"include_usage": True}`` asks for a final usage update.
+        The request parameters (:class:`~inference.RequestParams`: ``model``,
+        ``temperature``, ``top_p``, ``max_tokens``, ``max_completion_tokens``, ``stop``,
+        penalties, ``seed``, ``n``, ``user``, ``response_format``, ``tools``,
+        ``tool_choice``) override the client's defaults and are checked before anything is
+        sent. ``stream_options={"include_usage": True}`` asks for a final usage update.
         ``model_extras`` go at the body root with the header ``extra-parameters:
-        pass-through``. ``body`` (positional) sends a complete JSON body as given instead.
-        ``headers``, ``timeout`` and ``retry`` apply to this call only.
+        pass-through``; ``extra_body`` is merged at the body root as given (a key set twice
+        raises). ``body`` (positional) sends a complete JSON body as given instead.
+        ``headers`` (or ``extra_headers``), ``extra_query``, ``timeout`` and ``retry`` apply
+        to this call only.
         A class as ``response_format`` (attrs, dataclass, TypedDict or pydantic model) asks
         for JSON of its strict schema and sets ``message.parsed`` to an instance of it.
         """
@@ -294,24 +211,7 @@ class ChatCompletionsClient:
             body,
             messages=messages,
             stream=stream,
-            frequency_penalty=frequency_penalty,
-            presence_penalty=presence_penalty,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            response_format=response_format,
-            stop=stop,
-            tools=tools,
-            tool_choice=tool_choice,
-            seed=seed,
-            model=model,
-            n=n,
-            user=user,
-            stream_options=stream_options,
-            model_extras=model_extras,
-            headers=headers,
-            timeout=timeout,
-            retry=retry,
+            **params,
         )
         result: ChatCompletions | _Pumped = self._portal.call(
             functools.partial(self._complete, call), _discard

@@ -959,6 +959,6 @@ async def test_assistant_message_from_response_tool_calls_round_trip(emulator: E
 def test_the_client_knows_the_spec_parameters() -> None:
     """The client's list of parameters the Azure AI API defines (sent without the
     pass-through header) is exactly the spec's ChatCompletionsOptions."""
-    from inference.aio._client import _SPEC_PARAMS
+    from inference._params import SPEC_PARAMS as _SPEC_PARAMS
 
     assert set(_SPEC_PARAMS) == SPEC_PARAMETERS

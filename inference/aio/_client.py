@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
+from urllib.parse import urlencode
 
 import anyio
 from azure.core.credentials import AzureKeyCredential
@@ -19,25 +19,22 @@ from .._auth import Authenticator, Credential
 from .._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, Timeout, requested_delay
 from .._endpoint import UNSET, Endpoint, EndpointKind, is_secure_for_credentials, resolve_endpoint
 from .._errors import error_from_response
-from .._parse import attach_parsed, typed_response_format
-from .._serialization import (
-    DecodeFailure,
-    dumps,
-    loads_completions,
-    loads_model_info,
-    messages_to_wire,
-    response_format_to_wire,
-    tool_choice_to_wire,
-    tools_to_wire,
-    unstructure,
+from .._params import (
+    CompleteParams,
+    MessageInput,
+    RequestDefaults,
+    RequestParams,
+    prepare_call,
 )
+from .._params import checked_headers as _checked_headers
+from .._parse import attach_parsed
+from .._serialization import DecodeFailure, loads_completions, loads_model_info
 from .._tools import (
     DEFAULT_MAX_ROUNDS,
     ToolRunEvent,
     ToolRunResult,
     run_tool_events,
     run_tools,
-    tools_for_request,
 )
 from ..exceptions import (
     ClientAuthenticationError,
@@ -85,46 +82,6 @@ def _request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-# complete() parameters that go into the body under the same name, with their converters.
-_PARAMS: dict[str, Any] = {
-    "frequency_penalty": None,
-    "presence_penalty": None,
-    "temperature": None,
-    "top_p": None,
-    "max_tokens": None,
-    "seed": None,
-    "model": None,
-    "n": None,
-    "user": None,
-    "stop": lambda v: [v] if isinstance(v, str) else list(v),
-    "response_format": response_format_to_wire,
-    "tools": tools_to_wire,
-    "tool_choice": tool_choice_to_wire,
-    "stream_options": lambda v: unstructure(dict(v)),
-}
-# Named parameters of complete() that the Azure AI Inference SDK also names: a model_extras key
-# with one of these names is a mistake. ``n``, ``user`` and ``stream_options`` are not named
-# there, so code written for it passes them in model_extras: allowed unless also given by name.
-_RESERVED = frozenset({"messages", "stream", *_PARAMS} - {"n", "user", "stream_options"})
-# The body keys the Azure AI Model Inference API defines (ChatCompletionsOptions in its spec).
-_SPEC_PARAMS = frozenset(
-    {
-        "messages",
-        "frequency_penalty",
-        "stream",
-        "presence_penalty",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "response_format",
-        "stop",
-        "tools",
-        "tool_choice",
-        "seed",
-        "model",
-        "modalities",
-    }
-)
 _SECRET_HEADERS = frozenset(
     {
         "api-key",
@@ -135,28 +92,6 @@ _SECRET_HEADERS = frozenset(
         "x-api-key",
     }
 )
-
-
-_BAD_NAME = re.compile(r"[\r\n:]")
-_BAD_VALUE = re.compile(r"[\r\n\0]")
-
-
-def _checked_headers(headers: Mapping[str, str] | None, where: str) -> dict[str, str]:
-    """A copy of extra request headers; names and values must be text without line breaks."""
-    result: dict[str, str] = {}
-    for name, value in (headers or {}).items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise RequestValidationError(
-                f"{where}: header names and values must be str, got {name!r}: "
-                f"{type(value).__name__}"
-            )
-        if _BAD_NAME.search(name) or not name.strip() or _BAD_VALUE.search(value):
-            raise RequestValidationError(
-                f"{where}: header {name!r} has a line break, NUL or colon where none may be; "
-                "pass each header as one name and one single-line value"
-            )
-        result[name] = value
-    return result
 
 
 def redact_headers(
@@ -204,17 +139,6 @@ class ChatCompletionsClient:
         endpoint: str,
         credential: Credential | None = None,
         *,
-        model: str | None = None,
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        response_format: Any = None,
-        stop: Sequence[str] | str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
         model_extras: Mapping[str, Any] | None = None,
         api_version: Any = UNSET,
         endpoint_kind: EndpointKind | str | None = None,
@@ -229,6 +153,7 @@ class ChatCompletionsClient:
         log_request_body: bool = False,
         enforce_https: bool = True,
         response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
+        **defaults: Unpack[RequestParams],
     ) -> None:
         if credential_scopes is not None and token_scope is None:
             scopes = list(credential_scopes)
@@ -261,25 +186,7 @@ class ChatCompletionsClient:
             key_headers=self._endpoint.key_headers,
             token_scope=self._endpoint.token_scope,
         )
-        self._defaults: dict[str, Any] = {
-            "model": model,
-            "frequency_penalty": frequency_penalty,
-            "presence_penalty": presence_penalty,
-            "temperature": temperature,
-            "top_p": top_p,
-            "max_tokens": max_tokens,
-            "response_format": response_format,
-            "stop": stop,
-            "tools": tools,
-            "tool_choice": tool_choice,
-            "seed": seed,
-        }
-        # Convert the defaults once, so bad values fail here and not at the first call.
-        self._default_wire: dict[str, Any] = {
-            k: self._convert(k, v) for k, v in self._defaults.items() if v is not None
-        }
-        self._model_extras = dict(model_extras or {})
-        self._check_extras(self._model_extras)
+        self._request_defaults = RequestDefaults(defaults, model_extras)
         self._headers = _checked_headers(headers, "headers")
         self._timeout = Timeout.coerce(timeout, DEFAULT_TIMEOUT)
         self._retry = RetryPolicy.coerce(retry, DEFAULT_RETRY)
@@ -313,26 +220,9 @@ class ChatCompletionsClient:
         body: Mapping[str, Any] | None = None,
         /,
         *,
-        messages: Sequence[Any] | None = None,
+        messages: Sequence[MessageInput] | None = None,
         stream: Literal[False] | None = None,
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        response_format: Any = None,
-        stop: Sequence[str] | str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
-        model: str | None = None,
-        n: int | None = None,
-        user: str | None = None,
-        stream_options: Mapping[str, Any] | None = None,
-        model_extras: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
+        **params: Unpack[CompleteParams],
     ) -> ChatCompletions: ...
 
     @overload
@@ -341,26 +231,9 @@ class ChatCompletionsClient:
         body: Mapping[str, Any] | None = None,
         /,
         *,
-        messages: Sequence[Any] | None = None,
+        messages: Sequence[MessageInput] | None = None,
         stream: Literal[True],
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        response_format: Any = None,
-        stop: Sequence[str] | str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
-        model: str | None = None,
-        n: int | None = None,
-        user: str | None = None,
-        stream_options: Mapping[str, Any] | None = None,
-        model_extras: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
+        **params: Unpack[CompleteParams],
     ) -> AsyncChatCompletionsStream: ...
 
     @overload
@@ -369,26 +242,9 @@ class ChatCompletionsClient:
         body: Mapping[str, Any] | None = None,
         /,
         *,
-        messages: Sequence[Any] | None = None,
+        messages: Sequence[MessageInput] | None = None,
         stream: bool | None = None,
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        response_format: Any = None,
-        stop: Sequence[str] | str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
-        model: str | None = None,
-        n: int | None = None,
-        user: str | None = None,
-        stream_options: Mapping[str, Any] | None = None,
-        model_extras: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
+        **params: Unpack[CompleteParams],
     ) -> ChatCompletions | AsyncChatCompletionsStream: ...
 
     async def complete(
@@ -396,125 +252,51 @@ class ChatCompletionsClient:
         body: Mapping[str, Any] | None = None,
         /,
         *,
-        messages: Sequence[Any] | None = None,
+        messages: Sequence[MessageInput] | None = None,
         stream: bool | None = None,
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        response_format: Any = None,
-        stop: Sequence[str] | str | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
-        model: str | None = None,
-        n: int | None = None,
-        user: str | None = None,
-        stream_options: Mapping[str, Any] | None = None,
-        model_extras: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
+        **params: Unpack[CompleteParams],
     ) -> ChatCompletions | AsyncChatCompletionsStream:
         """Send a chat-completions request.
 
-        ``messages``: the conversation (message models, a response's message, or dicts).
+        ``messages``: the conversation (message models, a response's message, or dicts such
+        as ``{"role": "user", "content": "..."}``).
         ``stream=True`` returns an :class:`AsyncChatCompletionsStream` of updates once the
         first event has arrived; otherwise the whole :class:`~inference.models.ChatCompletions`.
-        Sampling parameters (``temperature``, ``top_p``, ``max_tokens``, ``stop``, penalties,
-        ``seed``, ``n``), ``response_format`` (``"text"``, ``"json_object"``,
-        ``JsonSchemaFormat``, ...), ``tools`` and ``tool_choice`` override the client's
-        defaults. ``stream_options={"include_usage": True}`` asks for a final usage update.
+        The request parameters (:class:`~inference.RequestParams`: ``model``,
+        ``temperature``, ``top_p``, ``max_tokens``, ``max_completion_tokens``, ``stop``,
+        penalties, ``seed``, ``n``, ``user``, ``response_format``, ``tools``,
+        ``tool_choice``) override the client's defaults and are checked before anything is
+        sent. ``stream_options={"include_usage": True}`` asks for a final usage update.
         ``model_extras`` go at the body root with the header ``extra-parameters:
-        pass-through``. ``body`` (positional) sends a complete JSON body as given instead.
-        ``headers``, ``timeout`` and ``retry`` apply to this call only.
+        pass-through``; ``extra_body`` is merged at the body root as given (a key set twice
+        raises). ``body`` (positional) sends a complete JSON body as given instead.
+        ``headers`` (or ``extra_headers``), ``extra_query``, ``timeout`` and ``retry`` apply
+        to this call only.
         A class as ``response_format`` (attrs, dataclass, TypedDict or pydantic model) asks
         for JSON of its strict schema and sets ``message.parsed`` to an instance of it.
         """
-        response_format, output_type = typed_response_format(response_format)
-        tools, _ = tools_for_request(tools)
-        call = {
-            "frequency_penalty": frequency_penalty,
-            "presence_penalty": presence_penalty,
-            "temperature": temperature,
-            "top_p": top_p,
-            "max_tokens": max_tokens,
-            "response_format": response_format,
-            "stop": stop,
-            "tools": tools,
-            "tool_choice": tool_choice,
-            "seed": seed,
-            "model": model,
-            "n": n,
-            "user": user,
-            "stream_options": stream_options,
-        }
-        extra_headers: dict[str, str] = {}
-        if body is not None:
-            if messages is not None or any(v is not None for v in call.values()):
-                raise RequestValidationError(
-                    "complete() takes either a JSON body or keyword parameters, not both"
-                )
-            wire = dict(body)
-            if "messages" not in wire:
-                raise RequestValidationError("the request body has no 'messages'")
-            if stream is not None:
-                wire["stream"] = bool(stream)
-            streaming = bool(wire.get("stream"))
-        else:
-            if messages is None:
-                raise RequestValidationError(
-                    'complete() needs messages=[...], e.g. [UserMessage("Hello")]'
-                )
-            wire = {"messages": messages_to_wire(messages)}
-            wire.update(self._default_wire)
-            for name, value in call.items():
-                if value is not None:
-                    wire[name] = self._convert(name, value)
-            streaming = bool(stream)
-            if streaming:
-                wire["stream"] = True
-            elif "stream_options" in wire:
-                raise RequestValidationError("stream_options needs stream=True")
-            extras = dict(self._model_extras)
-            if model_extras:
-                self._check_extras(model_extras)
-                extras.update(model_extras)
-            if extras:
-                twice = sorted(k for k in extras if k in wire)
-                if twice:
-                    raise RequestValidationError(
-                        f"{twice} given both as named parameters and in model_extras; "
-                        "pass each value once"
-                    )
-                wire.update(unstructure(extras))
-            if not wire.keys() <= _SPEC_PARAMS:
-                # Parameters the Azure AI Model Inference API does not define (model_extras,
-                # n, user, stream_options) are refused there unless passed through.
-                extra_headers["extra-parameters"] = "pass-through"
-        payload = dumps(wire)
-        if headers:
-            extra_headers.update(_checked_headers(headers, "headers"))
-        call_timeout = Timeout.coerce(timeout, self._timeout)
-        call_retry = RetryPolicy.coerce(retry, self._retry)
-        if streaming:
-            streamed = await self._stream(payload, extra_headers, call_timeout, call_retry)
-            streamed._output_type = output_type
+        call = prepare_call(
+            body, messages, stream, params, self._request_defaults, self._endpoint.query()
+        )
+        call_timeout = Timeout.coerce(call.timeout, self._timeout)
+        call_retry = RetryPolicy.coerce(call.retry, self._retry)
+        url = self._endpoint.chat_completions_url
+        if call.query:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(call.query)}"
+        if call.streaming:
+            streamed = await self._stream(call.payload, call.headers, call_timeout, call_retry, url)
+            streamed._output_type = call.output_type
             return streamed
         response, data, attempts = await self._fetch(
-            "POST",
-            self._endpoint.chat_completions_url,
-            payload,
-            extra_headers,
-            call_timeout,
-            call_retry,
+            "POST", url, call.payload, call.headers, call_timeout, call_retry
         )
         try:
             completion = loads_completions(data)
         except DecodeFailure as exc:
             raise self._decode_error(response, data, exc, attempts) from exc
-        return completion if output_type is None else attach_parsed(completion, output_type)
+        if call.output_type is None:
+            return completion
+        return attach_parsed(completion, call.output_type)
 
     async def get_model_info(
         self,
@@ -661,25 +443,15 @@ class ChatCompletionsClient:
             error.args = (clean,)
             error.message = self._auth.redact(error.message)
 
-    @staticmethod
-    def _convert(name: str, value: Any) -> Any:
-        converter = _PARAMS[name]
-        return value if converter is None else converter(value)
-
-    @staticmethod
-    def _check_extras(extras: Mapping[str, Any]) -> None:
-        clash = sorted(k for k in extras if k in _RESERVED)
-        if clash:
-            raise RequestValidationError(
-                f"model_extras {clash} collide with named parameters of complete(); pass "
-                f"{', '.join(f'{k}=...' for k in clash)} as the named parameter instead"
-            )
-
     async def _stream(
-        self, payload: bytes, headers: dict[str, str], timeout: Timeout, retry: RetryPolicy
+        self,
+        payload: bytes,
+        headers: dict[str, str],
+        timeout: Timeout,
+        retry: RetryPolicy,
+        url: str,
     ) -> AsyncChatCompletionsStream:
         deadline = None if timeout.total is None else anyio.current_time() + timeout.total
-        url = self._endpoint.chat_completions_url
         attempts = 0
         while True:
             # One retry budget for the whole call: attempts cut before their first event

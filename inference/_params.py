@@ -1,0 +1,543 @@
+"""The parameters of ``complete()``, declared once, and the checked request they make.
+
+:class:`RequestParams` declares every body parameter with its type; the sync and async
+clients take it as ``**params: Unpack[...]`` (in ``complete()``, and as the client's
+defaults), so a parameter is added here and nowhere else. Each parameter's check and wire
+conversion follow from its declared type, read once at import: a number must be a finite
+``int`` or ``float``, a whole number an ``int`` (never a bool), within its ``AtLeast`` bound,
+a text a ``str``; a ``Wire`` marker names the converter of the richer ones (``stop``,
+``tools``, ``tool_choice``, ``response_format``, ``stream_options``).
+
+Everything is checked before anything is sent; a bad value raises
+:class:`~inference.exceptions.RequestValidationError` naming the argument and saying how to
+fix it.
+
+How the body is assembled (and what collides):
+
+1. ``messages``, ``stream`` and the named parameters (a call's value overrides the client's
+   default of the same name);
+2. ``model_extras`` (the client's, updated by the call's): keys the API does not define, sent
+   at the body root with the header ``extra-parameters: pass-through``. A key that is a named
+   parameter of the Azure AI Inference SDK (``temperature``, ``tools``, ...) raises; so does a
+   key already set by step 1;
+3. ``extra_body``: any keys, merged at the body root as given (not checked: an escape hatch,
+   as in openai-python). A key already set by step 1 or 2 raises: each value is given once.
+
+``headers`` and ``extra_headers`` are this call's headers (the same name in both raises);
+``extra_query`` adds query parameters (one the endpoint sets itself, ``api-version``, raises:
+use ``api_version=`` on the client).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import types
+from collections.abc import Callable, Mapping, Sequence
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    TypeAlias,
+    TypedDict,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
+
+from attrs import frozen
+
+from . import models as m
+from ._config import RetryPolicy, Timeout
+from ._dicts import (
+    ChatMessageParam,
+    NamedToolChoiceParam,
+    ResponseFormatParam,
+    StreamOptionsParam,
+    ToolParam,
+)
+from ._parse import typed_response_format
+from ._serialization import (
+    dumps,
+    messages_to_wire,
+    response_format_to_wire,
+    tool_choice_to_wire,
+    tools_to_wire,
+    unstructure,
+)
+from ._tools import Tool, tools_for_request
+from .exceptions import RequestValidationError
+
+__all__ = [
+    "CompleteParams",
+    "MessageInput",
+    "RequestParams",
+    "ResponseFormatInput",
+    "ToolChoiceInput",
+    "ToolInput",
+]
+
+MessageInput: TypeAlias = m.ChatRequestMessage | m.ChatResponseMessage | ChatMessageParam
+"""A message for ``messages=``: a message model, a response's message, or a dict."""
+ToolInput: TypeAlias = (
+    m.ChatCompletionsToolDefinition | m.FunctionDefinition | ToolParam | Tool | Callable[..., Any]
+)
+"""A tool for ``tools=``: a tool definition, a bare function definition, a dict, or a Python
+function (its definition is derived from its type hints and docstring)."""
+ToolChoiceInput: TypeAlias = (
+    Literal["auto", "none", "required"]
+    | m.ChatCompletionsToolChoicePreset
+    | m.ChatCompletionsNamedToolChoice
+    | NamedToolChoiceParam
+)
+"""``tool_choice=``: a preset, a named function, or its dict."""
+ResponseFormatInput: TypeAlias = (
+    Literal["text", "json_object"]
+    | m.ChatCompletionsResponseFormat
+    | m.JsonSchemaFormat
+    | ResponseFormatParam
+    | type
+)
+"""``response_format=``: a name, a response-format model, a JSON schema, a dict, or a class
+(attrs, dataclass, TypedDict, pydantic) whose instance the answer is parsed into."""
+
+
+# -- the markers a declaration may carry --------------------------------------------------
+
+
+@frozen
+class AtLeast:
+    """A whole number's lower bound."""
+
+    minimum: int
+
+
+@frozen
+class NonEmpty:
+    """A text that may not be empty."""
+
+
+@frozen
+class Wire:
+    """The converter from the caller's value to wire data (it checks the value too)."""
+
+    convert: Callable[[str, Any], Any]
+
+
+def _sequence(name: str, value: Any, what: str) -> Sequence[Any]:
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise RequestValidationError(
+            f"{name} must be a list of {what}, got {type(value).__name__} {_show(value)}"
+        )
+    return value
+
+
+def _stop(name: str, value: Any) -> list[str]:
+    items = [value] if isinstance(value, str) else _sequence(name, value, "str")
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise RequestValidationError(
+                f"{name}[{i}] must be a str, got {type(item).__name__} {_show(item)}; "
+                f'pass {name}="..." or {name}=["...", "..."]'
+            )
+    return list(items)
+
+
+def _tools(name: str, value: Any) -> list[dict[str, Any]]:
+    tools = _sequence(name, value, "tools (functions, ChatCompletionsToolDefinition or dicts)")
+    return tools_to_wire(tools_for_request(tools)[0] or [])
+
+
+def _stream_options(name: str, value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        raise RequestValidationError(
+            f"{name} must be a dict such as {{'include_usage': True}}, got {type(value).__name__}"
+        )
+    return unstructure(dict(value))
+
+
+PositiveInt = Annotated[int, AtLeast(1)]
+ModelName = Annotated[str, NonEmpty()]
+Stop = Annotated[str | Sequence[str], Wire(_stop)]
+Tools = Annotated[Sequence[ToolInput], Wire(_tools)]
+ToolChoice = Annotated[ToolChoiceInput, Wire(lambda _name, v: tool_choice_to_wire(v))]
+ResponseFormat = Annotated[ResponseFormatInput, Wire(lambda _name, v: response_format_to_wire(v))]
+StreamOptions = Annotated[StreamOptionsParam, Wire(_stream_options)]
+
+
+class RequestParams(TypedDict, total=False):
+    """The request parameters ``complete()`` takes by name, and the client takes as defaults.
+
+    None (or leaving one out) means "not set": it is not sent, and the server's default
+    applies.
+    """
+
+    model: ModelName | None
+    frequency_penalty: float | None
+    presence_penalty: float | None
+    temperature: float | None
+    top_p: float | None
+    max_tokens: PositiveInt | None
+    max_completion_tokens: PositiveInt | None
+    response_format: ResponseFormat | None
+    stop: Stop | None
+    tools: Tools | None
+    tool_choice: ToolChoice | None
+    seed: int | None
+    n: PositiveInt | None
+    user: str | None
+
+
+class CompleteParams(RequestParams, total=False):
+    """Everything ``complete()`` takes by keyword besides ``messages`` and ``stream``: the
+    request parameters, and the options of one call (see the module docstring for how
+    ``model_extras``, ``extra_body`` and the named parameters combine)."""
+
+    stream_options: StreamOptions | None
+    model_extras: Mapping[str, Any] | None
+    extra_body: Mapping[str, Any] | None
+    extra_headers: Mapping[str, str] | None
+    extra_query: Mapping[str, str] | None
+    headers: Mapping[str, str] | None
+    timeout: Timeout | float | None
+    retry: RetryPolicy | int | None
+
+
+# -- checks derived from the declarations ----------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(name: str, value: Any) -> float:
+    if type(value) not in (int, float):
+        raise RequestValidationError(
+            f"{name} must be a number (int or float), got {type(value).__name__} "
+            f"{_show(value)}; e.g. {name}=0.5"
+        )
+    if not math.isfinite(value):
+        raise RequestValidationError(f"{name} must be a finite number, got {value!r}")
+    return value  # type: ignore[no-any-return]
+
+
+def _whole(minimum: int | None) -> Callable[[str, Any], int]:
+    def check(name: str, value: Any) -> int:
+        if type(value) is not int:
+            raise RequestValidationError(
+                f"{name} must be a whole number (int), got {type(value).__name__} "
+                f"{_show(value)}; e.g. {name}={max(minimum or 0, 1)}"
+            )
+        if minimum is not None and value < minimum:
+            raise RequestValidationError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    return check
+
+
+def _text(non_empty: bool) -> Callable[[str, Any], str]:
+    def check(name: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise RequestValidationError(
+                f"{name} must be a str, got {type(value).__name__} {_show(value)}; "
+                f'e.g. {name}="..."'
+            )
+        if non_empty and not value.strip():
+            raise RequestValidationError(f"{name} must not be empty")
+        return value
+
+    return check
+
+
+def _rule(name: str, hint: Any) -> Callable[[str, Any], Any]:
+    """The check (and conversion) a declared type implies."""
+    if get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            hint = args[0]
+    metadata: tuple[Any, ...] = ()
+    if get_origin(hint) is Annotated:
+        hint, *rest = get_args(hint)
+        metadata = tuple(rest)
+    for mark in metadata:
+        if isinstance(mark, Wire):
+            return mark.convert
+    bound = next((mark.minimum for mark in metadata if isinstance(mark, AtLeast)), None)
+    rules: dict[Any, Callable[[str, Any], Any]] = {
+        float: _number,
+        int: _whole(bound),
+        str: _text(any(isinstance(mark, NonEmpty) for mark in metadata)),
+    }
+    if hint not in rules:
+        raise TypeError(f"no check for the declared type of {name}: {hint!r}")
+    return rules[hint]
+
+
+_HINTS = get_type_hints(CompleteParams, include_extras=True)
+_OPTIONS = frozenset(
+    {"model_extras", "extra_body", "extra_headers", "extra_query", "headers", "timeout", "retry"}
+)
+#: Body parameter name -> its check and conversion (the client defaults: RequestParams only).
+RULES: dict[str, Callable[[str, Any], Any]] = {
+    name: _rule(name, hint) for name, hint in _HINTS.items() if name not in _OPTIONS
+}
+DEFAULT_NAMES = frozenset(get_type_hints(RequestParams))
+#: The body keys the Azure AI Model Inference API defines (ChatCompletionsOptions in its spec).
+SPEC_PARAMS = frozenset(
+    {
+        "messages",
+        "frequency_penalty",
+        "stream",
+        "presence_penalty",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "response_format",
+        "stop",
+        "tools",
+        "tool_choice",
+        "seed",
+        "model",
+        "modalities",
+    }
+)
+# Named parameters of complete() that the Azure AI Inference SDK also names: a model_extras key
+# with one of these names is a mistake. The others (``n``, ``user``, ``stream_options``,
+# ``max_completion_tokens``) are not named there, so code written for it passes them in
+# model_extras: allowed unless also given by name.
+_RESERVED = frozenset({"messages", "stream"} | (SPEC_PARAMS & set(RULES)))
+
+
+def _check_names(params: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+    for name in params:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}=?" if close else ""
+            raise RequestValidationError(
+                f"{where} got an unknown parameter {name}={_show(params[name])}{hint} "
+                "(a parameter this library does not name goes in model_extras={...} or "
+                "extra_body={...})"
+            )
+
+
+def to_wire(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The set (not None) body parameters, checked and converted to wire data."""
+    return {name: RULES[name](name, v) for name, v in params.items() if v is not None}
+
+
+def _mapping(name: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise RequestValidationError(
+            f"{name} must be a dict with str keys, got {type(value).__name__} {_show(value)}"
+        )
+    return dict(value)
+
+
+def checked_extras(extras: Any, where: str = "model_extras") -> dict[str, Any]:
+    """``model_extras`` as a dict, refusing the keys that are named parameters."""
+    result = _mapping(where, extras)
+    clash = sorted(k for k in result if k in _RESERVED)
+    if clash:
+        raise RequestValidationError(
+            f"model_extras {clash} collide with named parameters of complete(); pass "
+            f"{', '.join(f'{k}=...' for k in clash)} as the named parameter instead"
+        )
+    return result
+
+
+_BAD_NAME = re.compile(r"[\r\n:]")
+_BAD_VALUE = re.compile(r"[\r\n\0]")
+
+
+def checked_headers(headers: Any, where: str) -> dict[str, str]:
+    """A copy of extra request headers; names and values must be text without line breaks."""
+    result: dict[str, str] = {}
+    if headers is not None and not isinstance(headers, Mapping):
+        raise RequestValidationError(
+            f"{where} must be a dict of header names to values, got {type(headers).__name__}"
+        )
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise RequestValidationError(
+                f"{where}: header names and values must be str, got {name!r}: "
+                f"{type(value).__name__}"
+            )
+        if _BAD_NAME.search(name) or not name.strip() or _BAD_VALUE.search(value):
+            raise RequestValidationError(
+                f"{where}: header {name!r} has a line break, NUL or colon where none may be; "
+                "pass each header as one name and one single-line value"
+            )
+        result[name] = value
+    return result
+
+
+class RequestDefaults:
+    """A client's default request parameters and ``model_extras``, checked once, so bad
+    values fail when the client is built and not at the first call."""
+
+    __slots__ = ("model_extras", "output_type", "wire")
+
+    def __init__(self, params: Mapping[str, Any], model_extras: Any) -> None:
+        _check_names(params, DEFAULT_NAMES, "ChatCompletionsClient()")
+        params = dict(params)
+        self.output_type: type | None = None
+        if params.get("response_format") is not None:
+            params["response_format"], self.output_type = typed_response_format(
+                params["response_format"]
+            )
+        self.wire = to_wire(params)
+        self.model_extras = checked_extras(model_extras)
+
+
+@frozen
+class PreparedCall:
+    """A checked ``complete()`` call: the JSON body, this call's headers and query
+    parameters, whether it streams, its timeout and retry (not yet merged with the
+    client's), and the class to parse the answer into (``response_format=Class``)."""
+
+    payload: bytes
+    headers: dict[str, str]
+    query: dict[str, str]
+    streaming: bool
+    timeout: Timeout | float | None
+    retry: RetryPolicy | int | None
+    output_type: type | None = None
+
+
+def _check_stream(stream: Any) -> None:
+    if stream is not None and not isinstance(stream, bool):
+        raise RequestValidationError(
+            f"stream must be True or False, got {type(stream).__name__} {_show(stream)}"
+        )
+
+
+def _raw_body(body: Any, stream: bool | None, named: Mapping[str, Any]) -> dict[str, Any]:
+    if named:
+        raise RequestValidationError(
+            "complete() takes either a JSON body or keyword parameters, not both; got "
+            f"{', '.join(sorted(named))} beside the body"
+        )
+    wire = _mapping("the request body", body)
+    if "messages" not in wire:
+        raise RequestValidationError("the request body has no 'messages'")
+    if stream is not None:
+        wire["stream"] = stream
+    return wire
+
+
+def _messages(messages: Any) -> list[dict[str, Any]]:
+    if messages is None:
+        raise RequestValidationError('complete() needs messages=[...], e.g. [UserMessage("Hello")]')
+    if not isinstance(messages, list | tuple):
+        raise RequestValidationError(
+            'messages must be a list of messages, e.g. [UserMessage("Hello")]; '
+            f"got a {type(messages).__name__}"
+        )
+    return messages_to_wire(messages)
+
+
+def _built_body(
+    messages: Any,
+    stream: bool | None,
+    named: Mapping[str, Any],
+    defaults: RequestDefaults,
+    model_extras: Any,
+) -> dict[str, Any]:
+    wire: dict[str, Any] = {"messages": _messages(messages)}
+    wire.update(defaults.wire)
+    wire.update(to_wire(named))
+    if stream:
+        wire["stream"] = True
+    elif "stream_options" in wire:
+        raise RequestValidationError("stream_options needs stream=True")
+    extras = {**defaults.model_extras, **checked_extras(model_extras)}
+    twice = sorted(k for k in extras if k in wire)
+    if twice:
+        raise RequestValidationError(
+            f"{twice} given both as named parameters and in model_extras; pass each value once"
+        )
+    wire.update(unstructure(extras))
+    return wire
+
+
+def _add_extra_body(wire: dict[str, Any], extra_body: Any) -> set[str]:
+    extra = _mapping("extra_body", extra_body)
+    twice = sorted(k for k in extra if k in wire)
+    if twice:
+        raise RequestValidationError(
+            f"extra_body {twice} already set by a named parameter, a client default or "
+            "model_extras; pass each value once (extra_body adds keys, it does not replace them)"
+        )
+    wire.update(unstructure(extra))
+    return set(extra)
+
+
+def _call_headers(headers: Any, extra_headers: Any) -> dict[str, str]:
+    result = checked_headers(headers, "headers")
+    extra = checked_headers(extra_headers, "extra_headers")
+    twice = sorted({k.lower() for k in result} & {k.lower() for k in extra})
+    if twice:
+        raise RequestValidationError(
+            f"headers {twice} given in both headers= and extra_headers=; pass each once"
+        )
+    return {**result, **extra}
+
+
+def _query(extra_query: Any, endpoint_query: Mapping[str, str]) -> dict[str, str]:
+    query = _mapping("extra_query", extra_query)
+    for name, value in query.items():
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise RequestValidationError(
+                f"extra_query[{name!r}] must be a str or a number, got {type(value).__name__}"
+            )
+        if name in endpoint_query:
+            raise RequestValidationError(
+                f"extra_query {name!r} is set by the client for this endpoint; "
+                "use the client's api_version= (or its other settings) instead"
+            )
+    return {name: str(value) for name, value in query.items()}
+
+
+def prepare_call(
+    body: Any,
+    messages: Any,
+    stream: bool | None,
+    params: Mapping[str, Any],
+    defaults: RequestDefaults,
+    endpoint_query: Mapping[str, str],
+) -> PreparedCall:
+    """Check a ``complete()`` call and build its body, headers and query; raises
+    :class:`RequestValidationError` before anything is sent."""
+    _check_names(params, frozenset(_HINTS), "complete()")
+    _check_stream(stream)
+    named = {k: v for k, v in params.items() if k not in _OPTIONS and v is not None}
+    output_type = defaults.output_type
+    if "response_format" in named:
+        named["response_format"], output_type = typed_response_format(named["response_format"])
+    headers: dict[str, str] = {}
+    if body is not None:
+        beside = {"messages": messages, "model_extras": params.get("model_extras")}
+        named.update({k: v for k, v in beside.items() if v is not None})
+        wire = _raw_body(body, stream, named)
+    else:
+        wire = _built_body(messages, stream, named, defaults, params.get("model_extras"))
+    added = _add_extra_body(wire, params.get("extra_body"))
+    if not (wire.keys() if body is None else added) <= SPEC_PARAMS:
+        # Keys the Azure AI Model Inference API does not define are refused there unless
+        # passed through (a positional body is sent as given: only extra_body's count).
+        headers["extra-parameters"] = "pass-through"
+    headers.update(_call_headers(params.get("headers"), params.get("extra_headers")))
+    return PreparedCall(
+        payload=dumps(wire),
+        headers=headers,
+        query=_query(params.get("extra_query"), endpoint_query),
+        streaming=bool(wire.get("stream")),
+        timeout=params.get("timeout"),
+        retry=params.get("retry"),
+        output_type=output_type,
+    )
