@@ -9,8 +9,11 @@ string (the prefix and the suffix). When the next event starts with the same pre
 ends with the same suffix, and what lies between them is exactly one JSON string, then the
 event *is* the previous one with another string in that place (JSON grammar: one string
 token replaced by another), and only that string is parsed. The update is a fresh copy of
-the previous one with the new text; the accumulator only appends the text, because merging
-the other fields again would change nothing (they equal what the previous update merged).
+the previous one with the new text; the accumulator only appends the text (through the
+function :meth:`~inference._accumulate.ChatCompletionsAccumulator.text_appender` gives),
+because merging the other fields again would change nothing (they equal what the previous
+update merged). :attr:`ChunkParser.repeats` counts these updates, which the accumulator does
+not.
 
 A template is an event with one choice whose delta has a non-empty string ``content`` and
 nothing else but a role; no usage, no logprobs; an id, model and object that are strings, a
@@ -125,7 +128,6 @@ class ChunkParser:
         "_model",
         "_nested",
         "_object",
-        "_parts",
         "_prefix",
         "_role",
         "_start",
@@ -157,11 +159,11 @@ class ChunkParser:
         self._choice_extra: Any = NO_EXTRA
         self._choice_copy: Any = None
         self._role: Any = None
-        self._parts: Any = None  # the accumulator's parts of this choice
-        self._append: Any = None  # and the append of its list of text parts
+        self._append: Any = None  # merges a repeat's text into the accumulator
         self._nested = False  # an extra holds dicts or lists (copied for each update)
         self.repeats = 0
-        """How many events took the repeated-chunk path (for benchmarks and tests)."""
+        """How many events took the repeated-chunk path (merged without the accumulator's
+        ``add``, so not in its ``count``)."""
 
     def forget(self) -> None:
         """Drop the template: the next event is parsed in full."""
@@ -201,7 +203,6 @@ class ChunkParser:
                 update.object = self._object
                 copy = self._top_copy
                 update.extra = NO_EXTRA if copy is None else copy(self._top_extra)
-                self.accumulator.count += 1
                 if text:
                     self._append(text)
                 if self._nested:
@@ -224,10 +225,11 @@ class ChunkParser:
     def _merge_nested(self, update: Any, choice: Any) -> None:
         # The accumulator keeps the nested extra values of the last update merged, as after a
         # full parse: not the template's, which their receiver may have changed since.
-        if self._top_copy is _copy_value:
-            self.accumulator._extra.update(update.extra)
-        if self._choice_copy is _copy_value:
-            self._parts.extra.update(choice.extra)
+        self.accumulator.merge_extras(
+            choice.index,
+            update.extra if self._top_copy is _copy_value else NO_EXTRA,
+            choice.extra if self._choice_copy is _copy_value else NO_EXTRA,
+        )
 
     def _remember(self, data: bytes, update: StreamingChatCompletionsUpdate) -> None:
         """Keep ``update`` (just added) as the template if only its content can change."""
@@ -267,10 +269,10 @@ class ChunkParser:
             or _loads(data[start : end + 1]) != delta.content
         ):
             return
-        parts = self.accumulator._choices.get(choice.index)
+        append = self.accumulator.text_appender(choice.index)
         top_copy = _copier(update.extra)
         choice_copy = _copier(choice.extra)
-        if parts is None or top_copy is False or choice_copy is False:
+        if append is None or top_copy is False or choice_copy is False:
             return
         self._id = update.id
         self._created = update.created
@@ -283,8 +285,7 @@ class ChunkParser:
         self._choice_copy = choice_copy
         self._choice_extra = NO_EXTRA if choice_copy is None else choice_copy(choice.extra)
         self._role = delta.role
-        self._parts = parts
-        self._append = parts.content.append
+        self._append = append
         self._nested = _copy_value in (self._top_copy, self._choice_copy)
         self._start = start
         self._tail = len(data) - end - 1

@@ -12,23 +12,24 @@ call exactly one hop: one hand-off to the loop and one back. Ctrl-C cancels the 
 and waits until it has cleaned up. A client used before ``os.fork()`` refuses calls in the
 child; one not used yet works there.
 
-A stream crosses over through a pump task and a memory object stream: the pump (on the
-loop) reads the network, decodes the server-sent events and sends batches of events, not
-yet parsed (bytes), a few batches ahead of the consumer; the deadlines and the release of
-the connection at ``[DONE]`` stay on the loop. The consuming thread takes every batch that
-is ready in one hop (never one hop per token) and parses the events one by one, as they
-are asked for, with the async stream's own ``_parse``. So an update is made in the thread
-that uses it and dies young, as in the async API (a long stream costs no garbage
-collections), and the loop reads ahead while the consumer parses. The async stream's
-accumulator is touched by the consuming thread only; the pump stops before the loop ends a
-stream for it (a ``[DONE]`` or a bad event found while parsing).
+A stream crosses over through a pump task and a memory object stream. The async stream's
+parser (:class:`inference._streamparser.StreamParser`) is split in two: the loop keeps its
+input side, and the consuming thread gets its output side (the events read so far, the
+accumulator, the end). The pump (on the loop) reads the network, decodes the server-sent
+events and sends batches of events, not yet parsed (bytes), a few batches ahead of the
+consumer; the deadlines and the release of the connection at ``[DONE]`` stay on the loop.
+The consuming thread takes every batch that is ready in one hop (never one hop per token)
+and its parser turns the events into updates one by one, as they are asked for. So an
+update is made in the thread that uses it and dies young, as in the async API (a long
+stream costs no garbage collections), and the loop reads ahead while the consumer parses.
+The end of the stream (``[DONE]``, a cut, an error) comes as the last item of the last
+batch; an error found while parsing closes the stream on the loop.
 """
 
 from __future__ import annotations
 
 import functools
 import weakref
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from types import TracebackType
@@ -43,12 +44,12 @@ from ._config import RetryPolicy, Timeout
 from ._endpoint import UNSET, Endpoint, EndpointKind
 from ._params import CompleteParams, MessageInput, RequestParams
 from ._portal import Portal
+from ._streamparser import Handoff, StreamParser, StreamState
 from ._tools import DEFAULT_MAX_ROUNDS, ToolRunEvent, ToolRunResult, iterate_on_portal
 from .aio._client import ChatCompletionsClient as _AsyncClient
-from .aio._stream import _SKIP, AsyncChatCompletionsStream
-from .exceptions import InferenceError
+from .aio._stream import AsyncChatCompletionsStream
+from .exceptions import InferenceError, StreamError
 from .models import ChatCompletions, ModelInfo, StreamingChatCompletionsUpdate
-from .sse import ServerSentEvent
 
 if TYPE_CHECKING:
     import aiohttp
@@ -340,35 +341,36 @@ async def _discard(result: Any) -> None:
 
 class _Pumped:
     """An async stream, its pump task and the receiving end of the pump's memory object
-    stream. Created on the loop thread; its coroutines run there (each in one hop)."""
+    stream; ``parser`` is the output side of the stream's parser, for the consuming thread.
+    Created on the loop thread; its coroutines run there (each in one hop)."""
 
-    __slots__ = ("__weakref__", "pump", "receive", "stream")
+    __slots__ = ("__weakref__", "parser", "pump", "receive", "stream")
 
     def __init__(self, stream: AsyncChatCompletionsStream, portal: Portal) -> None:
-        stream._partial_on_fail = False  # the consuming thread assembles it
-        send, receive = anyio.create_memory_object_stream[Any](_BATCHES_AHEAD)
+        send, receive = anyio.create_memory_object_stream[Handoff](_BATCHES_AHEAD)
         self.stream = stream
+        self.parser: StreamParser = stream._parser.hand_over()
         self.receive = receive
         self.pump = portal.start(functools.partial(_pump, stream, send))
         portal.track(self)
 
-    async def receive_ready(self) -> list[Any]:
-        """Every item the pump has sent that is ready now (waiting for at least one).
-
-        Items are batches (lists) of events or an exception; ``_END`` ends the list when the
-        pump has finished (the memory object stream is then closed).
-        """
+    async def receive_ready(self) -> list[Handoff]:
+        """Every batch the pump has sent that is ready now (waiting for at least one). Once
+        the pump has stopped, a last batch says so (``[StreamState.CLOSED]``: nothing more
+        comes; a parser that already has its end ignores it)."""
         receive = self.receive
-        items: list[Any] = []
+        items: list[Handoff] = []
         try:
             items.append(await receive.receive())
             while True:
                 items.append(receive.receive_nowait())
         except anyio.WouldBlock:
+            if StreamParser.ends(items[-1]):
+                receive.close()  # the pump sends nothing after the end
             return items
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             receive.close()
-            items.append(_END)
+            items.append([StreamState.CLOSED])
             return items
 
     async def _stop_pump(self) -> None:
@@ -381,23 +383,10 @@ class _Pumped:
         await self._stop_pump()
         await self.stream.aclose()
 
-    async def end_at_done(self) -> None:
-        """The consumer parsed a ``[DONE]`` inside a batch: end the stream there."""
-        await self._stop_pump()
-        await self.stream._done_early()
 
-    async def end_on_error(self, exc: InferenceError) -> None:
-        """The consumer could not parse an event (``exc``): end the stream."""
-        await self._stop_pump()
-        self.stream._parse_failed(exc)
-
-
-_END = object()
-
-
-async def _pump(stream: AsyncChatCompletionsStream, send: MemoryObjectSendStream[Any]) -> None:
+async def _pump(stream: AsyncChatCompletionsStream, send: MemoryObjectSendStream[Handoff]) -> None:
     """Move batches of events read (not parsed) from the async stream into the memory object
-    stream. A failure is sent as the last item; the end of the stream closes it."""
+    stream, the end of the stream in the last one; then close it."""
     with send:
         try:
             while True:
@@ -407,11 +396,10 @@ async def _pump(stream: AsyncChatCompletionsStream, send: MemoryObjectSendStream
                 await send.send(events)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             await stream.aclose()  # the consumer went away
-        except Exception as exc:
-            if not isinstance(exc, InferenceError):
-                await stream.aclose()  # an InferenceError has closed it already
+        except Exception as exc:  # a failure of the library itself: it ends the stream
+            await stream.aclose()
             with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await send.send(exc)
+                await send.send([exc])
 
 
 class ChatCompletionsStream:
@@ -440,15 +428,12 @@ class ChatCompletionsStream:
         self._client = client  # keeps the client (and its loop) alive while the stream is
         self._portal = client._portal
         self._pumped = pumped
-        stream = self._stream = pumped.stream
-        # What complete() read ahead (the first update) is taken here: the pump started
-        # after it, and never touches the parsed updates.
-        self._buffer: deque[StreamingChatCompletionsUpdate] = deque(stream._ready)
-        stream._ready.clear()
-        self._events: deque[bytes | ServerSentEvent] = deque()  # received, not parsed yet
-        self._error: BaseException | None = None  # the pump's failure, raised after the events
-        self._ended = False  # the pump has sent everything
+        # The output side of the stream's parser, with what complete() read (the first
+        # update); the pump passes on what the loop reads after that.
+        self._parser = pumped.parser
+        self._next = self._parser.next_update
         self._closed = False  # nothing left to release on the loop
+        stream = pumped.stream
         self.request_id = stream.request_id
         """The request id the server returned (or the one the client sent)."""
         self.response_headers = stream.response_headers
@@ -462,70 +447,36 @@ class ChatCompletionsStream:
 
     def __next__(self) -> StreamingChatCompletionsUpdate:
         """The next update; takes every batch the pump has ready when none is left here."""
-        buffer = self._buffer
-        if buffer:
-            return buffer.popleft()
-        events = self._events
-        parse = self._stream._parse
-        while True:
-            while events:
-                try:
-                    update = parse(events.popleft())
-                except InferenceError as exc:
-                    self._end_on_loop(functools.partial(self._pumped.end_on_error, exc))
-                    self._attach_partial(exc)
-                    raise
-                if update is None:  # a [DONE] inside a batch
-                    self._end_on_loop(self._pumped.end_at_done)
-                    raise StopIteration
-                if update is not _SKIP:
-                    return update
-            if self._error is not None:
-                error, self._error = self._error, None
-                self._attach_partial(error)
-                self.close()
-                raise error
-            if self._ended:
-                raise StopIteration
-            try:
-                items = self._portal.call(self._pumped.receive_ready)
-            except BaseException:
-                self.close()
-                raise
-            for item in items:
-                if type(item) is list:
-                    events.extend(item)
-                elif item is _END:
-                    # The pump is done: the stream ended (its connection released at
-                    # [DONE]) or failed, and an error came before this.
-                    self._ended = True
-                    if self._error is None:
-                        self._closed = True
-                else:
-                    self._error = item
+        try:
+            update = self._next()
+            if update is None:
+                update = self._wait_for_update()
+        except BaseException:
+            self.close()  # an error (raised by the parser, with its partial) or Ctrl-C
+            raise
+        if update is None:
+            raise StopIteration
+        return update
 
-    def _attach_partial(self, error: BaseException) -> None:
-        # Everything parsed so far, assembled here: this thread alone touches the updates.
-        if isinstance(error, InferenceError) and error.partial is None:
-            error.partial = self._stream.partial_completion()
-
-    def _end_on_loop(self, end: Callable[[], Awaitable[None]]) -> None:
-        # An event parsed here ended the stream: the loop stops the pump and ends the stream
-        # as the async stream would have (a closed client has closed it already).
-        self._ended = self._closed = True
-        self._events.clear()
-        self._error = None  # what the pump met after this event no longer matters
-        with suppress(InferenceError):
-            self._portal.call(end)
+    def _wait_for_update(self) -> StreamingChatCompletionsUpdate | None:
+        parser = self._parser
+        while parser.state is StreamState.OPEN:
+            for batch in self._portal.call(self._pumped.receive_ready):
+                parser.put_events(batch)
+            if parser.state is not StreamState.OPEN:
+                # The end came: the pump has finished (or finishes by itself), and the loop
+                # has released or closed the connection.
+                self._closed = True
+            update = parser.next_update()
+            if update is not None:
+                return update
+        return None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
         """Stop reading and release the connection. Idempotent."""
-        self._ended = True
-        self._buffer.clear()
-        self._events.clear()
-        self._error = None
+        self._parser.close()
         if self._closed:
             return
         self._closed = True
@@ -554,12 +505,12 @@ class ChatCompletionsStream:
 
     # -- results -----------------------------------------------------------------------------
     # The updates are parsed and accumulated in the thread that iterates (the pump only reads
-    # and decodes): from that thread, the async stream's results can be read directly.
+    # and decodes): from that thread, the results can be read directly.
 
     @property
     def finished(self) -> bool:
         """True once ``data: [DONE]`` arrived."""
-        return self._stream.finished
+        return self._parser.state is StreamState.DONE
 
     def get_final_completion(self) -> ChatCompletions:
         """The whole answer assembled from the updates, as a non-streamed call returns it.
@@ -567,18 +518,16 @@ class ChatCompletionsStream:
         Raises :class:`~inference.exceptions.StreamError` if the stream has not finished:
         iterate it to the end first, or use ``stream.until_done()``.
         """
-        if not self._ended or self._events or self._buffer:
-            from .exceptions import StreamError
-
+        if not self._parser.complete:
             raise StreamError(
                 "the stream has not finished: iterate it to the end first, or call "
                 "'stream.until_done()'; partial_completion() gives what arrived so far"
             )
-        return self._stream.get_final_completion()
+        return self._pumped.stream._final(self._parser)
 
     def partial_completion(self) -> ChatCompletions:
         """What has arrived so far, assembled (also works after an error or an early stop)."""
-        return self._stream.partial_completion()
+        return self._parser.partial()
 
     def until_done(self) -> ChatCompletions:
         """Read the rest of the stream and return the assembled completion."""

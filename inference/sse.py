@@ -209,31 +209,13 @@ class SSEDecoder:
         if type(data) is not bytes:
             data = bytes(memoryview(data))  # TypeError for what is not bytes-like
         if self._at_start:
-            data = self._head + data
-            if len(data) < 3 and _BOM.startswith(data):
-                self._head = data
-                return []
-            self._at_start = False
-            self._head = b""
-            if data[:3] == _BOM:
-                data = data[3:]
+            data = self._skip_bom(data)
         if not data:
             return []
-        if self._after_cr:
-            self._after_cr = False
-            if data[0] == 10:
-                data = data[1:]
-                if not data:
-                    return []
-        if 13 in data:
-            # CRLF, then a lone CR, become LF: each is one line ending, and no CRLF can span
-            # two of them. A CR ending the chunk may pair with an LF starting the next one.
-            self._after_cr = data[-1] == 13
-            stripped = data.replace(b"\r", b"")
-            if stripped.replace(b"\n", b"\r\n") == data:
-                data = stripped  # every line ending is CRLF (cheaper than the general case)
-            else:
-                data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if self._after_cr or 13 in data:
+            data = self._to_lf(data)
+            if not data:
+                return []
         out: list[Any] = []
         try:
             partial = self._partial
@@ -251,6 +233,33 @@ class SSEDecoder:
             self._closed_message = f"the event stream already failed: {exc}"
             raise
         return out
+
+    def _skip_bom(self, data: bytes) -> bytes:
+        """The stream's first bytes without a leading byte order mark (``b""`` while the first
+        bytes could still be the start of one: they are kept until more arrive)."""
+        data = self._head + data
+        if len(data) < 3 and _BOM.startswith(data):
+            self._head = data
+            return b""
+        self._at_start = False
+        self._head = b""
+        return data[3:] if data[:3] == _BOM else data
+
+    def _to_lf(self, data: bytes) -> bytes:
+        """``data`` (not empty) with CRLF, then lone CR, line endings turned into LF: each is
+        one line ending, and no CRLF can span two of them. A CR ending the chunk may pair with
+        an LF starting the next one (dropped then)."""
+        if self._after_cr:
+            self._after_cr = False
+            if data[0] == 10:
+                data = data[1:]
+        if 13 in data:
+            self._after_cr = data[-1] == 13
+            stripped = data.replace(b"\r", b"")
+            if stripped.replace(b"\n", b"\r\n") == data:
+                return stripped  # every line ending is CRLF (cheaper than the general case)
+            return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        return data
 
     def close(self) -> list[ServerSentEvent]:
         """Mark the end of the stream and return the events that completes.

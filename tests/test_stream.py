@@ -18,6 +18,7 @@ from typing import Any, cast
 import orjson
 import pytest
 from aiohttp import web
+from azure.core.credentials import AzureKeyCredential
 
 from inference import (
     IdleTimeoutError,
@@ -159,6 +160,7 @@ class ScriptServer:
         self.handlers: dict[str, Handler] = {}
         self.transports: list[object] = []
         self.events: list[str] = []
+        self.content_types: dict[str, str] = {}  # handler name -> Content-Type, when not the usual
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -174,8 +176,10 @@ class ScriptServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         await request.read()
         self.transports.append(request.transport)
-        handler = self.handlers[request.match_info["name"]]
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        name = request.match_info["name"]
+        handler = self.handlers[name]
+        content_type = self.content_types.get(name, "text/event-stream; charset=utf-8")
+        response = web.StreamResponse(headers={"Content-Type": content_type})
         await response.prepare(request)
         try:
             await handler(request, response)
@@ -530,6 +534,31 @@ async def test_sse_error_event_type(script_server: ScriptServer) -> None:
 
 
 @pytest.mark.anyio
+async def test_an_error_event_that_echoes_the_key_does_not_leak_it(
+    script_server: ScriptServer,
+) -> None:
+    """A service whose error event repeats the credential it got: the StreamServiceError's
+    message, repr, code and service message hold no trace of the key."""
+    secret = "sk-echoed-secret-key-0123456789abcdef"
+
+    async def echo_key(request: web.Request, response: web.StreamResponse) -> None:
+        sent = request.headers.get("api-key") or request.headers.get("authorization", "")
+        assert secret in sent
+        body = {"error": {"code": f"invalid:{sent}", "message": f"the key {sent!r} is revoked"}}
+        await response.write(OPENING + b"event: error\ndata: " + orjson.dumps(body) + b"\n\n")
+
+    script_server.handlers["echo_key"] = echo_key
+    endpoint = script_server.endpoint("echo_key")
+    async with ChatCompletionsClient(endpoint, AzureKeyCredential(secret), model=MODEL) as client:
+        stream = await client.complete(messages=HELLO, stream=True)
+        _, error = await collect(stream)
+    assert isinstance(error, StreamServiceError)
+    assert "revoked" in str(error) and error.code is not None
+    for text in (str(error), repr(error), error.message, error.code, repr(error.args)):
+        assert secret not in text
+
+
+@pytest.mark.anyio
 async def test_sse_error_event_with_plain_text_data(script_server: ScriptServer) -> None:
     """An `event: error` whose data is not JSON still raises StreamServiceError with the text."""
 
@@ -829,7 +858,7 @@ class _RecordingDecoder:
         self.reads: list[tuple[int, int, int]] = []
 
     def feed_data(self, data: bytes) -> list[bytes | ServerSentEvent]:
-        pending = len(self._stream._events)
+        pending = self._stream._parser.pending
         events = self._decoder.feed_data(data)
         self.reads.append((len(data), pending, len(events)))
         return events
@@ -872,18 +901,19 @@ async def test_long_stream_with_slow_consumer_has_bounded_read_ahead(emulator: E
     async with open_client(emulator.endpoint("openai_compatible")) as client:
         expected = await client.complete(messages=QUESTION, headers=headers)
         stream = await client.complete(messages=QUESTION, stream=True, headers=headers)
-        recorder = _RecordingDecoder(stream._decoder, stream)
-        stream._decoder = cast(SSEDecoder, recorder)
+        parser = stream._parser
+        recorder = _RecordingDecoder(parser._decoder, stream)
+        parser._decoder = cast(SSEDecoder, recorder)
         await asyncio.sleep(0.3)  # the server pushes all the buffers can hold meanwhile
         count = 0
         most_pending = 0
         content_deltas = 0
         async for update in stream:
             count += 1
-            most_pending = max(most_pending, len(stream._events))
+            most_pending = max(most_pending, parser.pending)
             if update.choices and update.choices[0].delta.content:
                 content_deltas += 1
-            if not stream._events:
+            if not parser.pending:
                 await asyncio.sleep(0.02)  # a slow consumer, before every network read
         final = stream.get_final_completion()
     total = sum(size for size, _, _ in recorder.reads)
@@ -894,14 +924,14 @@ async def test_long_stream_with_slow_consumer_has_bounded_read_ahead(emulator: E
     assert most_pending < max(events for _, _, events in recorder.reads)
     assert final.choices[0].message.content == expected.choices[0].message.content
     # The accumulator keeps one text part per content delta, and no update object.
-    kinds = {type(obj).__name__ for obj in _reachable(stream._accumulator)}
+    kinds = {type(obj).__name__ for obj in _reachable(parser.accumulator)}
     assert "StreamingChatCompletionsUpdate" not in kinds
     assert "StreamingChatChoiceUpdate" not in kinds
     assert "StreamingChatResponseMessageUpdate" not in kinds
-    parts = stream._accumulator._choices[0].content
+    parts = parser.accumulator._choices[0].content
     assert len(parts) == content_deltas
     assert all(type(part) is str for part in parts)
-    assert len(stream._events) == 0
+    assert parser.pending == 0
 
 
 # -- idle timeout ---------------------------------------------------------------------------
@@ -929,17 +959,24 @@ async def test_stalled_stream_raises_idle_timeout_and_releases(emulator: Emulato
 
 
 @pytest.mark.anyio
-async def test_keepalive_comments_do_not_reset_the_idle_timeout(
-    script_server: ScriptServer,
+@pytest.mark.parametrize(
+    "keepalive",
+    [b": ping\n\n", b"event: ping\ndata: {}\n\n"],
+    ids=["comments", "named ping events"],
+)
+async def test_keepalives_do_not_reset_the_idle_timeout(
+    script_server: ScriptServer, keepalive: bytes
 ) -> None:
-    """A server sending only `: ping` comments after a few events is stalled: idle fires."""
+    """A server sending only keep-alives after a few chunks (``: ping`` comments, or named
+    ``event: ping`` events that carry no chat chunk) is stalled: IdleTimeoutError, with the
+    chunks in partial, long before the keep-alives stop."""
     pings: list[int] = []
 
     async def pinging(request: web.Request, response: web.StreamResponse) -> None:
         await response.write(OPENING)
-        while True:
+        for _ in range(100):  # 5 s of keep-alives, then the body ends (cut, without [DONE])
             await asyncio.sleep(0.05)
-            await response.write(b": ping\n\n")
+            await response.write(keepalive)
             pings.append(1)
 
     script_server.handlers["pinging"] = pinging
@@ -950,9 +987,32 @@ async def test_keepalive_comments_do_not_reset_the_idle_timeout(
         await wait_until(
             lambda: "client gone" in script_server.events, "the server saw the client go"
         )
-    assert isinstance(error, IdleTimeoutError)
-    assert len(pings) >= 2  # comments kept flowing while the stream was judged idle
+    assert isinstance(error, IdleTimeoutError), error
+    assert 2 <= len(pings) < 100  # keep-alives kept flowing while the stream was judged idle
     assert text_of(updates) == "One two"
+    assert error.partial.choices[0].message.content == "One two"  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "content_type", ["Text/Event-Stream; charset=UTF-8", "TEXT/EVENT-STREAM", "text/event-stream"]
+)
+async def test_the_stream_media_type_is_matched_without_case(
+    script_server: ScriptServer, content_type: str
+) -> None:
+    """A stream served as ``Text/Event-Stream; charset=UTF-8`` (media types are
+    case-insensitive) is read as a stream."""
+
+    async def shouting(request: web.Request, response: web.StreamResponse) -> None:
+        await response.write(OPENING + DONE)
+
+    script_server.handlers["shouting"] = shouting
+    script_server.content_types["shouting"] = content_type
+    async with open_client(script_server.endpoint("shouting")) as client:
+        stream = await client.complete(messages=HELLO, stream=True)
+        updates, error = await collect(stream)
+    assert error is None
+    assert text_of(updates) == "One two" and stream.finished
 
 
 @pytest.mark.anyio
@@ -966,7 +1026,7 @@ async def test_chunks_that_repeat_the_previous_shape_take_the_short_path(
         stream = await client.complete(messages=QUESTION, stream=True)
         updates, error = await collect(stream)
     assert error is None
-    parser = cast(Any, stream)._chunks
+    parser = stream._parser._chunks
     text_updates = [u for u in updates if u.choices and u.choices[0].delta.content]
     assert len(text_updates) > 10
     assert parser.repeats >= len(text_updates) - 1

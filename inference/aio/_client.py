@@ -29,6 +29,7 @@ from .._params import (
 from .._params import checked_headers as _checked_headers
 from .._parse import attach_parsed
 from .._serialization import DecodeFailure, loads_completions, loads_model_info
+from .._streamparser import is_event_stream
 from .._tools import (
     DEFAULT_MAX_ROUNDS,
     ToolRunEvent,
@@ -460,7 +461,7 @@ class ChatCompletionsClient:
                 "POST", url, payload, headers, timeout, retry, deadline=deadline, prior=attempts
             )
             content_type = response.headers.get("content-type", "")
-            if "text/event-stream" not in content_type:
+            if not is_event_stream(content_type):
                 data = await self._read_body(response, timeout)
                 raise self._decode_error(
                     response,
@@ -473,13 +474,17 @@ class ChatCompletionsClient:
                 )
             response.set_body_timeout(None)  # the stream keeps its own idle clock
             stream = AsyncChatCompletionsStream(
-                response, idle_timeout=timeout.idle, deadline=deadline, request_id=request_id
+                response,
+                idle_timeout=timeout.idle,
+                deadline=deadline,
+                request_id=request_id,
+                redact=self._auth.redact,
             )
             try:
                 await stream._prime()
             except StreamInterruptedError as exc:
                 # Nothing reached the caller yet: a cut before the first event can be retried.
-                if stream._accumulator.count == 0 and attempts <= retry.max_retries:
+                if stream._parser.count == 0 and attempts <= retry.max_retries:
                     delay = retry.backoff_delay(attempts - 1)
                     _log.info(
                         "retrying POST %s in %.2f s (the stream was cut before its first "
