@@ -326,8 +326,8 @@ def _check_number(obj: Mapping[str, Any], name: str) -> None:
         raise InvalidRequest(f"'{name}' must be a number, got {value!r}.", param=name)
 
 
-def _validate_message(index: int, message: Any) -> None:
-    where = f"messages[{index}]"
+def _validate_role(where: str, message: Any) -> str:
+    """The message's role, checked: an object with a known ``role``."""
     if not isinstance(message, dict):
         raise InvalidRequest(f"'{where}' must be an object.", param=where)
     role = message.get("role")
@@ -342,7 +342,11 @@ def _validate_message(index: int, message: Any) -> None:
             f"'{where}.role' is {role!r}; expected one of {', '.join(_ROLES)}.",
             param=f"{where}.role",
         )
-    content = message.get("content")
+    return str(role)
+
+
+def _validate_content(where: str, role: str, content: Any) -> None:
+    """A message's ``content``: present where the role needs it, a string or content items."""
     if role in ("system", "developer", "user") and content is None:
         raise InvalidRequest(
             f"'{where}.content' is required for a {role} message.",
@@ -358,27 +362,38 @@ def _validate_message(index: int, message: Any) -> None:
         allowed = _CONTENT_TYPES if role == "user" else ("text",)
         for item_index, item in enumerate(content):
             _validate_content_item(f"{where}.content[{item_index}]", item, allowed)
+
+
+def _validate_tool_calls(where: str, role: str, tool_calls: Any) -> None:
+    """An assistant message's ``tool_calls``: an array of calls that each name a function."""
+    if tool_calls is None:
+        return
+    if role != "assistant" or not isinstance(tool_calls, list):
+        raise InvalidRequest(
+            f"'{where}.tool_calls' is only allowed as an array on assistant messages.",
+            param=f"{where}.tool_calls",
+        )
+    for call_index, call in enumerate(tool_calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise InvalidRequest(
+                f"'{where}.tool_calls[{call_index}].function.name' is required.",
+                param=f"{where}.tool_calls[{call_index}]",
+                code="missing_required_parameter",
+            )
+
+
+def _validate_message(index: int, message: Any) -> None:
+    where = f"messages[{index}]"
+    role = _validate_role(where, message)
+    _validate_content(where, role, message.get("content"))
     if role == "tool" and not isinstance(message.get("tool_call_id"), str):
         raise InvalidRequest(
             f"'{where}.tool_call_id' is required for a tool message.",
             param=f"{where}.tool_call_id",
             code="missing_required_parameter",
         )
-    tool_calls = message.get("tool_calls")
-    if tool_calls is not None:
-        if role != "assistant" or not isinstance(tool_calls, list):
-            raise InvalidRequest(
-                f"'{where}.tool_calls' is only allowed as an array on assistant messages.",
-                param=f"{where}.tool_calls",
-            )
-        for call_index, call in enumerate(tool_calls):
-            function = call.get("function") if isinstance(call, dict) else None
-            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-                raise InvalidRequest(
-                    f"'{where}.tool_calls[{call_index}].function.name' is required.",
-                    param=f"{where}.tool_calls[{call_index}]",
-                    code="missing_required_parameter",
-                )
+    _validate_tool_calls(where, role, message.get("tool_calls"))
 
 
 def _validate_content_item(where: str, item: Any, allowed: Sequence[str]) -> None:
