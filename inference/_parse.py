@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ from cattrs import Converter, transform_error
 from cattrs.errors import BaseValidationError
 from cattrs.strategies import configure_union_passthrough
 
-from ._schema import class_kind, json_schema_format
+from ._schema import class_kind, json_schema_format, object_schema
 from .exceptions import RefusalError, StructuredOutputError, TruncatedOutputError
 from .models import ChatCompletions, CompletionsFinishReason
 
@@ -188,7 +188,13 @@ def attach_parsed(completion: ChatCompletions, tp: Any) -> ChatCompletions:
 
 def typed_response_format(response_format: Any) -> tuple[Any, Any]:
     """``(format to send, class to parse into)``: a class becomes its strict
-    :class:`~inference.models.JsonSchemaFormat`; anything else is sent as it is (no class)."""
+    :class:`~inference.models.JsonSchemaFormat`; in ``{"type": "json_object", "schema":
+    Class}`` (JSON mode with a schema, as llama-cpp-python's server takes it) the class
+    becomes its schema; anything else is sent as it is (no class)."""
+    if isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
+        cls = response_format.get("schema")
+        if isinstance(cls, type) and class_kind(cls) is not None:
+            return {**response_format, "schema": object_schema(cls)}, cls
     if not isinstance(response_format, type) or class_kind(response_format) is None:
         return response_format, None
     if response_format.__module__ == "inference.models":

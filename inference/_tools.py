@@ -312,12 +312,14 @@ async def run_tool_events(
     tools: Sequence[Any],
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     raise_tool_errors: bool = False,
+    reset_tool_choice: bool = True,
     stream: bool = False,
     params: Mapping[str, Any],
 ) -> AsyncIterator[ToolRunEvent]:
     """The tool-running loop (see the module docstring), as events; the last one is a
     :class:`ToolRunDoneEvent`."""
     wire, runnable = _check_run(tools, max_rounds, params)
+    params = dict(params)
     history = list(messages)
     for round_ in range(max_rounds + 1):
         sink: list[ChatCompletions] = []
@@ -344,6 +346,8 @@ async def run_tool_events(
             history.append(ToolMessage(outcome.content, tool_call_id=call.id))
             yield ToolResultEvent(call, outcome.content, outcome.error, round_)
         _raise_first_error(message.tool_calls, outcomes, history, raise_tool_errors)
+        if reset_tool_choice and params.get("tool_choice") not in (None, "auto", "none"):
+            params["tool_choice"] = "auto"  # a forced call was made: now the model may answer
 
 
 def _raise_first_error(

@@ -55,6 +55,8 @@ EXAMPLES = (
     "chat_parameters.py",
     "chat_streaming.py",
     "chat_tools.py",
+    "structured_output.py",
+    "tool_loop.py",
 )
 
 #: Variables that would steer azure-identity to another credential, identity or host.
@@ -449,6 +451,48 @@ def test_async_streaming(examples_emulator: Emulator) -> None:
     (request,) = chat_requests(run)
     assert request.json["stream"] is True
     assert request.json["stream_options"] == {"include_usage": True}
+
+
+def test_structured_output(examples_emulator: Emulator) -> None:
+    """structured_output.py sends the Scientist schema and prints the parsed instance."""
+    run = run_example("structured_output.py", examples_emulator)
+    json_line = re.search(r"^JSON: (.*)$", run.stdout, re.M)
+    assert json_line is not None, run.stdout
+    data = json.loads(json_line.group(1))
+    assert data["name"] == "Marie Curie"
+    assert data["born"] == 1867
+    assert "Parsed: Scientist(name='Marie Curie', born=1867, " in run.stdout
+    assert "Marie Curie, born 1867, physics\n" in run.stdout
+    (request,) = chat_requests(run)
+    fmt = request.json["response_format"]
+    assert fmt["type"] == "json_schema"
+    assert fmt["json_schema"]["name"] == "Scientist"
+    assert fmt["json_schema"]["strict"] is True
+    schema = fmt["json_schema"]["schema"]
+    assert schema["required"] == ["name", "born", "discipline", "known_for", "nickname"]
+    assert schema["additionalProperties"] is False
+
+
+def test_tool_loop(examples_emulator: Emulator) -> None:
+    """tool_loop.py runs both tools in one round, prints the answer, then streams the same
+    loop's events."""
+    run = run_example("tool_loop.py", examples_emulator)
+    out = run.stdout
+    assert 'Call: get_weather({"city":"Lisbon"})\n' in out
+    assert 'Call: get_local_time({"city":"Lisbon"})\n' in out
+    assert "Result: It is 14:05 in Lisbon.\n" in out
+    answer = re.search(r"^Answer after 1 round\(s\): (.*)$", out, re.M)
+    assert answer is not None, out
+    assert "According to get_local_time: It is 14:05 in Lisbon." in answer.group(1)
+    streamed = out.split("Streamed:\n", 1)[1]
+    assert streamed.startswith("  [calling get_weather]\n  [calling get_local_time]\n")
+    assert "  [get_local_time returned It is 14:05 in Lisbon.]\n" in streamed
+    assert streamed.endswith(answer.group(1) + "\n")
+    requests = chat_requests(run)
+    assert len(requests) == 4
+    names = [t["function"]["name"] for t in requests[0].json["tools"]]
+    assert names == ["get_weather", "get_local_time"]
+    assert [r.json.get("stream", False) for r in requests] == [False, False, True, True]
 
 
 # --------------------------------------------------------------------------------- coverage

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 import anyio
@@ -480,14 +485,15 @@ async def test_arguments_become_the_hinted_classes(emulator: Emulator) -> None:
 
 @pytest.mark.anyio
 async def test_max_rounds(emulator: Emulator) -> None:
-    """A model that keeps calling tools (tool_choice required) stops the loop after
-    max_rounds rounds with ToolRoundsExceededError holding the conversation."""
+    """A model that keeps calling tools (tool_choice required, not reset) stops the loop
+    after max_rounds rounds with ToolRoundsExceededError holding the conversation."""
     async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
         with pytest.raises(ToolRoundsExceededError, match="max_rounds=2") as info:
             await client.run_tools(
                 messages=[UserMessage("Paris")],
                 tools=[weather],
                 tool_choice="required",
+                reset_tool_choice=False,
                 max_rounds=2,
             )
         with pytest.raises(ToolRoundsExceededError, match="max_rounds=0"):
@@ -633,3 +639,51 @@ async def test_emulator_calls_every_named_tool_and_obeys_required(emulator: Emul
     again = required.choices[0].message.tool_calls
     assert again and again[0].id != call.id
     assert isinstance(required.choices[0].message, ChatResponseMessage)
+
+
+@pytest.mark.anyio
+async def test_a_forced_tool_choice_is_reset_after_the_first_round(emulator: Emulator) -> None:
+    """tool_choice required (or named) forces the first call, then becomes auto so that the
+    model can answer; the caller's own parameters are left as they were."""
+    params: dict[str, Any] = {"tool_choice": "required"}
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.run_tools(messages=[UserMessage("Paris")], tools=[weather], **params)
+    assert result.rounds == 1
+    assert result.content == "According to weather: city: Paris; sky: sunny."
+    assert [r.json["tool_choice"] for r in emulator.requests] == ["required", "auto"]
+    assert params == {"tool_choice": "required"}
+
+
+def test_readme_typed_io_snippets_run(tmp_path: Path) -> None:
+    """The README's structured-output and tool snippets run as written against the emulator
+    (in a subprocess, the way a user runs them)."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Structured output and tools")
+    section = text[start : text.index("\n## ", start + 1)]
+    blocks = re.findall(r"^```python\n(.*?)^```", section, re.DOTALL | re.MULTILINE)
+    assert len(blocks) == 2
+    with Emulator().run_in_thread() as emu:
+        env = dict(
+            os.environ, AZURE_INFERENCE_ENDPOINT=emu.endpoint(), AZURE_INFERENCE_CREDENTIAL="k"
+        )
+        outputs = []
+        for number, block in enumerate(blocks):
+            script = tmp_path / f"snippet{number}.py"
+            script.write_text(block, encoding="utf-8")
+            done = subprocess.run(
+                [sys.executable, str(script)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=50,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            outputs.append(done.stdout)
+    assert outputs[0] == "The Falcon 5 Mood.HAPPY\n"
+    lines = outputs[1].splitlines()
+    assert lines[0] == "According to get_weather: city: Oslo; days: 1; sky: sunny."
+    assert lines[1] == "4 messages, after 1 round(s) of tools"
+    assert lines[2].startswith("ToolCallEvent(")
+    assert lines[-1].startswith("ToolRunDoneEvent(")

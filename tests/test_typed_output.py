@@ -513,3 +513,20 @@ async def test_emulator_answers_a_recursive_schema(emulator: Emulator) -> None:
         depth += 1
     assert 1 <= depth <= 4
     assert isinstance(tree.parent, Leaf)
+
+
+@pytest.mark.anyio
+async def test_json_mode_with_a_class_schema(emulator: Emulator) -> None:
+    """{"type": "json_object", "schema": Class} (JSON mode with a schema, the spelling
+    llama-cpp-python's server takes) sends the class's schema there and parses into it."""
+    fmt = {"type": "json_object", "schema": AttrsPerson}
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.complete(messages=QUESTION, response_format=fmt)
+    assert emulator.requests[-1].json["response_format"] == {
+        "type": "json_object",
+        "schema": golden("AttrsAddress"),
+    }
+    parsed = result.choices[0].message.parsed
+    assert isinstance(parsed, AttrsPerson)
+    assert parsed.name == "Ada Lovelace"
+    assert fmt["schema"] is AttrsPerson  # the caller's dict is not changed

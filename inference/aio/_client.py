@@ -337,6 +337,7 @@ class ChatCompletionsClient:
         tools: Sequence[Any],
         max_rounds: int = DEFAULT_MAX_ROUNDS,
         raise_tool_errors: bool = False,
+        reset_tool_choice: bool = True,
         **params: Any,
     ) -> ToolRunResult:
         """Let the model use Python functions as tools until it answers; the result holds
@@ -353,9 +354,11 @@ class ChatCompletionsClient:
         ``Error: ...`` tool message; ``raise_tool_errors=True`` raises
         :class:`~inference.exceptions.ToolCallError` when a tool raises instead. More than
         ``max_rounds`` rounds of tool calls raise
-        :class:`~inference.exceptions.ToolRoundsExceededError`. Other keyword parameters
-        (``model``, ``temperature``, ``tool_choice``, ``response_format``, ...) go to every
-        :meth:`complete` call.
+        :class:`~inference.exceptions.ToolRoundsExceededError`. A ``tool_choice`` that forces a
+        call (``"required"`` or a named tool) applies until tools have run once, then becomes
+        ``"auto"`` so the model can answer; ``reset_tool_choice=False`` keeps it. Other keyword
+        parameters (``model``, ``temperature``, ``tool_choice``, ``response_format``, ...) go
+        to every :meth:`complete` call.
         """
         return await run_tools(
             self,
@@ -363,6 +366,7 @@ class ChatCompletionsClient:
             tools=tools,
             max_rounds=max_rounds,
             raise_tool_errors=raise_tool_errors,
+            reset_tool_choice=reset_tool_choice,
             params=params,
         )
 
@@ -373,6 +377,7 @@ class ChatCompletionsClient:
         tools: Sequence[Any],
         max_rounds: int = DEFAULT_MAX_ROUNDS,
         raise_tool_errors: bool = False,
+        reset_tool_choice: bool = True,
         **params: Any,
     ) -> AsyncIterator[ToolRunEvent]:
         """The same loop as :meth:`run_tools`, streamed: an iterator of events as they happen.
@@ -388,6 +393,7 @@ class ChatCompletionsClient:
             tools=tools,
             max_rounds=max_rounds,
             raise_tool_errors=raise_tool_errors,
+            reset_tool_choice=reset_tool_choice,
             params=params,
             stream=True,
         )

@@ -18,7 +18,8 @@ How the model answers, in order of precedence:
 * Otherwise a text answer: a canned answer when the last user message contains one of the
   keywords of :data:`CANNED_ANSWERS`, else a short reply that quotes the question. Images and
   audio in the user message are acknowledged first (count, media type and size).
-* ``response_format`` ``json_object`` wraps the answer as ``{"answer": "..."}``;
+* ``response_format`` ``json_object`` wraps the answer as ``{"answer": "..."}`` (or, when
+  it carries a ``schema`` as llama-cpp-python's server takes it, follows that schema);
   ``json_schema`` yields an object that satisfies the schema.
 * ``stop`` cuts the answer at the first stop string; ``max_tokens`` truncates it to that many
   tokens with finish reason ``length``; ``n`` yields that many identical choices.
@@ -680,10 +681,14 @@ def _apply_response_format(
     text: str, response_format: Any, messages: Sequence[Mapping[str, Any]]
 ) -> str:
     kind = response_format.get("type") if isinstance(response_format, dict) else None
+    schema: Any = None
     if kind == "json_object":
-        return orjson.dumps({"answer": text}).decode()
+        schema = response_format.get("schema")  # JSON mode with a schema (llama-cpp-python)
+        if not isinstance(schema, dict):
+            return orjson.dumps({"answer": text}).decode()
     if kind == "json_schema":
         schema = response_format["json_schema"].get("schema") or {"type": "object"}
+    if schema is not None:
         context = _Context(_last_user_text(messages))
         value = value_for_schema(schema, context=context, root=schema)
         return orjson.dumps(value).decode()
