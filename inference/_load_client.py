@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
+from ._params import RequestParams
 from .exceptions import RequestValidationError, ResourceNotFoundError
 from .models import ModelInfo
 
@@ -49,7 +50,22 @@ def client_kind(info: ModelInfo) -> Literal["chat", "embeddings"]:
 
 
 def _parameters(cls: type) -> frozenset[str]:
-    return frozenset(inspect.signature(cls).parameters) - {"endpoint", "credential"}
+    """The keywords the constructor of ``cls`` takes, the keys of ``**defaults:
+    Unpack[RequestParams]`` included."""
+    names: set[str] = set()
+    for param in inspect.signature(cls).parameters.values():
+        if param.kind is param.VAR_KEYWORD:
+            names |= _unpacked_keys(param.annotation)
+        else:
+            names.add(param.name)
+    return frozenset(names - {"endpoint", "credential"})
+
+
+def _unpacked_keys(annotation: Any) -> set[str]:
+    """The keys ``**kwargs`` takes (annotations are text here: ``"Unpack[RequestParams]"``)."""
+    if annotation in ("Unpack[RequestParams]", Unpack[RequestParams]):
+        return set(RequestParams.__required_keys__ | RequestParams.__optional_keys__)
+    raise TypeError(f"load_client() cannot tell which keywords **{annotation} takes")
 
 
 # Request defaults, not connection settings: the probe that reads /info goes without them.
