@@ -27,31 +27,35 @@ import contextlib
 import io
 import json
 import logging
+import mimetypes
 import os
-import re
 import sys
-import textwrap
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TextIO
 
 from azure.core import exceptions as azure_exceptions
 
-from . import _version
-from ._sync import ChatCompletionsClient, ChatCompletionsStream
-from .exceptions import (
-    ClientAuthenticationError,
-    ContentFilterError,
-    CredentialError,
-    HttpResponseError,
-    InferenceError,
-    InferenceTimeoutError,
-    RequestValidationError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-    StreamError,
+from ._cli_args import build_parser, program_name, with_default_command
+from ._cli_errors import (
+    ENDPOINT_ENV,
+    EXIT_AUTH,
+    EXIT_BROKEN_PIPE,
+    EXIT_CODES,
+    EXIT_CONNECTION,
+    EXIT_CONTENT_FILTER,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_SERVICE,
+    EXIT_USAGE,
+    KEY_ENV,
+    describe,
+    report,
+    silence_broken_pipe,
 )
+from ._sync import ChatCompletionsClient, ChatCompletionsStream
+from .exceptions import InferenceError, RequestValidationError
 from .models import (
     AssistantMessage,
     ChatCompletions,
@@ -67,6 +71,7 @@ from .models import (
 __all__ = [
     "ENDPOINT_ENV",
     "EXIT_AUTH",
+    "EXIT_BROKEN_PIPE",
     "EXIT_CODES",
     "EXIT_CONNECTION",
     "EXIT_CONTENT_FILTER",
@@ -80,55 +85,7 @@ __all__ = [
     "main",
 ]
 
-#: Environment variable read when ``--endpoint`` is not given.
-ENDPOINT_ENV: Final = "AZURE_INFERENCE_ENDPOINT"
-#: Environment variable read when ``--key`` is not given.
-KEY_ENV: Final = "AZURE_INFERENCE_CREDENTIAL"
-
-#: Success.
-EXIT_OK: Final = 0
-#: Any other failure.
-EXIT_ERROR: Final = 1
-#: Bad arguments or options (a missing prompt, an unreadable image, an invalid value).
-EXIT_USAGE: Final = 2
-#: The key or token was refused (HTTP 401/403) or could not be obtained.
-EXIT_AUTH: Final = 3
-#: HTTP 404: wrong endpoint URL, deployment or model name.
-EXIT_NOT_FOUND: Final = 4
-#: The content filter refused the prompt or stopped the answer.
-EXIT_CONTENT_FILTER: Final = 5
-#: The endpoint is unreachable, or did not answer in time.
-EXIT_CONNECTION: Final = 6
-#: Any other service error: throttling (429), server errors (5xx), a broken stream.
-EXIT_SERVICE: Final = 7
-#: Stopped with Ctrl-C (a one-shot command).
-EXIT_INTERRUPTED: Final = 130
-
-#: Exit code -> meaning, as printed by ``--help``.
-EXIT_CODES: Final = {
-    EXIT_OK: "success",
-    EXIT_ERROR: "other error",
-    EXIT_USAGE: "bad arguments (missing prompt, unreadable image, invalid value)",
-    EXIT_AUTH: "authentication failed (HTTP 401/403, no token)",
-    EXIT_NOT_FOUND: "not found (HTTP 404: endpoint URL, deployment or model name)",
-    EXIT_CONTENT_FILTER: "refused by the content filter",
-    EXIT_CONNECTION: "endpoint unreachable or too slow",
-    EXIT_SERVICE: "service error (429, 5xx, broken stream or response body)",
-    EXIT_INTERRUPTED: "stopped with Ctrl-C",
-}
-
-_COMMANDS: Final = frozenset({"batch", "chat", "info", "serve"})
-_TOP_LEVEL_OPTIONS: Final = frozenset({"-h", "--help", "--version"})
 _JSON_HINT: Final = "Answer with a JSON object."
-_MAX_ERROR_LENGTH: Final = 500
-_WHITESPACE: Final = re.compile(r"\s+")
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr (exit code 2)."""
-
-    def error(self, message: str) -> Any:  # argparse declares NoReturn
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 class _Output:
@@ -161,289 +118,6 @@ class _Answer:
     @property
     def text(self) -> str:
         return "".join(self.parts)
-
-
-# ------------------------------------------------------------------------------ parsing
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def _positive_number(text: str) -> float:
-    value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _non_negative_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
-    return value
-
-
-def _program_name() -> str:
-    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    if not name or name in ("__main__.py", "-c", "-m"):
-        return "python -m inference"
-    return name.removesuffix(".exe")
-
-
-def _exit_code_text() -> str:
-    lines = ["exit codes:"]
-    lines += [f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items()]
-    return "\n".join(lines)
-
-
-def _wrap(text: str) -> str:
-    return textwrap.fill(text, width=79)
-
-
-def _build_parser(prog: str) -> _Parser:
-    epilog = "\n".join(
-        [
-            _wrap(f'\'chat\' is the default command: {prog} "Hello" is {prog} chat "Hello".'),
-            _wrap(
-                f"Endpoint and key: --endpoint/--key, or ${ENDPOINT_ENV} / ${KEY_ENV}; "
-                "with neither, the built-in emulator answers."
-            ),
-            "",
-            _exit_code_text(),
-        ]
-    )
-    parser = _Parser(
-        prog=prog,
-        description=_wrap(
-            "Chat with a chat-completions endpoint (Azure AI Model Inference, Azure OpenAI, "
-            "GitHub Models, any OpenAI-compatible server), or run the local emulator."
-        ),
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version.__version__}")
-    parser.add_argument(
-        "--debug", action="store_true", help="show tracebacks and the library's debug log"
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    connection = _Parser(add_help=False)
-    group = connection.add_argument_group("endpoint")
-    group.add_argument(
-        "--endpoint",
-        metavar="URL",
-        help=f"the endpoint URL (default: ${ENDPOINT_ENV}; without it, the built-in emulator)",
-    )
-    group.add_argument("--key", metavar="KEY", help=f"the API key (default: ${KEY_ENV})")
-    group.add_argument(
-        "--entra",
-        action="store_true",
-        help="authenticate with Microsoft Entra ID (DefaultAzureCredential) instead of a key",
-    )
-    group.add_argument(
-        "--timeout",
-        type=_positive_number,
-        metavar="SECONDS",
-        help="connect/read/idle timeout (default: 10 s to connect, 600 s for an answer)",
-    )
-    group.add_argument(
-        "--retries",
-        type=_non_negative_int,
-        metavar="N",
-        help="retries after a failed attempt (default: 3; 0 disables)",
-    )
-    group.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show tracebacks and the library's debug log",
-    )
-
-    chat = commands.add_parser(
-        "chat",
-        parents=[connection],
-        help="ask a question (or chat interactively on a terminal)",
-        description=_wrap(
-            "Stream the answer to PROMPT. Without PROMPT: on a terminal, an interactive "
-            "session (Ctrl-C stops an answer and keeps what was shown of it in the "
-            "conversation; Ctrl-D or /exit leaves; /reset forgets the conversation); with "
-            "stdin piped, the prompt is read from stdin ('-' reads stdin too)."
-        ),
-        epilog=_exit_code_text(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    chat.add_argument("prompt", nargs="?", metavar="PROMPT", help="the question")
-    chat.add_argument("--system", metavar="TEXT", help="a system message (instructions)")
-    chat.add_argument("--model", metavar="NAME", help="the model (or deployment) name")
-    chat.add_argument("--temperature", type=_number, metavar="T", help="sampling temperature")
-    chat.add_argument(
-        "--max-tokens", type=_positive_int, metavar="N", help="the longest answer, in tokens"
-    )
-    chat.add_argument(
-        "--json",
-        action="store_true",
-        help="JSON mode (response_format json_object); asks for JSON in the system message "
-        "when it does not mention JSON",
-    )
-    chat.add_argument(
-        "--no-stream", action="store_true", help="wait for the whole answer instead of streaming"
-    )
-    chat.add_argument(
-        "--image",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="attach an image file (sent as a data URL; repeatable; interactive: first turn)",
-    )
-    chat.add_argument(
-        "--usage", action="store_true", help="print token counts on stderr after the answer"
-    )
-    chat.set_defaults(handler=_cmd_chat)
-
-    info = commands.add_parser(
-        "info",
-        parents=[connection],
-        help="print the endpoint's model info",
-        description="Print what the endpoint's /info route says about its model.",
-        epilog=_exit_code_text(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    info.add_argument("--json", action="store_true", help="print it as JSON")
-    info.set_defaults(handler=_cmd_info)
-
-    serve = commands.add_parser(
-        "serve",
-        help="run the local emulator (a chat-completions server for offline work and tests)",
-        description="Serve the emulator until Ctrl-C. It speaks every endpoint kind: "
-        "http://HOST:PORT/models (Azure AI), /openai/deployments/NAME (Azure OpenAI), "
-        "/v1 (OpenAI-compatible), ...",
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="the address (default: 127.0.0.1)")
-    serve.add_argument(
-        "--port", type=_port, default=8000, help="the port (default: 8000; 0: any free port)"
-    )
-    serve.add_argument("--key", metavar="KEY", help="require this key from clients")
-    serve.add_argument(
-        "--token-delay",
-        type=_number,
-        default=0.0,
-        metavar="SECONDS",
-        help="wait this long before each streamed token (default: 0)",
-    )
-    serve.add_argument(
-        "--first-token-delay",
-        type=_number,
-        default=0.0,
-        metavar="SECONDS",
-        help="wait this long before the first token of each answer, as a model thinking "
-        "(default: 0)",
-    )
-    serve.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show tracebacks",
-    )
-    serve.set_defaults(handler=_cmd_serve)
-
-    from .batch._cli import add_command as add_batch_command
-
-    add_batch_command(
-        commands,
-        connection,
-        epilog=_exit_code_text(),
-        endpoint_env=ENDPOINT_ENV,
-        key_env=KEY_ENV,
-        exit_failed=EXIT_ERROR,
-    )
-    return parser
-
-
-def _with_default_command(argv: list[str]) -> list[str]:
-    """Insert ``chat`` when no command is named (after leading ``--debug``)."""
-    index = 0
-    while index < len(argv) and argv[index] == "--debug":
-        index += 1
-    if index == len(argv) or argv[index] not in _COMMANDS | _TOP_LEVEL_OPTIONS:
-        return [*argv[:index], "chat", *argv[index:]]
-    return argv
-
-
-# ------------------------------------------------------------------------------ errors
-
-
-def _exit_code(exc: BaseException) -> int:
-    if isinstance(exc, ContentFilterError):
-        return EXIT_CONTENT_FILTER
-    if isinstance(exc, CredentialError | azure_exceptions.ClientAuthenticationError):
-        return EXIT_AUTH
-    if isinstance(exc, ResourceNotFoundError):
-        return EXIT_NOT_FOUND
-    if isinstance(exc, RequestValidationError):
-        return EXIT_USAGE
-    if isinstance(exc, ServiceRequestError | InferenceTimeoutError):
-        return EXIT_CONNECTION
-    if isinstance(exc, HttpResponseError | StreamError | ServiceResponseError):
-        return EXIT_SERVICE
-    return EXIT_ERROR
-
-
-def _hint(exc: BaseException) -> str:
-    if isinstance(exc, ClientAuthenticationError):
-        return f" - check --key (or ${KEY_ENV}) and that it belongs to this endpoint"
-    if isinstance(exc, CredentialError):
-        return " - check that you are signed in (az login) or drop --entra and pass --key"
-    if isinstance(exc, ResourceNotFoundError) and exc.status_code is not None:
-        return " - check the endpoint URL and the --model (or deployment) name"
-    if isinstance(exc, ServiceRequestError):
-        return f" - check --endpoint (or ${ENDPOINT_ENV}) and your network"
-    return ""
-
-
-def _one_line(text: str) -> str:
-    line = _WHITESPACE.sub(" ", text).strip()
-    if len(line) > _MAX_ERROR_LENGTH:
-        line = line[: _MAX_ERROR_LENGTH - 3] + "..."
-    return line
-
-
-def _describe(exc: BaseException) -> str:
-    return _one_line(str(exc) or type(exc).__name__) + _hint(exc)
-
-
-def _report(prog: str, exc: BaseException, debug: bool, err: TextIO) -> int:
-    if debug:
-        traceback.print_exception(exc, file=err)
-    err.write(f"{prog}: error: {_describe(exc)}\n")
-    err.flush()
-    return _exit_code(exc)
 
 
 # ------------------------------------------------------------------------------ connection
@@ -482,6 +156,7 @@ def _connect(args: argparse.Namespace, prog: str, err: TextIO) -> Iterator[ChatC
             model=getattr(args, "model", None),
             timeout=args.timeout,
             retry=args.retries,
+            enforce_https=not args.allow_http,
         )
         stack.callback(client.close)
         yield client
@@ -576,6 +251,12 @@ def _after_answer(prog: str, args: argparse.Namespace, answer: _Answer, err: Tex
 def _load_images(files: Sequence[str]) -> list[ImageUrl]:
     images = []
     for path in files:
+        guessed, _ = mimetypes.guess_type(path)
+        if not guessed or not guessed.startswith("image/"):
+            raise RequestValidationError(
+                f"--image {path}: cannot tell the image format from the file name; "
+                "use a .png, .jpg, .gif or .webp file"
+            )
         try:
             images.append(ImageUrl.load(image_file=path))
         except OSError as exc:
@@ -585,24 +266,31 @@ def _load_images(files: Sequence[str]) -> list[ImageUrl]:
     return images
 
 
+def _prompt(given: str | None) -> str | None:
+    """The one-shot prompt (argument or stdin), or None for an interactive session."""
+    if given is not None and given != "-":
+        if not given.strip():
+            raise RequestValidationError(
+                'the prompt is empty; ask something, e.g. chat "How many feet are in a mile?"'
+            )
+        return given
+    if given is None and sys.stdin is not None and sys.stdin.isatty():
+        return None
+    prompt = sys.stdin.read() if sys.stdin is not None else ""
+    if not prompt.strip():
+        raise RequestValidationError(
+            "no prompt: pass it as an argument, pipe it on stdin, or run on a "
+            "terminal for an interactive session"
+        )
+    return prompt
+
+
 def _cmd_chat(args: argparse.Namespace, prog: str, out: _Output, err: TextIO) -> int:
     images = _load_images(args.image)
-    prompt: str | None = args.prompt
-    interactive = False
-    if prompt is None or prompt == "-":
-        if prompt is None and sys.stdin is not None and sys.stdin.isatty():
-            interactive = True
-        else:
-            prompt = sys.stdin.read() if sys.stdin is not None else ""
-            if not prompt.strip():
-                raise RequestValidationError(
-                    "no prompt: pass it as an argument, pipe it on stdin, or run on a "
-                    "terminal for an interactive session"
-                )
+    prompt = _prompt(args.prompt)
     with _connect(args, prog, err) as client:
-        if interactive:
+        if prompt is None:
             return _interactive(client, args, prog, out, err, images)
-        assert prompt is not None
         messages: list[Any] = [*_system_messages(args), _user_message(prompt, images)]
         answer = _Answer()
         try:
@@ -666,7 +354,7 @@ def _interactive(
                     history += [user, AssistantMessage(answer.text)]
         except (InferenceError, azure_exceptions.AzureError) as exc:
             out.end_line()
-            _report(prog, exc, args.debug, err)
+            report(prog, exc, args.debug, err)
 
 
 # ------------------------------------------------------------------------------ info, serve
@@ -698,7 +386,7 @@ def _cmd_serve(args: argparse.Namespace, prog: str, out: _Output, err: TextIO) -
     try:
         run(args.host, args.port, args.key, options)
     except OSError as exc:
-        err.write(f"{prog}: error: cannot serve on {args.host}:{args.port}: {_describe(exc)}\n")
+        err.write(f"{prog}: error: cannot serve on {args.host}:{args.port}: {describe(exc)}\n")
         return EXIT_ERROR
     return EXIT_OK
 
@@ -714,18 +402,14 @@ def _configure_streams() -> None:
                 stream.reconfigure(errors="replace")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    _configure_streams()
-    prog = _program_name()
-    arguments = _with_default_command(list(sys.argv[1:] if argv is None else argv))
-    parser = _build_parser(prog)
-    try:
-        args = parser.parse_args(arguments)
-    except SystemExit as exc:  # --help, --version, argument errors
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    debug = bool(getattr(args, "debug", False))
-    args.debug = debug
+_HANDLERS: Final[dict[str, Callable[[argparse.Namespace, str, _Output, TextIO], int]]] = {
+    "chat": _cmd_chat,
+    "info": _cmd_info,
+    "serve": _cmd_serve,
+}
+
+
+def _configure_logging(debug: bool) -> None:
     if debug:
         logging.basicConfig(format="%(name)s %(levelname)s %(message)s", stream=sys.stderr)
         logging.getLogger("inference").setLevel(logging.DEBUG)
@@ -733,23 +417,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Keep stderr to one line per error: azure-identity logs its own multi-line warnings
         # (shown with --debug), which Python would otherwise print through its last resort.
         logging.getLogger("azure").addHandler(logging.NullHandler())
-    out = _Output(sys.stdout)
-    handler: Callable[[argparse.Namespace, str, _Output, TextIO], int] = args.handler
+
+
+def _run(args: argparse.Namespace, prog: str, out: _Output) -> int:
+    """Run the command; every failure becomes an exit code (and one line on stderr)."""
     try:
-        return handler(args, prog, out, sys.stderr)
+        # A command registered by another module (``batch``) brings its own handler.
+        handler = getattr(args, "handler", None) or _HANDLERS[args.command]
+        return int(handler(args, prog, out, sys.stderr))
     except KeyboardInterrupt:
         with contextlib.suppress(Exception):
             out.end_line()
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (``| head``): nothing more to say, and nowhere to say it.
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_ERROR
+        # The reader went away (``| head``): stop quietly, as a tool ended by SIGPIPE does.
+        silence_broken_pipe(sys.stdout)
+        return EXIT_BROKEN_PIPE
     except (InferenceError, azure_exceptions.AzureError, OSError, ValueError) as exc:
-        with contextlib.suppress(Exception):
+        try:
             out.end_line()
-        return _report(prog, exc, debug, sys.stderr)
+        except BrokenPipeError:
+            silence_broken_pipe(sys.stdout)
+            return EXIT_BROKEN_PIPE
+        except Exception:  # stdout is unusable otherwise: the error line still goes out
+            pass
+        return report(prog, exc, args.debug, sys.stderr)
     except Exception as exc:  # a bug: still one line, the traceback with --debug
-        return _report(prog, exc, debug, sys.stderr)
+        return report(prog, exc, args.debug, sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    _configure_streams()
+    prog = program_name()
+    arguments = with_default_command(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(arguments)
+    except SystemExit as exc:  # --help, --version, argument errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    args.debug = bool(getattr(args, "debug", False))
+    _configure_logging(args.debug)
+    return _run(args, prog, _Output(sys.stdout))

@@ -24,17 +24,24 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from _fault_server import FaultServer, chunk_event, reset, sse
 
 from inference import ChatCompletionsClient
 from inference._cli import (
     EXIT_AUTH,
+    EXIT_BROKEN_PIPE,
     EXIT_CONNECTION,
     EXIT_CONTENT_FILTER,
     EXIT_NOT_FOUND,
+    EXIT_SERVICE,
     EXIT_USAGE,
     main,
 )
+from inference._cli_args import build_parser
+from inference._cli_errors import cli_terms
+from inference.batch._cli import _client_options as batch_client_options
 from inference.models import ChatCompletions, UserMessage
 from inference.testing import Emulator, EmulatorOptions
 
@@ -73,7 +80,10 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    *args: str, input: str | None = None, env: Mapping[str, str] | None = None
+    *args: str,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m inference ARGS`` to its end (stdin: ``input`` or nothing)."""
     return subprocess.run(
@@ -83,6 +93,7 @@ def run_cli(
         capture_output=True,
         text=True,
         env=dict(env) if env is not None else clean_env(),
+        cwd=cwd,
         timeout=RUN_TIMEOUT,
         check=False,
     )
@@ -652,3 +663,159 @@ def test_interactive_session_on_a_terminal(fresh_emulator: Emulator) -> None:
         assert "Traceback" not in term.transcript
     finally:
         term.close()
+
+
+# ------------------------------------------------------------------------------ edges
+
+
+@pytest.mark.parametrize("prompt", ["", "   \n"], ids=["empty", "blank"])
+def test_empty_prompt_is_a_usage_error(emulator: Emulator, prompt: str) -> None:
+    """`chat ""` is refused with one line and exit code 2; nothing is sent."""
+    before = len(emulator.requests)
+    result = run_cli("chat", prompt, *connect(emulator))
+    line = assert_one_error_line(result, EXIT_USAGE)
+    assert "the prompt is empty" in line
+    assert result.stdout == ""
+    assert len(emulator.requests) == before
+
+
+def test_piping_into_head_ends_quietly(fresh_emulator: Emulator) -> None:
+    """The reader closes stdout mid-answer (`| head -c 5`): no traceback, no error text.
+
+    The exit status is the one of a tool ended by SIGPIPE (141), as shells expect.
+    """
+    fresh_emulator.options.token_delay = 0.2  # the answer takes seconds: the cut is mid-answer
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inference", "chat", MILE_QUESTION, *connect(fresh_emulator)],
+        stdin=subprocess.DEVNULL,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as reader:
+            head = reader.read(5)  # what `head -c 5` reads; then it leaves
+        _, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert head == MILE_ANSWER[:5].encode()
+    assert stderr == b""
+    assert proc.returncode == EXIT_BROKEN_PIPE
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("then", ["eof", "reset"])
+async def test_cut_stream_is_reported_in_the_projects_words(then: Any) -> None:
+    """A stream cut before its end: the partial answer stays on stdout; one plain error line."""
+    events = (chunk_event("Hello"), chunk_event(" world"))
+    async with FaultServer(default=sse(*events, then=then)) as server:
+        command = ["chat", "Hi", "--endpoint", server.endpoint(), "--key", KEY, "--retries", "0"]
+        done = await anyio.run_process(
+            [sys.executable, "-m", "inference", *command],
+            env=clean_env(),
+            check=False,
+        )
+    stderr = done.stderr.decode()
+    result = subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), stderr)
+    line = assert_one_error_line(result, EXIT_SERVICE)
+    assert result.stdout == "Hello world\n"
+    assert "the answer was cut off" in line
+    assert not re.search(r"[A-Z]\w*(Error|Exception)\b|aiohttp|\.partial|DONE", line), line
+
+
+@pytest.mark.anyio
+async def test_connection_reset_is_reported_without_class_names() -> None:
+    """A connection reset before any answer: one line with the reason, no library class names."""
+    async with FaultServer(default=reset()) as server:
+        command = ["chat", "Hi", "--endpoint", server.endpoint(), "--key", KEY, "--retries", "0"]
+        done = await anyio.run_process(
+            [sys.executable, "-m", "inference", *command], env=clean_env(), check=False
+        )
+    result = subprocess.CompletedProcess(done.args, done.returncode, "", done.stderr.decode())
+    line = assert_one_error_line(result, EXIT_CONNECTION)
+    assert "failed before a response arrived" in line
+    assert "Connection reset" in line
+    assert not re.search(r"[A-Z]\w*(Error|Exception)\b|aiohttp", line), line
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--max-tokens", "99999999999999999999"], "--max-tokens"),
+        (["--model", ""], "--model"),
+        (["--endpoint", " "], "--endpoint"),
+        (["--image", "notes.txt"], "--image"),
+    ],
+)
+def test_bad_values_are_named_by_their_option(
+    emulator: Emulator, args: list[str], option: str, tmp_path: Path
+) -> None:
+    """A value the service or the library would refuse is a usage error naming the option."""
+    (tmp_path / "notes.txt").write_text("not an image")
+    before = len(emulator.requests)
+    result = run_cli("chat", "Hi", *connect(emulator), *args, cwd=tmp_path)
+    line = assert_one_error_line(result, EXIT_USAGE)
+    assert option in line
+    assert not re.search(r"\b(max_tokens|image_format|image_file|JSON-serializable)\b", line)
+    assert len(emulator.requests) == before
+
+
+def test_plain_http_refusal_names_the_cli_option() -> None:
+    """A key for plain http to a LAN host is refused before connecting, naming --allow-http."""
+    result = run_cli("chat", "Hi", "--endpoint", "http://10.0.0.5:8000/v1", "--key", KEY)
+    line = assert_one_error_line(result, EXIT_USAGE)
+    assert "--allow-http" in line
+    assert "enforce_https" not in line
+
+
+def test_allow_http_sends_the_key_to_a_lan_host(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--allow-http lets the key go over plain http to a LAN name (resolved to 127.0.0.1)."""
+    real_getaddrinfo = socket.getaddrinfo
+    asked: list[str] = []
+
+    def lan_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append(host)
+        if host != "llm.lan":
+            raise socket.gaierror(socket.EAI_NONAME, f"{host} is not resolved in this test")
+        return real_getaddrinfo("127.0.0.1", *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lan_only)
+    port = emulator.url.rsplit(":", 1)[1]
+    endpoint = f"http://llm.lan:{port}/models"
+    assert main(["chat", "Hello", "--endpoint", endpoint, "--key", KEY, "--allow-http"]) == 0
+    assert capsys.readouterr().out == "Hello! How can I help you today?\n"
+    assert asked == ["llm.lan"]
+    request = emulator.requests[-1]
+    assert request.headers["api-key"] == KEY
+    assert request.headers["Host"] == f"llm.lan:{port}"
+
+
+@pytest.mark.parametrize(
+    ("library", "cli"),
+    [
+        ("max_tokens must be a whole number >= 0, got -1", "--max-tokens must be a whole"),
+        ("model=5: pass a string", "--model=5: pass a string"),
+        ("temperature must be a finite number", "--temperature must be a finite number"),
+        ("use https, or pass enforce_https=False", "use https, or pass --allow-http"),
+        ("the model answered; timeout is fine", "the model answered; timeout is fine"),
+        ("response_format={'type': 'x'}", "--json={'type': 'x'}"),
+    ],
+)
+def test_library_parameter_names_become_options(library: str, cli: str) -> None:
+    """Validation messages naming the library's parameters name the CLI's options instead."""
+    assert cli_terms(library).startswith(cli)
+
+
+def test_batch_takes_allow_http() -> None:
+    """`batch --allow-http` gives its clients enforce_https=False (and only with the option)."""
+    parser = build_parser("inference")
+    allowed = parser.parse_args(["batch", "in.jsonl", "out.jsonl", "--allow-http"])
+    assert batch_client_options(allowed)["enforce_https"] is False
+    default = parser.parse_args(["batch", "in.jsonl", "out.jsonl"])
+    assert "enforce_https" not in batch_client_options(default)

@@ -135,6 +135,8 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
         options["timeout"] = args.timeout
     if args.retries is not None:
         options["retry"] = args.retries
+    if args.allow_http:
+        options["enforce_https"] = False
     return options
 
 
