@@ -127,3 +127,22 @@ def test_example_chat_tools(real_server: RealServer, tmp_path: Path) -> None:
     out = run_script(EXAMPLES_DIR / "chat_tools.py", real_server, tmp_path)
     assert "Calling function `get_flight_info`" in out
     assert "Final answer: " in out
+
+
+def test_command_line_chat(real_server: RealServer) -> None:
+    """`python -m inference chat` streams an answer from the real server to stdout."""
+    options = ["--endpoint", real_server.base_url, "--max-tokens", str(MAX_TOKENS)]
+    options += ["--temperature", "0"]
+    options += ["--model", real_server.model] if real_server.model else []
+    options += ["--key", real_server.key] if real_server.key else []
+    done = subprocess.run(
+        [sys.executable, "-m", "inference", "chat", "Say hello.", *options],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    assert "error" not in done.stderr  # a note that --max-tokens cut the answer is fine
