@@ -19,6 +19,7 @@ from ._config import RetryPolicy, Timeout
 from ._embeddings_sync import EmbeddingsClient, load_client
 from ._endpoint import Endpoint, EndpointKind
 from ._params import CompleteParams, RequestParams
+from ._parse import partial_json
 from ._sync import ChatCompletionsClient, ChatCompletionsStream
 from ._tools import (
     TextDeltaEvent,
@@ -108,5 +109,6 @@ __all__ = [
     "TruncatedOutputError",
     "__version__",
     "load_client",
+    "partial_json",
     "tool",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "ParseFailure",
     "attach_parsed",
     "parse_json",
+    "partial_json",
     "structure",
     "to_json_text",
     "typed_response_format",
@@ -200,3 +201,22 @@ def typed_response_format(response_format: Any) -> tuple[Any, Any]:
     if response_format.__module__ == "inference.models":
         return response_format, None  # a format class passed without ``()``: refused later
     return json_schema_format(response_format), response_format
+
+
+def partial_json(text: str | None) -> Any:
+    """The value of the beginning of a JSON document, as far as it has arrived: open strings,
+    arrays and objects are closed, and an unfinished key, number or literal is left out
+    (``'{"name": "Ad'`` gives ``{"name": "Ad"}``). None while no value has started, or when
+    the text is not the beginning of a JSON document.
+
+    For partial answers while a structured answer streams: pass it the text so far, e.g.
+    ``stream.partial_completion().choices[0].message.content``.
+    """
+    if not text:
+        return None
+    import jiter
+
+    try:
+        return jiter.from_json(text.encode(), partial_mode="trailing-strings")
+    except ValueError:
+        return None

@@ -172,6 +172,7 @@ class _Builder:
         self.names: dict[type, str] = {}
 
     def ref(self, cls: type, kind: str) -> dict[str, Any]:
+        """A reference to the schema of ``cls``, added to ``defs`` on first use."""
         if cls is self.root:
             return {"$ref": "#"}  # a recursive class refers to the root schema
         name = self.names.get(cls)
@@ -185,6 +186,7 @@ class _Builder:
         return {"$ref": f"#/$defs/{name}"}
 
     def object(self, cls: type, kind: str) -> dict[str, Any]:
+        """The object schema of ``cls``: its fields, all required, nothing else allowed."""
         properties: dict[str, Any] = {}
         for f in _fields(cls, kind):
             tp, text = _strip_annotated(f.tp)
@@ -211,6 +213,7 @@ class _Builder:
         return self.generic(tp, where)
 
     def generic(self, tp: Any, where: str) -> dict[str, Any]:
+        """The schema of a ``Literal``, a union or a sequence; an error for other types."""
         origin, args = typing.get_origin(tp), typing.get_args(tp)
         if origin is typing.Literal:
             return _literal_schema(args, where)

@@ -530,3 +530,70 @@ async def test_json_mode_with_a_class_schema(emulator: Emulator) -> None:
     assert isinstance(parsed, AttrsPerson)
     assert parsed.name == "Ada Lovelace"
     assert fmt["schema"] is AttrsPerson  # the caller's dict is not changed
+
+
+DOCUMENT = json.dumps(
+    {
+        "name": 'Zoë "Z" Ada\\n',
+        "age": 36,
+        "ratio": -12.5e-3,
+        "ok": True,
+        "gone": None,
+        "tags": ["a", "b,c", []],
+        "address": {"street": "1 Main St", "city": "Lon\u00e7don"},
+    }
+)
+
+
+def _consistent(part: Any, whole: Any) -> bool:
+    """True when ``part`` is what a prefix of ``whole``'s JSON can show of it."""
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(
+            k in whole and _consistent(v, whole[k]) for k, v in part.items()
+        )
+    if isinstance(part, list):
+        return (
+            isinstance(whole, list)
+            and len(part) <= len(whole)
+            and all(_consistent(p, w) for p, w in zip(part, whole, strict=False))
+        )
+    if isinstance(part, str):
+        return isinstance(whole, str) and whole.startswith(part)
+    if isinstance(part, bool) or part is None:
+        return part is whole
+    return isinstance(whole, int | float) and not isinstance(whole, bool)
+
+
+def test_partial_json_of_every_prefix() -> None:
+    """Every prefix of a document (escapes, unicode, numbers, literals, nesting) gives a value
+    consistent with the whole, or None before it starts; the whole gives the document."""
+    whole = json.loads(DOCUMENT)
+    assert inference.partial_json(DOCUMENT) == whole
+    assert inference.partial_json("") is None
+    assert inference.partial_json(None) is None
+    assert inference.partial_json("not json") is None
+    assert inference.partial_json('{"name": "Ad') == {"name": "Ad"}
+    assert inference.partial_json('{"name": "Ada", "ag') == {"name": "Ada"}
+    assert inference.partial_json('{"ok": tr') == {}
+    for end in range(1, len(DOCUMENT)):
+        part = inference.partial_json(DOCUMENT[:end])
+        assert part is None or _consistent(part, whole), DOCUMENT[:end]
+
+
+@pytest.mark.anyio
+async def test_partial_objects_while_streaming(emulator: Emulator) -> None:
+    """While a structured answer streams, partial_json of the text so far grows field by
+    field into the final answer."""
+    seen: list[Any] = []
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        stream = await client.complete(messages=QUESTION, response_format=AttrsPerson, stream=True)
+        async with stream:
+            async for _ in stream:
+                text = stream.partial_completion().choices[0].message.content
+                seen.append(inference.partial_json(text))
+            final = stream.get_final_completion()
+    whole = json.loads(final.choices[0].message.content or "")
+    parts = [p for p in seen if p is not None]
+    assert parts[-1] == whole
+    assert len({json.dumps(p) for p in parts}) > 3  # it grew in steps
+    assert all(_consistent(p, whole) for p in parts)
