@@ -5,6 +5,7 @@ and sync."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import os
@@ -687,3 +688,23 @@ def test_readme_typed_io_snippets_run(tmp_path: Path) -> None:
     assert lines[1] == "4 messages, after 1 round(s) of tools"
     assert lines[2].startswith("ToolCallEvent(")
     assert lines[-1].startswith("ToolRunDoneEvent(")
+
+
+@pytest.mark.anyio
+async def test_async_stream_tools_stopped_early(emulator: Emulator) -> None:
+    """Leaving stream_tools in the middle of the answer (closing the iterator) closes the
+    model's stream; the client goes on working."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        async with contextlib.aclosing(
+            client.stream_tools(messages=BOTH, tools=[weather, population])
+        ) as events:
+            async for event in events:
+                if isinstance(event, TextDeltaEvent):
+                    break
+        for _ in range(500):  # the emulator notices the closed connection soon after
+            if emulator.active_streams == 0:
+                break
+            await anyio.sleep(0.01)
+        assert emulator.active_streams == 0
+        answer = await client.complete(messages=[UserMessage("Hello")])
+    assert answer.choices[0].message.content

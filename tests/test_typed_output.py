@@ -597,3 +597,23 @@ async def test_partial_objects_while_streaming(emulator: Emulator) -> None:
     assert parts[-1] == whole
     assert len({json.dumps(p) for p in parts}) > 3  # it grew in steps
     assert all(_consistent(p, whole) for p in parts)
+
+
+@pytest.mark.anyio
+async def test_a_class_as_the_clients_default_format(emulator: Emulator) -> None:
+    """response_format=Class on the client applies to every call (parsed, streamed or not);
+    a call's own response_format replaces it, with nothing parsed for text."""
+    async with ChatCompletionsClient(
+        emulator.endpoint(), "key", response_format=AttrsPerson
+    ) as client:
+        result = await client.complete(messages=QUESTION)
+        stream = await client.complete(messages=QUESTION, stream=True)
+        async with stream:
+            final = await stream.until_done()
+        text = await client.complete(messages=QUESTION, response_format="text")
+    assert isinstance(result.choices[0].message.parsed, AttrsPerson)
+    assert final.choices[0].message.parsed == result.choices[0].message.parsed
+    assert emulator.requests[0].json["response_format"]["json_schema"]["name"] == "AttrsPerson"
+    assert emulator.requests[-1].json["response_format"] == {"type": "text"}
+    assert text.choices[0].message.parsed is None
+    assert text.choices[0].message.content and text.choices[0].message.content[0] != "{"
