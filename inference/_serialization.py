@@ -117,11 +117,33 @@ _usage_hook = converter.get_structure_hook(m.CompletionsUsage)
 _TOOL_CALLS_TYPE = list[m.StreamingChatResponseToolCallUpdate] | None
 
 
+def _not_text(what: str, value: Any) -> DecodeFailure:
+    """The failure for a text field of a chunk that is not a string (text is concatenated)."""
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return DecodeFailure(f"{what} must be a string or null, got {type(value).__name__} {shown}")
+
+
+def _tool_calls(calls: Any) -> list[m.StreamingChatResponseToolCallUpdate] | None:
+    """The tool-call fragments of a delta; their ``arguments`` must be strings (or null)."""
+    built: list[m.StreamingChatResponseToolCallUpdate] | None = _tool_calls_hook(
+        calls, _TOOL_CALLS_TYPE
+    )
+    for call in built or ():
+        arguments = None if call.function is None else call.function.arguments
+        if arguments is not None and type(arguments) is not str:
+            raise _not_text("a tool call's function.arguments", arguments)
+    return built
+
+
 def _owned_delta(o: Any) -> m.StreamingChatResponseMessageUpdate:
     if not o:
         return _Delta()
     pop = o.pop
     content = pop("content", None)
+    if content is not None and type(content) is not str:
+        raise _not_text("a delta's content", content)
     if not o:  # a content-only delta: the common case
         return _Delta(None, content, None)
     role = pop("role", None)
@@ -129,7 +151,7 @@ def _owned_delta(o: Any) -> m.StreamingChatResponseMessageUpdate:
     delta = _Delta(
         _ROLE.get(role, role) if role is not None else None,
         content,
-        _tool_calls_hook(calls, _TOOL_CALLS_TYPE) if calls is not None else None,
+        _tool_calls(calls) if calls is not None else None,
     )
     if o:
         delta.extra = o
@@ -176,15 +198,15 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
                 if d:
                     dpop = d.pop
                     content = dpop("content", None)
+                    if content is not None and type(content) is not str:
+                        raise _not_text("a delta's content", content)
                     if d:
                         role = dpop("role", None)
                         calls = dpop("tool_calls", None)
                         delta = _Delta(
                             _ROLE.get(role, role) if role is not None else None,
                             content,
-                            _tool_calls_hook(calls, _TOOL_CALLS_TYPE)
-                            if calls is not None
-                            else None,
+                            _tool_calls(calls) if calls is not None else None,
                         )
                         if d:
                             delta.extra = d

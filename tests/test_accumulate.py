@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -130,6 +131,47 @@ def test_content_is_concatenated_and_fields_are_kept() -> None:
     assert choice.message.tool_calls is None
     assert choice.finish_reason == CompletionsFinishReason.STOPPED
     assert result.usage == CompletionsUsage(prompt_tokens=5, completion_tokens=4, total_tokens=9)
+
+
+def test_updates_built_by_hand_with_non_string_text_are_refused_whole() -> None:
+    """add() refuses an update whose content or tool-call arguments are not strings with a
+    TypeError naming the field, before merging any of it: result() still assembles what came
+    before (the stream parser refuses such chunks earlier, as ResponseDecodeError)."""
+    acc = ChatCompletionsAccumulator()
+    acc.add(chunk(delta(role="assistant", content="Hi")))
+    bad_content = StreamingChatCompletionsUpdate(
+        id="other",
+        choices=[
+            StreamingChatChoiceUpdate(delta=StreamingChatResponseMessageUpdate(content="ok")),
+            StreamingChatChoiceUpdate(
+                index=1,
+                delta=StreamingChatResponseMessageUpdate(content=7),  # type: ignore[arg-type]
+            ),
+        ],
+    )
+    bad_arguments = StreamingChatCompletionsUpdate(
+        choices=[
+            StreamingChatChoiceUpdate(
+                delta=StreamingChatResponseMessageUpdate(
+                    tool_calls=[
+                        StreamingChatResponseToolCallUpdate(
+                            index=0,
+                            function=StreamingFunctionCallUpdate(
+                                name="f",
+                                arguments={"a": 1},  # type: ignore[arg-type]
+                            ),
+                        )
+                    ]
+                )
+            )
+        ]
+    )
+    for update, field in ((bad_content, "content"), (bad_arguments, "arguments")):
+        with pytest.raises(TypeError, match=f"{field} must be a string or None"):
+            acc.add(update)
+    result = acc.result()
+    assert acc.count == 1 and result.id == ID
+    assert [c.message.content for c in result.choices] == ["Hi"]
 
 
 def test_empty_accumulator_gives_empty_completion() -> None:

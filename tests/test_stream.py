@@ -23,6 +23,7 @@ from azure.core.credentials import AzureKeyCredential
 from inference import (
     IdleTimeoutError,
     InferenceError,
+    ResponseDecodeError,
     StreamError,
     StreamInterruptedError,
     StreamServiceError,
@@ -556,6 +557,30 @@ async def test_an_error_event_that_echoes_the_key_does_not_leak_it(
     assert "revoked" in str(error) and error.code is not None
     for text in (str(error), repr(error), error.message, error.code, repr(error.args)):
         assert secret not in text
+
+
+@pytest.mark.anyio
+async def test_a_chunk_with_non_string_content_then_a_cut(script_server: ScriptServer) -> None:
+    """A chunk whose content is a number, then the connection ends: a ResponseDecodeError
+    naming the field, with the answer before it in partial; the results still assemble
+    (no TypeError) and the stream is not finished."""
+
+    async def numeric(request: web.Request, response: web.StreamResponse) -> None:
+        bad = chunk(" x")
+        bad["choices"][0]["delta"]["content"] = 42
+        await response.write(OPENING + sse(bad) + sse(chunk(" three")))
+
+    script_server.handlers["numeric"] = numeric
+    async with open_client(script_server.endpoint("numeric")) as client:
+        stream = await client.complete(messages=HELLO, stream=True)
+        updates, error = await collect(stream)
+    assert isinstance(error, ResponseDecodeError), error
+    assert "content must be a string or null, got int 42" in str(error)
+    assert text_of(updates) == "One two"
+    assert error.partial.choices[0].message.content == "One two"
+    assert stream.partial_completion().choices[0].message.content == "One two"
+    with pytest.raises(StreamError):
+        stream.get_final_completion()
 
 
 @pytest.mark.anyio

@@ -143,6 +143,45 @@ def test_an_event_that_is_not_a_chunk_is_a_decode_error() -> None:
     assert text_of(updates) == "ok" and error.partial.choices[0].message.content == "ok"
 
 
+def raw_chunk(delta: dict[str, Any]) -> bytes:
+    """One ``data:`` event whose delta is given as is (any JSON types)."""
+    body = {"id": "c", "object": "chat.completion.chunk", "model": "m"}
+    body["choices"] = [{"index": 0, "delta": delta, "finish_reason": None}]
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+NOT_TEXT = [
+    (raw_chunk({"content": 5}), "content must be a string or null, got int 5"),
+    (raw_chunk({"content": ["a", "b"]}), "content must be a string or null, got list"),
+    (
+        raw_chunk(
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"index": 0, "id": "t", "function": {"name": "f", "arguments": {"a": 1}}}
+                ],
+            }
+        ),
+        "function.arguments must be a string or null, got dict",
+    ),
+]
+
+
+@pytest.mark.parametrize(("event", "message"), NOT_TEXT)
+def test_a_chunk_whose_text_is_not_a_string_is_a_decode_error(event: bytes, message: str) -> None:
+    """Non-string content or tool-call arguments: ResponseDecodeError saying which field and
+    what came, after the updates before it, whose answer stays whole in partial (never a bare
+    TypeError when the answer is assembled)."""
+    body = chunk_event("") + chunk_event("Hello") + event + chunk_event(" more") + DONE
+    for way, pieces in splits(body):
+        updates, error, parser = run(pieces)
+        assert isinstance(error, ResponseDecodeError), way
+        assert message in str(error)
+        assert text_of(updates) == "Hello"
+        assert error.partial.choices[0].message.content == "Hello"
+        assert parser.partial().choices[0].message.content == "Hello"
+
+
 def test_an_event_over_the_size_limit_fails_the_stream() -> None:
     """A line longer than max_event_size raises SSEError (after what came before it)."""
     parser = StreamParser(max_event_size=64)
