@@ -9,8 +9,10 @@ string (the prefix and the suffix). When the next event starts with the same pre
 ends with the same suffix, and what lies between them is exactly one JSON string, then the
 event *is* the previous one with another string in that place (JSON grammar: one string
 token replaced by another), and only that string is parsed. The update is a fresh copy of
-the previous one with the new text; the accumulator only appends the text (through the
-function :meth:`~inference._accumulate.ChatCompletionsAccumulator.text_appender` gives),
+the previous one with the new text (built by
+:func:`inference._serialization.one_choice_update`, as a fully parsed one is); the
+accumulator only appends the text (through the function
+:meth:`~inference._accumulate.ChatCompletionsAccumulator.text_appender` gives),
 because merging the other fields again would change nothing (they equal what the previous
 update merged). :attr:`ChunkParser.repeats` counts these updates, which the accumulator does
 not.
@@ -39,22 +41,17 @@ from typing import Any
 from orjson import loads as _loads
 
 from ._accumulate import ChatCompletionsAccumulator
+from ._serialization import one_choice_update as _build
 from ._serialization import update_from_owned_dict
 from .models import (
     NO_EXTRA,
     ChatRole,
     CompletionsFinishReason,
-    StreamingChatChoiceUpdate,
     StreamingChatCompletionsUpdate,
-    StreamingChatResponseMessageUpdate,
 )
 
 __all__ = ["ChunkParser"]
 
-_new = object.__new__
-_Update = StreamingChatCompletionsUpdate
-_Choice = StreamingChatChoiceUpdate
-_Delta = StreamingChatResponseMessageUpdate
 _KEY = b'"content"'
 _KEY_STRING = b'"content":"'
 _ESCAPE = b"\\u"
@@ -182,31 +179,29 @@ class ChunkParser:
                 # The template's values with another text, in fresh objects (each update owns
                 # its ``extra`` mappings, as a fully parsed one does).
                 self.repeats += 1
-                delta = _new(_Delta)
-                delta.role = self._role
-                delta.content = text
-                delta.tool_calls = None
-                delta.extra = NO_EXTRA
-                choice = _new(_Choice)
-                choice.index = self._index
-                choice.delta = delta
-                choice.finish_reason = self._finish_reason
-                choice.logprobs = None
                 copy = self._choice_copy
-                choice.extra = NO_EXTRA if copy is None else copy(self._choice_extra)
-                update = _new(_Update)
-                update.id = self._id
-                update.created = self._created
-                update.model = self._model
-                update.choices = [choice]
-                update.usage = None
-                update.object = self._object
+                choice_extra = NO_EXTRA if copy is None else copy(self._choice_extra)
                 copy = self._top_copy
-                update.extra = NO_EXTRA if copy is None else copy(self._top_extra)
+                update = _build(
+                    self._id,
+                    self._created,
+                    self._model,
+                    self._object,
+                    None,
+                    NO_EXTRA if copy is None else copy(self._top_extra),
+                    self._index,
+                    self._finish_reason,
+                    None,
+                    choice_extra,
+                    self._role,
+                    text,
+                    None,
+                    NO_EXTRA,
+                )
                 if text:
                     self._append(text)
                 if self._nested:
-                    self._merge_nested(update, choice)
+                    self._merge_nested(update, update.choices[0])
                 return update
         self._prefix = None
         if data == b"[DONE]":

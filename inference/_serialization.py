@@ -172,6 +172,49 @@ def _owned_choice(o: Any) -> m.StreamingChatChoiceUpdate:
     return choice
 
 
+def one_choice_update(
+    id: str,
+    created: Any,
+    model: str,
+    object: str,
+    usage: m.CompletionsUsage | None,
+    extra: Any,
+    index: int,
+    finish_reason: Any,
+    logprobs: Any,
+    choice_extra: Any,
+    role: Any,
+    content: str | None,
+    tool_calls: list[m.StreamingChatResponseToolCallUpdate] | None,
+    delta_extra: Any,
+) -> m.StreamingChatCompletionsUpdate:
+    """The one builder of the updates of a stream that have one choice (nearly all of them),
+    used by the full parse below and by the repeated-chunk path of
+    :class:`inference._chunks.ChunkParser`: the update, its choice and its delta from their
+    field values, slots assigned directly (see above). Updates of other shapes are made by
+    the models' constructors."""
+    delta = _new(_Delta)
+    delta.role = role
+    delta.content = content
+    delta.tool_calls = tool_calls
+    delta.extra = delta_extra
+    choice = _new(_Choice)
+    choice.index = index
+    choice.delta = delta
+    choice.finish_reason = finish_reason
+    choice.logprobs = logprobs
+    choice.extra = choice_extra
+    update = _new(_Update)
+    update.id = id
+    update.created = created
+    update.model = model
+    update.choices = [choice]
+    update.usage = usage
+    update.object = object
+    update.extra = extra
+    return update
+
+
 def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdate:
     """Build a streaming update from a dict the caller gives up (it is consumed: its known
     keys are removed and the rest becomes ``extra``). Raises :class:`DecodeFailure`."""
@@ -186,57 +229,58 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
                 created = converted
             else:
                 created = structure_created(created)
-        if choices:
-            if len(choices) == 1:
-                # One choice (the usual case), built inline: no call per level.
-                c = choices[0]
-                cpop = c.pop
-                index = cpop("index", 0)
-                if type(index) is not int:
-                    index = _index(index)
-                d = cpop("delta", None)
+        if choices and len(choices) == 1:
+            # One choice (the usual case): its fields read inline, no call per level.
+            c = choices[0]
+            cpop = c.pop
+            index = cpop("index", 0)
+            if type(index) is not int:
+                index = _index(index)
+            d = cpop("delta", None)
+            role = calls = None
+            delta_extra: Any = _NO_EXTRA
+            if d:
+                dpop = d.pop
+                content = dpop("content", None)
+                if content is not None and type(content) is not str:
+                    raise _not_text("a delta's content", content)
                 if d:
-                    dpop = d.pop
-                    content = dpop("content", None)
-                    if content is not None and type(content) is not str:
-                        raise _not_text("a delta's content", content)
+                    role = dpop("role", None)
+                    if role is not None:
+                        role = _ROLE.get(role, role)
+                    calls = dpop("tool_calls", None)
+                    if calls is not None:
+                        calls = _tool_calls(calls)
                     if d:
-                        role = dpop("role", None)
-                        calls = dpop("tool_calls", None)
-                        delta = _Delta(
-                            _ROLE.get(role, role) if role is not None else None,
-                            content,
-                            _tool_calls(calls) if calls is not None else None,
-                        )
-                        if d:
-                            delta.extra = d
-                    else:  # a content-only delta: the common case
-                        delta = _new(_Delta)
-                        delta.role = None
-                        delta.content = content
-                        delta.tool_calls = None
-                        delta.extra = _NO_EXTRA
-                else:
-                    delta = _Delta()
-                reason = cpop("finish_reason", None)
-                choice = _new(_Choice)
-                choice.index = index
-                choice.delta = delta
-                choice.finish_reason = _FINISH.get(reason, reason) if reason is not None else None
-                choice.logprobs = cpop("logprobs", None)
-                choice.extra = c if c else _NO_EXTRA
-                choices = [choice]
+                        delta_extra = d
             else:
-                choices = [_owned_choice(c) for c in choices]
+                content = None
+            reason = cpop("finish_reason", None)
+            update = one_choice_update(
+                pop("id", None) or "",
+                created,
+                pop("model", None) or "",
+                pop("object", "chat.completion.chunk"),
+                None if usage is None else _usage_hook(usage, m.CompletionsUsage),
+                _NO_EXTRA,
+                index,
+                _FINISH.get(reason, reason) if reason is not None else None,
+                cpop("logprobs", None),
+                c if c else _NO_EXTRA,
+                role,
+                content,
+                calls,
+                delta_extra,
+            )
         else:
-            choices = []
-        update = _new(_Update)
-        update.id = pop("id", None) or ""
-        update.created = created
-        update.model = pop("model", None) or ""
-        update.choices = choices
-        update.usage = None if usage is None else _usage_hook(usage, m.CompletionsUsage)
-        update.object = pop("object", "chat.completion.chunk")
+            update = _Update(
+                pop("id", None) or "",
+                created,
+                pop("model", None) or "",
+                [_owned_choice(c) for c in choices] if choices else [],
+                None if usage is None else _usage_hook(usage, m.CompletionsUsage),
+                pop("object", "chat.completion.chunk"),
+            )
     except DecodeFailure:
         raise
     except Exception as exc:
