@@ -27,7 +27,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
 import anyio
@@ -78,7 +78,10 @@ def _check_key(key: object, source: str) -> str:
             f"the key from {source} must be a str, not {type(key).__name__}"
         )
     if not key:
-        raise RequestValidationError(f"the key from {source} is empty")
+        raise RequestValidationError(
+            f"the key from {source} is empty; pass the key, or AzureKeyCredential('') with "
+            "the key in your own headers={'api-key': ...} (or {'Authorization': 'Bearer ...'})"
+        )
     if _CONTROL.search(key):
         raise RequestValidationError(
             f"the key from {source} contains a line break or another control character; "
@@ -210,9 +213,17 @@ class Authenticator:
         elif kind == _DYNAMIC_KEY:
             credential = self._credential
             assert isinstance(credential, AzureKeyCredential)
+            if credential.key == "" and self._caller_sent_key(headers):
+                return  # AzureKeyCredential("") beside the caller's own api-key header
             self._set_key(headers, _check_key(credential.key, "AzureKeyCredential.key"))
         else:
             headers[_AUTHORIZATION] = "Bearer " + await self._bearer_token()
+
+    def _caller_sent_key(self, headers: Mapping[str, str]) -> bool:
+        """Whether ``headers`` already carry a key the caller set (``api-key``,
+        ``Authorization`` or one of this endpoint's key headers, in any case)."""
+        names = {name.lower() for name in self._key_headers} | {"api-key", _AUTHORIZATION}
+        return any(name.lower() in names and value for name, value in headers.items())
 
     def _set_key(self, headers: dict[str, str], key: str) -> None:
         for name in self._key_headers:

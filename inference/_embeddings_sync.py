@@ -33,7 +33,8 @@ class EmbeddingsClient:
     endpoint kinds; requests go to ``<endpoint>/embeddings``), and so are ``api_version=``,
     ``endpoint_kind=``, ``key_header=``, ``token_scope=``, ``credential_scopes=``,
     ``headers=``, ``timeout=``, ``retry=``, ``session=``, ``trust_env=``,
-    ``log_request_body=``, ``enforce_https=`` and ``response_hook=``.
+    ``log_request_body=``, ``enforce_https=``, ``response_hook=``, ``user_agent=`` and
+    ``logging_enable=``.
 
     Default request parameters (``model``, ``dimensions``, ``encoding_format``,
     ``input_type``, ``model_extras``) given here apply to every :meth:`embed` call that does
@@ -67,6 +68,8 @@ class EmbeddingsClient:
         log_request_body: bool = False,
         enforce_https: bool = True,
         response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
+        user_agent: str | None = None,
+        logging_enable: bool = False,
     ) -> None:
         # Building the async client needs no event loop: arguments are checked right here.
         self._async = _AsyncEmbeddingsClient(
@@ -90,6 +93,8 @@ class EmbeddingsClient:
             log_request_body=log_request_body,
             enforce_https=enforce_https,
             response_hook=response_hook,
+            user_agent=user_agent,
+            logging_enable=logging_enable,
         )
         self._portal = Portal(self._async.close)
         # Safety net: stop the loop when the client is garbage collected or at exit.

@@ -376,6 +376,23 @@ def checked_headers(headers: Any, where: str) -> dict[str, str]:
     return result
 
 
+def client_headers(headers: Any, user_agent: Any, library_agent: str) -> dict[str, str]:
+    """A client's ``headers=``, with ``user_agent=`` (the caller's application) put before
+    the library's own ``User-Agent``, as Azure SDKs do."""
+    result = checked_headers(headers, "headers")
+    if user_agent is None:
+        return result
+    if not isinstance(user_agent, str) or not user_agent.strip() or _BAD_VALUE.search(user_agent):
+        raise RequestValidationError(
+            f"user_agent must be one line of text such as 'myapp/1.2', got {_show(user_agent)}"
+        )
+    if any(name.lower() == "user-agent" for name in result):
+        raise RequestValidationError(
+            "user_agent= and headers={'User-Agent': ...} both set the User-Agent; pass one"
+        )
+    return {"User-Agent": f"{user_agent.strip()} {library_agent}", **result}
+
+
 class RequestDefaults:
     """A client's default request parameters and ``model_extras``, checked once, so bad
     values fail when the client is built and not at the first call."""

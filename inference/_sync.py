@@ -81,6 +81,10 @@ class ChatCompletionsClient:
     ``session``: an ``aiohttp.ClientSession`` to use (it must belong to the client's own event
     loop, so it is rarely useful here). ``trust_env``: let the session read proxy settings and
     ``.netrc`` from the environment. ``log_request_body``: log request bodies at DEBUG.
+    ``logging_enable``: log each request and response at DEBUG on the ``inference`` logger,
+    bodies and headers included, keys and tokens redacted (azure-core's name).
+    ``user_agent``: your application's name and version (``"myapp/1.2"``), sent before the
+    library's own in the ``User-Agent`` header.
     ``enforce_https``: refuse to send a key or token over plain ``http://`` to a host that is
     not a loopback address (the default); ``False`` allows it, for a server on a network you
     trust (vLLM or Ollama on your LAN): anyone on the path can read the key.
@@ -112,6 +116,8 @@ class ChatCompletionsClient:
         log_request_body: bool = False,
         enforce_https: bool = True,
         response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
+        user_agent: str | None = None,
+        logging_enable: bool = False,
         **defaults: Unpack[RequestParams],
     ) -> None:
         # Building the async client needs no event loop: arguments are checked right here.
@@ -132,6 +138,8 @@ class ChatCompletionsClient:
             log_request_body=log_request_body,
             enforce_https=enforce_https,
             response_hook=response_hook,
+            user_agent=user_agent,
+            logging_enable=logging_enable,
             **defaults,
         )
         self._portal = Portal(self._async.close)

@@ -212,7 +212,9 @@ class HttpResponseError(InferenceError, _azure.HttpResponseError):
     an error reported inside a stream or raised without a request),
     ``code`` and ``message`` (the service's error code and message, when it sent them),
     ``request_id`` (the server's request id, for support), ``attempts`` (how many attempts
-    were made, retries included).
+    were made, retries included), and ``error``: the service's error as azure-core's
+    ``ODataV4Format`` (``error.code``, ``error.message``, ``error.details``, ...), as Azure
+    SDKs give it; None when the service sent neither a code nor a message.
     """
 
     response: ErrorResponse | None  # type: ignore[assignment]
@@ -236,7 +238,7 @@ class HttpResponseError(InferenceError, _azure.HttpResponseError):
             _request_id(response.headers) if response is not None else None
         )
         self.attempts = attempts
-        self.error = None
+        self.error = _service_error(response, code, service_message)
         self.model = None
         if message is None:
             message = _describe(self.status_code, self.reason, code, service_message)
@@ -252,6 +254,26 @@ class HttpResponseError(InferenceError, _azure.HttpResponseError):
 
     def __reduce__(self) -> Any:
         return (Exception.__new__, (type(self),), self.__dict__)
+
+
+def _service_error(
+    response: ErrorResponse | None, code: str | None, message: str | None
+) -> _azure.ODataV4Format | None:
+    """The service's error as azure-core's ``ODataV4Format`` (``code``, ``message``, and
+    ``target``, ``details``, ``innererror`` when the body has them); None without either."""
+    inner: Any = None
+    if response is not None and response.body:
+        try:
+            body = orjson.loads(response.body)
+        except orjson.JSONDecodeError:
+            body = None
+        inner = body.get("error") if isinstance(body, Mapping) else None
+    source: dict[str, Any] = dict(inner) if isinstance(inner, Mapping) else {}
+    if not (code or message):
+        return None
+    # The code and message as parsed (text, whatever type the service used for them).
+    source.update(code=code, message=message)
+    return _azure.ODataV4Format(source)
 
 
 def _describe(status: int | None, reason: str | None, code: str | None, message: str | None) -> str:

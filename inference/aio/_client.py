@@ -24,6 +24,7 @@ from .._params import (
     MessageInput,
     RequestDefaults,
     RequestParams,
+    client_headers,
     prepare_call,
 )
 from .._params import checked_headers as _checked_headers
@@ -53,7 +54,7 @@ from ..exceptions import (
 )
 from ..models import ChatCompletions, ModelInfo
 from ._stream import AsyncChatCompletionsStream
-from ._transport import Response, Transport, is_retryable
+from ._transport import USER_AGENT, Response, Transport, is_retryable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -88,6 +89,7 @@ _SECRET_HEADERS = frozenset(
         "api-key",
         "authorization",
         "cookie",
+        "set-cookie",
         "ocp-apim-subscription-key",
         "proxy-authorization",
         "x-api-key",
@@ -125,6 +127,10 @@ class ChatCompletionsClient:
     ``session``: your own ``aiohttp.ClientSession`` (then you close it; TLS settings are yours).
     ``trust_env``: let the session read proxy settings and ``.netrc`` from the environment.
     ``log_request_body``: log request bodies at DEBUG (off: prompts can be sensitive).
+    ``logging_enable``: log each request and response at DEBUG on the ``inference`` logger,
+    bodies and headers included, keys and tokens redacted (azure-core's name).
+    ``user_agent``: your application's name and version (``"myapp/1.2"``), sent before the
+    library's own in the ``User-Agent`` header.
     ``enforce_https``: refuse to send a key or token over plain ``http://`` to a host that is
     not a loopback address (the default); ``False`` allows it, for a server on a network you
     trust (vLLM or Ollama on your LAN): anyone on the path can read the key.
@@ -154,6 +160,8 @@ class ChatCompletionsClient:
         log_request_body: bool = False,
         enforce_https: bool = True,
         response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
+        user_agent: str | None = None,
+        logging_enable: bool = False,
         **defaults: Unpack[RequestParams],
     ) -> None:
         if credential_scopes is not None and token_scope is None:
@@ -188,11 +196,12 @@ class ChatCompletionsClient:
             token_scope=self._endpoint.token_scope,
         )
         self._request_defaults = RequestDefaults(defaults, model_extras)
-        self._headers = _checked_headers(headers, "headers")
+        self._headers = client_headers(headers, user_agent, USER_AGENT)
         self._timeout = Timeout.coerce(timeout, DEFAULT_TIMEOUT)
         self._retry = RetryPolicy.coerce(retry, DEFAULT_RETRY)
         self._transport = Transport(session, trust_env=trust_env)
-        self._log_body = log_request_body
+        self._log_body = log_request_body or logging_enable
+        self._log_http = logging_enable
         self._response_hook = response_hook
         # Every header that can carry the credential, including a custom key_header=.
         self._secret_headers = _SECRET_HEADERS | frozenset(
@@ -291,6 +300,8 @@ class ChatCompletionsClient:
         response, data, attempts = await self._fetch(
             "POST", url, call.payload, call.headers, call_timeout, call_retry
         )
+        if self._log_http:
+            _log.debug("response body=%s", self._auth.redact(data.decode("utf-8", "replace")))
         try:
             completion = loads_completions(data)
         except DecodeFailure as exc:
@@ -650,7 +661,16 @@ class ChatCompletionsClient:
                 or response.headers.get("apim-request-id")
                 or request_id
             )
-            _log.debug("%s %s -> %d %s", method, url, status, response.reason)
+            _log.debug(
+                "%s %s -> %d %s%s",
+                method,
+                url,
+                status,
+                response.reason,
+                f" headers={redact_headers(response.headers, self._secret_headers)}"
+                if self._log_http
+                else "",
+            )
             if status < 300:
                 return response, attempt, rid
             if status < 400:
