@@ -15,25 +15,62 @@ total            None       no limit on a whole call: a healthy long stream is n
 max_retries      3          retries after the first attempt (4 attempts in all)
 backoff          0.5 s      first backoff; doubles each retry; full jitter
 max_backoff      8 s        cap of one computed backoff
-max_retry_after  60 s       cap of a server-requested wait (Retry-After, retry-after-ms)
+max_retry_after  60 s       longest server-requested wait (Retry-After, retry-after-ms) that
+                            is waited for; a 429/503 asking for longer is raised at once
 ===============  =========  ===================================================================
+
+Limits of one client (``ChatCompletionsClient(..., max_connections=, max_response_bytes=)``):
+
+==================  =======  ======================================================================
+max_connections     100      connections kept open at most; more concurrent requests wait for a
+                             free one (that wait counts against ``Timeout.total`` only)
+max_response_bytes  8 MiB    largest non-streamed body read (counted after decompression; 256 MiB
+                             for an embeddings client); an error body is kept to its first 64 KiB
+==================  =======  ======================================================================
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Final
 
 from attrs import field, frozen
 
-from .exceptions import RequestValidationError
+from .exceptions import (
+    ReadTimeoutError,
+    RequestValidationError,
+    ServiceRequestError,
+    ServiceResponseError,
+    StreamInterruptedError,
+    TotalTimeoutError,
+)
 
-__all__ = ["DEFAULT_RETRY", "DEFAULT_TIMEOUT", "RETRY_STATUSES", "RetryPolicy", "Timeout"]
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "EMBEDDINGS_MAX_RESPONSE_BYTES",
+    "ERROR_BODY_LIMIT",
+    "RETRY_STATUSES",
+    "Deadline",
+    "RetryPolicy",
+    "Timeout",
+    "is_transient",
+    "requested_delay",
+]
 
 RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_MAX_CONNECTIONS: Final = 100
+DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 2**20
+#: The body limit of an embeddings client (2048 inputs of 3072 floats as JSON: ~130 MB).
+EMBEDDINGS_MAX_RESPONSE_BYTES: Final = 256 * 2**20
+#: How much of an error response's body is read and kept on the exception.
+ERROR_BODY_LIMIT: Final = 64 * 1024
 
 
 def _is_number(value: object) -> bool:
@@ -101,7 +138,11 @@ class RetryPolicy:
     The wait is exponential backoff with full jitter (``uniform(0, min(max_backoff,
     backoff * 2**retry))``), unless the server says how long to wait (``Retry-After`` in
     seconds or as an HTTP date, ``retry-after-ms``, ``x-ms-retry-after-ms``), which is honoured
-    up to ``max_retry_after``. ``RetryPolicy(max_retries=0)`` (or ``retry=0``) disables retries.
+    up to ``max_retry_after``: a server asking for a longer wait gets its error raised at once,
+    the wait it asked for on the exception (``exc.retry_after``). A POST whose response began
+    to arrive (any byte of its head) is not sent again, except for a retried status.
+    ``RetryPolicy(max_retries=0)`` (or ``retry=0``) disables retries. :meth:`should_retry`
+    and :meth:`delay` are the decisions the client's attempt loop asks for.
     """
 
     max_retries: int = field(default=3, validator=_at_least_zero)
@@ -129,15 +170,111 @@ class RetryPolicy:
         ceiling = min(self.max_backoff, self.backoff * (2 ** min(max(retry, 0), 64)))
         return (rng or random).uniform(0, ceiling)
 
-    def server_delay(self, headers: Mapping[str, str], now: float) -> float | None:
-        """The wait the server asked for, capped at ``max_retry_after``; None if it asked none.
+    def should_retry(self, attempt: int, outcome: object) -> bool:
+        """Whether to try again after attempt number ``attempt`` (1 for the first) ended in
+        ``outcome``: an error status response (anything with ``status`` and ``headers``) or an
+        exception of the project's tree.
 
-        ``now`` is the current epoch time, used for an HTTP-date ``Retry-After``.
+        An error status is retried when it is one of :attr:`statuses`, unless the server asks
+        for a longer wait than :attr:`max_retry_after` (then it is raised at once, with the
+        wait on the exception as ``retry_after``). An exception is retried when the same
+        request may well succeed: a connection that failed or timed out before any response
+        byte arrived, a body cut off, a stream cut before its first event. Never once the
+        budget of :attr:`max_retries` retries is spent.
         """
-        wait = requested_delay(headers, now)
-        if wait is None:
+        if attempt > self.max_retries:
+            return False
+        status = _status(outcome)
+        if status is None:
+            return is_transient(outcome)
+        if status not in self.statuses:
+            return False
+        wait = requested_delay(_headers(outcome), time.time())
+        return wait is None or wait <= self.max_retry_after
+
+    def delay(self, attempt: int, outcome: object, rng: random.Random | None = None) -> float:
+        """How long to wait before the attempt after attempt number ``attempt``: the wait the
+        server asked for (``Retry-After`` in seconds or as an HTTP date, ``retry-after-ms``,
+        ``x-ms-retry-after-ms``), else the jittered backoff (:meth:`backoff_delay`)."""
+        if _status(outcome) is not None:
+            wait = requested_delay(_headers(outcome), time.time())
+            if wait is not None:
+                return wait
+        return self.backoff_delay(attempt - 1, rng)
+
+
+def _status(outcome: object) -> int | None:
+    """The HTTP status of a response, or of an HTTP error exception; None for other errors."""
+    status = getattr(outcome, "status_code", None) or getattr(outcome, "status", None)
+    return status if isinstance(status, int) and not isinstance(status, bool) else None
+
+
+def _headers(outcome: object) -> Mapping[str, str]:
+    headers = getattr(outcome, "headers", None)
+    if headers is None:
+        headers = getattr(getattr(outcome, "response", None), "headers", None)
+    return headers if headers is not None else {}
+
+
+_TRANSIENT = (ServiceRequestError, ReadTimeoutError, ServiceResponseError, StreamInterruptedError)
+
+
+def is_transient(error: object) -> bool:
+    """True for an exception that another attempt of the same request may well not meet.
+
+    Those are connection failures and timeouts before any response byte arrived, a response
+    body cut off by the connection, and a stream cut before its first event; an error that
+    says otherwise of itself (a TLS certificate refused, a response that arrived broken) is not
+    retried.
+    """
+    flag = getattr(error, "_transient", None)
+    if isinstance(flag, bool):
+        return flag
+    return isinstance(error, _TRANSIENT)
+
+
+class Deadline:
+    """The end of one call under ``Timeout.total``: every wait of the call draws from it.
+
+    ``clock`` returns the current time in seconds (the event loop's clock). With ``total``
+    None there is no end and every method says so (None: no limit).
+    """
+
+    __slots__ = ("_clock", "at", "total")
+
+    def __init__(self, total: float | None, clock: Callable[[], float]) -> None:
+        self.total = total
+        self._clock = clock
+        self.at: float | None = None if total is None else clock() + total
+
+    def left(self) -> float | None:
+        """Seconds left (0 once passed), or None without a deadline."""
+        if self.at is None:
             return None
-        return min(wait, self.max_retry_after)
+        return max(self.at - self._clock(), 0.0)
+
+    def cap(self, seconds: float | None) -> float | None:
+        """``seconds`` (None: unbounded) shortened to what is left of the call."""
+        left = self.left()
+        if left is None:
+            return seconds
+        return left if seconds is None else min(seconds, left)
+
+    def allows(self, wait: float) -> bool:
+        """Whether a wait of ``wait`` seconds ends before the deadline."""
+        return self.at is None or self._clock() + wait < self.at
+
+    @property
+    def passed(self) -> bool:
+        """True once the deadline is (all but) reached."""
+        return self.at is not None and self._clock() >= self.at - 1e-3
+
+    def error(self, attempts: int, during: str = "") -> TotalTimeoutError:
+        """The :class:`TotalTimeoutError` to raise when the deadline has passed."""
+        where = f" ({during})" if during else ""
+        return TotalTimeoutError(
+            f"the call took longer than Timeout.total ({self.total} s){where}", attempts=attempts
+        )
 
 
 def requested_delay(headers: Mapping[str, str], now: float) -> float | None:

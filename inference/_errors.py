@@ -102,8 +102,7 @@ def error_from_response(
             f"HTTP {status} {reason} after {attempts} attempts: {code_part}{message or ''}".rstrip()
         )
     exc = cls(text, response, code=code, service_message=message, attempts=attempts)
-    if isinstance(exc, RateLimitError):
-        exc.retry_after = retry_after
+    exc.retry_after = retry_after
     return exc
 
 

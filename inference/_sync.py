@@ -40,7 +40,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from ._accumulate import text_delta
 from ._auth import Credential
-from ._config import RetryPolicy, Timeout
+from ._config import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, RetryPolicy, Timeout
 from ._endpoint import UNSET, Endpoint, EndpointKind
 from ._params import CompleteParams, MessageInput, RequestParams
 from ._portal import Portal
@@ -91,6 +91,8 @@ class ChatCompletionsClient:
     ``response_hook``: called with the status and headers of every response head received
     (each attempt, retries included), e.g. to read ``x-ratelimit-*`` headers; it runs on the
     client's event loop thread, must not block, and what it raises ends the call.
+    ``max_connections`` and ``max_response_bytes``: the pool size and the largest body read,
+    as on :class:`inference.aio.ChatCompletionsClient`.
 
     Use it as ``with ChatCompletionsClient(...) as client:`` or call :meth:`close`. One client
     may be shared by many threads. Its event loop starts on first use; Ctrl-C during a call
@@ -118,6 +120,8 @@ class ChatCompletionsClient:
         response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
         user_agent: str | None = None,
         logging_enable: bool = False,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         **defaults: Unpack[RequestParams],
     ) -> None:
         # Building the async client needs no event loop: arguments are checked right here.
@@ -140,6 +144,8 @@ class ChatCompletionsClient:
             response_hook=response_hook,
             user_agent=user_agent,
             logging_enable=logging_enable,
+            max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
             **defaults,
         )
         self._portal = Portal(self._async.close)

@@ -11,8 +11,10 @@ this tree where they arise. The tree::
     │   │                                          the request never got a response
     │   └── ConnectTimeoutError (also TimeoutError)
     ├── ServiceResponseError (also azure ServiceResponseError)
-    │                                              the connection broke while a (non-streamed)
-    │                                              response body was being read
+    │   │                                          the connection broke while a (non-streamed)
+    │   │                                          response body was being read, or the
+    │   │                                          response arrived broken
+    │   └── ResponseTooLargeError                  a body over ``max_response_bytes``
     ├── InferenceTimeoutError (also TimeoutError)  a response, or the next event, was too slow
     │   ├── ConnectTimeoutError
     │   ├── ReadTimeoutError                       no response head within ``Timeout.read``
@@ -67,6 +69,7 @@ __all__ = [
     "RequestValidationError",
     "ResourceNotFoundError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "SSEError",
     "ServiceError",
     "ServiceRequestError",
@@ -88,10 +91,15 @@ class InferenceError(Exception):
     """Base class of every exception this library raises.
 
     An error raised while reading a stream carries ``partial``: everything received before
-    it, assembled into a ``ChatCompletions`` (None for errors outside a stream).
+    it, assembled into a ``ChatCompletions`` (None for errors outside a stream). ``attempts``
+    says how many attempts the call made (retries included), set where the error is raised.
     """
 
     partial: Any = None
+    attempts: int = 1
+    # False when another attempt would meet the same error (a refused certificate, a response
+    # that arrived broken); None to let the exception's class decide (see RetryPolicy).
+    _transient: bool | None = None
 
 
 class RequestValidationError(InferenceError, ValueError):
@@ -125,17 +133,25 @@ class ServiceRequestError(InferenceError, _azure.ServiceRequestError):
 
 
 class ServiceResponseError(InferenceError, _azure.ServiceResponseError):
-    """The response began but its body was cut off (connection reset, truncated body).
+    """The response began but its body was cut off (connection reset, truncated body), or
+    the response arrived broken (a head that cannot be parsed, a body that does not decode).
 
     Raised for non-streamed responses, after the retries (a cut body is retried like a
-    request that got no response); a stream cut off raises
-    :class:`StreamInterruptedError` instead, with the part received. ``attempts`` says how
-    many attempts were made.
+    request that got no response; a broken response is not, since the server has answered);
+    a stream cut off raises :class:`StreamInterruptedError` instead, with the part received.
+    ``attempts`` says how many attempts were made.
     """
 
     def __init__(self, message: str, *, attempts: int = 1) -> None:
         _azure.AzureError.__init__(self, message)
         self.attempts = attempts
+
+
+class ResponseTooLargeError(ServiceResponseError):
+    """A response body is larger than the client's ``max_response_bytes`` (counted after
+    decompression); its reading stopped at the limit. Not retried."""
+
+    _transient = False
 
 
 class InferenceTimeoutError(InferenceError, TimeoutError):
@@ -212,12 +228,15 @@ class HttpResponseError(InferenceError, _azure.HttpResponseError):
     an error reported inside a stream or raised without a request),
     ``code`` and ``message`` (the service's error code and message, when it sent them),
     ``request_id`` (the server's request id, for support), ``attempts`` (how many attempts
-    were made, retries included), and ``error``: the service's error as azure-core's
-    ``ODataV4Format`` (``error.code``, ``error.message``, ``error.details``, ...), as Azure
-    SDKs give it; None when the service sent neither a code nor a message.
+    were made, retries included), ``retry_after`` (the wait in seconds the server asked for
+    before a retry, from ``Retry-After`` or ``retry-after-ms``; None if it asked none), and
+    ``error``: the service's error as azure-core's ``ODataV4Format`` (``error.code``,
+    ``error.message``, ``error.details``, ...), as Azure SDKs give it; None when the service
+    sent neither a code nor a message.
     """
 
     response: ErrorResponse | None  # type: ignore[assignment]
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -297,8 +316,6 @@ class ResourceNotFoundError(HttpResponseError, _azure.ResourceNotFoundError):
 
 class RateLimitError(HttpResponseError):
     """429: throttled. ``retry_after`` holds the wait (seconds) the service asked for, if any."""
-
-    retry_after: float | None = None
 
 
 class ContentFilterError(HttpResponseError):

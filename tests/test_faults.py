@@ -262,7 +262,8 @@ async def test_broken_chunked_encoding_mid_stream() -> None:
 
 @pytest.mark.anyio
 async def test_garbage_status_line() -> None:
-    """Something that is not HTTP answers: ServiceRequestError (retried), never aiohttp's."""
+    """Something that is not HTTP answers: ServiceResponseError, never aiohttp's; not retried
+    (the request reached something that answered), and not said to have got no response."""
 
     async def garbage(ex: Exchange) -> bool:
         await ex.send(b"SPDY/9 what is this\r\n\r\n")
@@ -272,10 +273,13 @@ async def test_garbage_status_line() -> None:
         FaultServer(default=garbage) as server,
         ChatCompletionsClient(server.endpoint(), model="m", retry=FAST) as client,
     ):
-        with pytest.raises(ServiceRequestError) as info:
+        with pytest.raises(ServiceResponseError) as info:
             await client.complete(messages=HI)
         assert_ours(info.value)
-        assert len(server.attempts) == 2
+        assert len(server.attempts) == 1
+        assert info.value.attempts == 1
+        assert "before a response arrived" not in str(info.value)
+        assert "SPDY/9" in str(info.value)
         assert_released(client)
 
 

@@ -73,7 +73,18 @@ def test_requested_delay_ignores_values_that_are_not_finite() -> None:
     assert requested_delay({"retry-after-ms": "NaN"}, 0.0) is None
     assert requested_delay({"retry-after": "inf"}, 0.0) is None
     assert requested_delay({"retry-after": "3600"}, 0.0) == 3600.0
-    assert RetryPolicy(max_retry_after=5).server_delay({"retry-after": "3600"}, 0.0) == 5
+    assert RetryPolicy(max_retry_after=5).should_retry(1, FakeAnswer(503, {"retry-after": "inf"}))
+    assert not RetryPolicy(max_retry_after=5).should_retry(
+        1, FakeAnswer(503, {"retry-after": "3600"})
+    )
+
+
+class FakeAnswer:
+    """An error response as RetryPolicy sees it."""
+
+    def __init__(self, status: int, headers: dict[str, str]) -> None:
+        self.status = status
+        self.headers = headers
 
 
 @pytest.mark.anyio

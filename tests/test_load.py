@@ -135,6 +135,46 @@ async def test_500_concurrent_streams_complete_correctly(emulator: Emulator) -> 
     assert sampler.growth < 150 * 2**20
 
 
+STREAM_SECONDS = 4.0
+QUEUED_STREAMS = 400
+
+
+def stream_headers(number: int) -> dict[str, str]:
+    """Emulator headers that spread the answer to :func:`question` ``(number)`` over about
+    :data:`STREAM_SECONDS` (one delay per token)."""
+    body = {"messages": [{"role": "user", "content": question(number)}]}
+    tokens = emulator_model.complete(body).completion_tokens
+    return {"x-emulator-token-delay": f"{STREAM_SECONDS / max(tokens, 1):.6f}"}
+
+
+@pytest.mark.anyio
+async def test_400_concurrent_4_second_streams_queue_for_the_pool(emulator: Emulator) -> None:
+    """Default settings (100 connections, Timeout.connect 10 s) and 400 concurrent streams of
+    4 s each: the ones beyond the pool wait for a connection, longer than Timeout.connect,
+    and every stream completes with its exact answer."""
+    results: dict[int, str] = {}
+    async with ChatCompletionsClient(emulator.endpoint(), "key", model="m") as client:
+
+        async def one(number: int) -> None:
+            stream = await client.complete(
+                messages=[UserMessage(question(number))],
+                stream=True,
+                headers=stream_headers(number),
+            )
+            async with stream:
+                final = await stream.until_done()
+            results[number] = final.choices[0].message.content or ""
+
+        with anyio.fail_after(50):
+            async with anyio.create_task_group() as group:
+                for number in range(QUEUED_STREAMS):
+                    group.start_soon(one, number)
+        assert client._transport.pool_stats() == (0, 100)
+    assert len(results) == QUEUED_STREAMS
+    for number in range(QUEUED_STREAMS):
+        assert results[number] == expected_answer(number)
+
+
 @pytest.mark.anyio
 async def test_500_streams_held_open_at_once(emulator: Emulator) -> None:
     """500 streams open at the same time (own session without a pool limit): bounded memory."""

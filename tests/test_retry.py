@@ -27,16 +27,25 @@ from azure.core.credentials import AccessToken, AzureKeyCredential
 
 from inference import (
     ClientAuthenticationError,
+    ConnectTimeoutError,
+    CredentialError,
+    ErrorResponse,
     HttpResponseError,
+    IdleTimeoutError,
+    InferenceError,
     RateLimitError,
+    ReadTimeoutError,
     RequestValidationError,
     ResourceNotFoundError,
+    ResponseTooLargeError,
     RetryPolicy,
     ServiceError,
     ServiceRequestError,
+    ServiceResponseError,
     StreamInterruptedError,
+    TotalTimeoutError,
 )
-from inference._config import DEFAULT_RETRY, RETRY_STATUSES
+from inference._config import DEFAULT_RETRY, RETRY_STATUSES, requested_delay
 from inference.aio import ChatCompletionsClient
 from inference.models import UserMessage
 
@@ -139,11 +148,33 @@ def test_backoff_delay_zero_backoff_means_no_wait() -> None:
         ({"retry-after-ms": "soon", "retry-after": "3"}, 3.0),
     ],
 )
-def test_server_delay_header_forms(headers: dict[str, str], expected: float) -> None:
-    """server_delay reads Retry-After (seconds and HTTP-date), retry-after-ms, x-ms-...-ms."""
-    policy = RetryPolicy(max_retry_after=60.0)
-    delay = policy.server_delay(headers, NOW)
-    assert delay == pytest.approx(expected)
+def test_requested_delay_header_forms(headers: dict[str, str], expected: float) -> None:
+    """Retry-After (seconds and HTTP-date), retry-after-ms and x-ms-retry-after-ms are read."""
+    assert requested_delay(headers, NOW) == pytest.approx(expected)
+
+
+class Answer:
+    """An error response as RetryPolicy sees it: a status and headers."""
+
+    def __init__(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.headers = headers or {}
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "7"}, 7.0),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"x-ms-retry-after-ms": "1500"}, 1.5),
+        ({"retry-after": "9", "retry-after-ms": "120"}, 0.12),
+    ],
+)
+def test_delay_is_the_wait_the_server_asked_for(headers: dict[str, str], expected: float) -> None:
+    """delay() of an answer that asks for a wait is that wait, whatever the backoff."""
+    policy = RetryPolicy(backoff=30.0, max_backoff=30.0, max_retry_after=60.0)
+    assert policy.delay(1, Answer(503, headers)) == pytest.approx(expected)
+    assert policy.should_retry(1, Answer(503, headers))
 
 
 @pytest.mark.parametrize(
@@ -155,9 +186,14 @@ def test_server_delay_header_forms(headers: dict[str, str], expected: float) -> 
         {"retry-after-ms": "x", "x-ms-retry-after-ms": "y"},
     ],
 )
-def test_server_delay_none_when_not_asked(headers: dict[str, str]) -> None:
-    """No usable header: None (the policy's own backoff applies)."""
-    assert RetryPolicy().server_delay(headers, NOW) is None
+def test_delay_is_the_backoff_when_no_wait_is_asked(headers: dict[str, str]) -> None:
+    """No usable header: None asked, and delay() is the policy's own jittered backoff."""
+    assert requested_delay(headers, NOW) is None
+    policy = RetryPolicy(backoff=0.5, max_backoff=8.0)
+    for attempt in range(1, 6):
+        delay = policy.delay(attempt, Answer(503, headers), random.Random(attempt))
+        assert delay == policy.backoff_delay(attempt - 1, random.Random(attempt))
+        assert 0 <= delay <= min(8.0, 0.5 * 2 ** (attempt - 1))
 
 
 @pytest.mark.parametrize(
@@ -166,12 +202,56 @@ def test_server_delay_none_when_not_asked(headers: dict[str, str]) -> None:
         {"retry-after": "3600"},
         {"retry-after-ms": "3600000"},
         {"x-ms-retry-after-ms": "3600000"},
-        {"retry-after": formatdate(NOW + 3600, usegmt=True)},
+        {"retry-after": formatdate(time.time() + 3600, usegmt=True)},
     ],
 )
-def test_server_delay_is_capped(headers: dict[str, str]) -> None:
-    """A server-requested wait is bounded by max_retry_after."""
-    assert RetryPolicy(max_retry_after=2.0).server_delay(headers, NOW) == 2.0
+def test_a_wait_longer_than_max_retry_after_is_not_retried(headers: dict[str, str]) -> None:
+    """A server asking for longer than max_retry_after gets its error raised, not retried."""
+    policy = RetryPolicy(max_retry_after=2.0)
+    assert not policy.should_retry(1, Answer(503, headers))
+    assert not policy.should_retry(1, Answer(429, headers))
+    assert policy.should_retry(1, Answer(503, {"retry-after": "1"}))
+
+
+def test_should_retry_statuses_and_budget() -> None:
+    """Statuses of the policy are retried until the budget is spent; others never."""
+    policy = RetryPolicy(max_retries=2)
+    assert policy.should_retry(1, Answer(503))
+    assert policy.should_retry(2, Answer(429))
+    assert not policy.should_retry(3, Answer(503))
+    assert not policy.should_retry(1, Answer(400))
+    assert not policy.should_retry(1, Answer(401))
+    assert RetryPolicy(statuses=frozenset({409})).should_retry(1, Answer(409))
+    assert not RetryPolicy(max_retries=0).should_retry(1, Answer(503))
+
+
+def test_should_retry_errors() -> None:
+    """Failures before any response byte, cut bodies and cut streams are retried; errors that
+    say the server answered (or that the same request would fail again) are not."""
+    policy = RetryPolicy(max_retries=1)
+    for transient in (
+        ServiceRequestError("refused"),
+        ConnectTimeoutError("slow connect"),
+        ReadTimeoutError("no head"),
+        ServiceResponseError("cut"),
+        StreamInterruptedError("cut before the first event"),
+    ):
+        assert policy.should_retry(1, transient), transient
+        assert not policy.should_retry(2, transient), transient
+    broken = ServiceResponseError("arrived broken")
+    broken._transient = False
+    for final in (
+        broken,
+        ResponseTooLargeError("too large"),
+        TotalTimeoutError("out of time"),
+        IdleTimeoutError("silent stream"),
+        CredentialError("no token"),
+        RequestValidationError("bad"),
+        InferenceError("other"),
+    ):
+        assert not policy.should_retry(1, final), final
+    assert policy.should_retry(1, ServiceError("HTTP 503", ErrorResponse(503, "", {}, b"")))
+    assert not policy.should_retry(1, HttpResponseError("x", ErrorResponse(400, "", {}, b"")))
 
 
 def test_retry_policy_coerce() -> None:
@@ -426,22 +506,27 @@ async def test_retry_after_is_honoured(headers: dict[str, str]) -> None:
 
 
 @pytest.mark.anyio
-async def test_retry_after_is_bounded_by_max_retry_after(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_beyond_max_retry_after_raises_at_once(
+    status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A server asking for an hour is waited for max_retry_after only."""
+    """A server asking for an hour gets its error raised at once (no sleep, no retry), with
+    the wait it asked for on the exception and the reason in the message."""
     caplog.set_level(logging.INFO, logger="inference")
-    policy = RetryPolicy(max_retries=1, backoff=0.0, max_retry_after=0.1)
+    policy = RetryPolicy(max_retries=3, backoff=0.0, max_retry_after=0.1)
     async with (
-        FaultServer(error(503, headers={"Retry-After": "3600"})) as server,
+        FaultServer(error(status, headers={"Retry-After": "3600"})) as server,
         ChatCompletionsClient(server.endpoint(), model="m", retry=policy) as client,
     ):
-        await client.complete(messages=HI)
-    assert len(server.attempts) == 2
-    assert server.gaps()[0] >= 0.08
-    (record,) = retry_records(caplog)
-    assert "in 0.10 s" in record.getMessage()
-    assert "HTTP 503" in record.getMessage()
+        with pytest.raises(HttpResponseError) as info:
+            await client.complete(messages=HI)
+        assert len(server.attempts) == 1
+        assert client._transport.pool_stats()[0] == 0
+    assert info.value.status_code == status
+    assert info.value.retry_after == 3600.0
+    assert info.value.attempts == 1
+    assert "max_retry_after" in str(info.value)
+    assert retry_records(caplog) == []
 
 
 @pytest.mark.anyio

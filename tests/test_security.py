@@ -42,7 +42,7 @@ from inference import (
     StreamServiceError,
 )
 from inference.aio import ChatCompletionsClient
-from inference.aio._client import _request_id
+from inference.aio._attempts import _request_id
 from inference.models import UserMessage
 from inference.testing import Emulator, EmulatorOptions
 

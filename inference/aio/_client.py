@@ -1,24 +1,27 @@
-"""The async chat-completions client: the one implementation of request building, retries,
-timeouts and status-to-exception mapping. The sync client runs this same code."""
+"""The async chat-completions client: the one implementation of request building. Retries,
+timeouts, limits and status-to-exception mapping live in its attempt loop
+(:mod:`inference.aio._attempts`). The sync client runs this same code."""
 
 from __future__ import annotations
 
 import logging
-import os
-import random
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 from urllib.parse import urlencode
 
-import anyio
 from azure.core.credentials import AzureKeyCredential
 
 from .._auth import Authenticator, Credential
-from .._config import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, Timeout, requested_delay
+from .._config import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    RetryPolicy,
+    Timeout,
+)
 from .._endpoint import UNSET, Endpoint, EndpointKind, is_secure_for_credentials, resolve_endpoint
-from .._errors import error_from_response
 from .._params import (
     CompleteParams,
     MessageInput,
@@ -30,7 +33,6 @@ from .._params import (
 from .._params import checked_headers as _checked_headers
 from .._parse import attach_parsed
 from .._serialization import DecodeFailure, loads_completions, loads_model_info
-from .._streamparser import is_event_stream
 from .._tools import (
     DEFAULT_MAX_ROUNDS,
     ToolRunEvent,
@@ -39,22 +41,13 @@ from .._tools import (
     run_tools,
 )
 from ..exceptions import (
-    ClientAuthenticationError,
-    ErrorResponse,
-    HttpResponseError,
-    InferenceError,
-    InferenceTimeoutError,
     RequestValidationError,
     ResourceNotFoundError,
-    ResponseDecodeError,
-    ServiceRequestError,
-    ServiceResponseError,
-    StreamInterruptedError,
-    TotalTimeoutError,
 )
 from ..models import ChatCompletions, ModelInfo
+from ._attempts import Caller
 from ._stream import AsyncChatCompletionsStream
-from ._transport import USER_AGENT, Response, Transport, is_retryable
+from ._transport import USER_AGENT, Response, Transport
 
 if TYPE_CHECKING:
     import aiohttp
@@ -62,50 +55,6 @@ if TYPE_CHECKING:
 __all__ = ["ChatCompletionsClient"]
 
 _log = logging.getLogger("inference")
-
-# The library's own generator, seeded from the system: an application that seeds ``random``
-# (for reproducible runs) neither fixes the request ids nor has its sequence consumed by them.
-# A forked child reseeds it, so parent and child do not send the same ids.
-_ids = random.Random()
-os.register_at_fork(after_in_child=_ids.seed)
-_random_bits = _ids.getrandbits
-# The version (4) and variant (RFC 9562) bits of a random UUID, and the bits they replace.
-_UUID4_CLEAR = 0xF000 << 64 | 0xC000 << 48
-_UUID4_SET = 0x4000 << 64 | 0x8000 << 48
-
-
-def _request_id() -> str:
-    """A random (version 4) UUID for ``x-ms-client-request-id``.
-
-    It only has to be unique, not secret: a generator of the library's own makes one in a
-    third of the time of ``uuid.uuid4()``, without a system call.
-    """
-    h = "%032x" % ((_random_bits(128) & ~_UUID4_CLEAR) | _UUID4_SET)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_SECRET_HEADERS = frozenset(
-    {
-        "api-key",
-        "authorization",
-        "cookie",
-        "set-cookie",
-        "ocp-apim-subscription-key",
-        "proxy-authorization",
-        "x-api-key",
-    }
-)
-
-
-def redact_headers(
-    headers: Mapping[str, str], secret_names: frozenset[str] = _SECRET_HEADERS
-) -> dict[str, str]:
-    """A copy of ``headers`` with credentials replaced by ``***`` (for logs).
-
-    ``secret_names`` (lower case) are the headers to hide; the defaults always are.
-    """
-    names = secret_names | _SECRET_HEADERS
-    return {k: ("***" if k.lower() in names else v) for k, v in headers.items()}
 
 
 class ChatCompletionsClient:
@@ -137,6 +86,11 @@ class ChatCompletionsClient:
     ``response_hook``: called with the status and headers of every response head received
     (each attempt, retries included), e.g. to read ``x-ratelimit-*`` headers; it runs on the
     client's event loop, must not block, and what it raises ends the call.
+    ``max_connections``: connections kept open at most (default 100; more concurrent requests
+    wait for a free one, a wait that counts against ``Timeout.total`` only; ignored with your
+    own ``session``). ``max_response_bytes``: the largest non-streamed response body read,
+    counted after decompression (default 8 MiB); a longer one raises
+    :class:`~inference.exceptions.ResponseTooLargeError`.
 
     Use it as ``async with ChatCompletionsClient(...) as client:`` or call :meth:`close`.
     """
@@ -162,8 +116,12 @@ class ChatCompletionsClient:
         response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
         user_agent: str | None = None,
         logging_enable: bool = False,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         **defaults: Unpack[RequestParams],
     ) -> None:
+        _check_limit("max_connections", max_connections)
+        _check_limit("max_response_bytes", max_response_bytes)
         if credential_scopes is not None and token_scope is None:
             scopes = list(credential_scopes)
             if len(scopes) != 1:
@@ -199,15 +157,23 @@ class ChatCompletionsClient:
         self._headers = client_headers(headers, user_agent, USER_AGENT)
         self._timeout = Timeout.coerce(timeout, DEFAULT_TIMEOUT)
         self._retry = RetryPolicy.coerce(retry, DEFAULT_RETRY)
-        self._transport = Transport(session, trust_env=trust_env)
-        self._log_body = log_request_body or logging_enable
+        self._transport = Transport(session, trust_env=trust_env, max_connections=max_connections)
         self._log_http = logging_enable
-        self._response_hook = response_hook
-        # Every header that can carry the credential, including a custom key_header=.
-        self._secret_headers = _SECRET_HEADERS | frozenset(
-            name.lower() for name in self._endpoint.key_headers
+        self._caller = Caller(
+            self._transport,
+            self._auth,
+            self._endpoint,
+            self._headers,
+            token_auth=self._token_auth,
+            max_body=max_response_bytes,
+            log_body=log_request_body or logging_enable,
+            log_http=logging_enable,
+            response_hook=response_hook,
         )
-        self._closed = False
+        # The attempt loop does the work of every call (see _attempts.py).
+        self._stream = self._caller.stream
+        self._fetch = self._caller.fetch
+        self._decode_error = self._caller.decode_error
 
     # -- properties --------------------------------------------------------------------------
 
@@ -411,7 +377,7 @@ class ChatCompletionsClient:
 
     async def close(self) -> None:
         """Close the connection pool (not a session you passed in). Idempotent."""
-        self._closed = True
+        self._caller.close()
         await self._transport.aclose()
         await self._auth.aclose()
 
@@ -451,336 +417,7 @@ class ChatCompletionsClient:
             RetryPolicy.coerce(retry, self._retry),
         )
 
-    def _scrub(self, error: HttpResponseError) -> None:
-        """Some servers and proxies echo the key they got in their error text: never let it
-        into the exception's message."""
-        text = str(error)
-        clean = self._auth.redact(text)
-        if clean != text:
-            error._text = clean
-            error.args = (clean,)
-            error.message = self._auth.redact(error.message)
 
-    async def _stream(
-        self,
-        payload: bytes,
-        headers: dict[str, str],
-        timeout: Timeout,
-        retry: RetryPolicy,
-        url: str,
-    ) -> AsyncChatCompletionsStream:
-        deadline = None if timeout.total is None else anyio.current_time() + timeout.total
-        attempts = 0
-        while True:
-            # One retry budget for the whole call: attempts cut before their first event
-            # count against it too.
-            response, attempts, request_id = await self._send_with_retries(
-                "POST", url, payload, headers, timeout, retry, deadline=deadline, prior=attempts
-            )
-            content_type = response.headers.get("content-type", "")
-            if not is_event_stream(content_type):
-                data = await self._read_body(response, timeout)
-                raise self._decode_error(
-                    response,
-                    data,
-                    DecodeFailure(
-                        f"a streamed request got content-type {content_type!r} instead of "
-                        "text/event-stream"
-                    ),
-                    attempts,
-                )
-            response.set_body_timeout(None)  # the stream keeps its own idle clock
-            stream = AsyncChatCompletionsStream(
-                response,
-                idle_timeout=timeout.idle,
-                deadline=deadline,
-                request_id=request_id,
-                redact=self._auth.redact,
-            )
-            try:
-                await stream._prime()
-            except StreamInterruptedError as exc:
-                # Nothing reached the caller yet: a cut before the first event can be retried.
-                if stream._parser.count == 0 and attempts <= retry.max_retries:
-                    delay = retry.backoff_delay(attempts - 1)
-                    _log.info(
-                        "retrying POST %s in %.2f s (the stream was cut before its first "
-                        "event, attempt %d: %s)",
-                        url,
-                        delay,
-                        attempts,
-                        exc,
-                    )
-                    await anyio.sleep(delay)
-                    continue
-                if attempts > 1:
-                    exc.args = (f"{exc.args[0]} (after {attempts} attempts)",)
-                raise
-            return stream
-
-    async def _fetch(
-        self,
-        method: str,
-        url: str,
-        payload: bytes | None,
-        headers: Mapping[str, str],
-        timeout: Timeout,
-        retry: RetryPolicy,
-    ) -> tuple[Response, bytes, int]:
-        """Send and read the whole body: (response, body, attempts).
-
-        A body cut off by the connection is retried like a request that got no response
-        (the same retry budget); the last failure raises ServiceResponseError.
-        """
-        deadline = None if timeout.total is None else anyio.current_time() + timeout.total
-        attempts = 0
-        while True:
-            response, attempts, _ = await self._send_with_retries(
-                method, url, payload, headers, timeout, retry, deadline=deadline, prior=attempts
-            )
-            try:
-                return (
-                    response,
-                    await self._read_body(response, timeout, deadline, attempts),
-                    attempts,
-                )
-            except ServiceResponseError as exc:
-                delay = retry.backoff_delay(attempts - 1)
-                out_of_time = deadline is not None and anyio.current_time() + delay >= deadline
-                if attempts > retry.max_retries or out_of_time:
-                    exc.attempts = attempts
-                    if attempts > 1:
-                        exc.args = (f"{exc.args[0]} (after {attempts} attempts)",)
-                    raise
-                _log.info(
-                    "retrying %s %s in %.2f s (attempt %d: %s)", method, url, delay, attempts, exc
-                )
-                await anyio.sleep(delay)
-
-    async def _send_with_retries(
-        self,
-        method: str,
-        url: str,
-        payload: bytes | None,
-        extra_headers: Mapping[str, str],
-        timeout: Timeout,
-        retry: RetryPolicy,
-        *,
-        deadline: float | None = None,
-        prior: int = 0,
-    ) -> tuple[Response, int, str]:
-        """Send until a success status, retrying what is safe to retry.
-
-        ``prior`` attempts of the same call were already made (they count against the
-        retry budget and in the reported number of attempts).
-
-        Returns the response (head received), the number of attempts and the request id.
-        """
-        if self._closed:
-            raise InferenceError("the client is closed; create a new client")
-        if deadline is None and timeout.total is not None:
-            deadline = anyio.current_time() + timeout.total
-        request_id = _request_id()
-        headers = {
-            "Accept": "application/json"
-            if method == "GET"
-            else "application/json, text/event-stream",
-            "x-ms-client-request-id": request_id,
-        }
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
-        headers.update(self._headers)
-        headers.update(extra_headers)
-        params = self._endpoint.query() or None
-        attempt = prior
-        refreshed_token = False
-        while True:
-            attempt += 1
-            await self._auth.apply(headers)
-            if _log.isEnabledFor(logging.DEBUG):
-                _log.debug(
-                    "%s %s attempt %d headers=%s%s",
-                    method,
-                    url,
-                    attempt,
-                    redact_headers(headers, self._secret_headers),
-                    f" body={payload.decode('utf-8', 'replace')}"
-                    if self._log_body and payload
-                    else "",
-                )
-            remaining_read = timeout.read
-            if deadline is not None:
-                left = deadline - anyio.current_time()
-                if left <= 0:
-                    raise TotalTimeoutError(
-                        f"the call took longer than Timeout.total ({timeout.total} s)",
-                        attempts=attempt - 1 or 1,
-                    )
-                remaining_read = left if remaining_read is None else min(left, remaining_read)
-            try:
-                response = await self._transport.send(
-                    method,
-                    url,
-                    params=params,
-                    headers=headers,
-                    body=payload,
-                    connect_timeout=timeout.connect,
-                    read_timeout=remaining_read,
-                )
-            except (ServiceRequestError, InferenceTimeoutError) as exc:
-                if deadline is not None and anyio.current_time() >= deadline - 1e-3:
-                    raise TotalTimeoutError(
-                        f"the call took longer than Timeout.total ({timeout.total} s)",
-                        attempts=attempt,
-                    ) from exc
-                if attempt <= retry.max_retries and is_retryable(exc):
-                    delay = retry.backoff_delay(attempt - 1)
-                    _log.info(
-                        "retrying %s %s in %.2f s (attempt %d failed: %s)",
-                        method,
-                        url,
-                        delay,
-                        attempt,
-                        exc,
-                    )
-                    await anyio.sleep(delay)
-                    continue
-                exc.attempts = attempt
-                if attempt > 1:
-                    exc.args = (f"{exc.args[0]} (after {attempt} attempts)",)
-                raise
-            status = response.status
-            if self._response_hook is not None:
-                try:
-                    self._response_hook(status, response.headers)
-                except BaseException:
-                    response.close()
-                    raise
-            rid = (
-                response.headers.get("x-request-id")
-                or response.headers.get("apim-request-id")
-                or request_id
-            )
-            _log.debug(
-                "%s %s -> %d %s%s",
-                method,
-                url,
-                status,
-                response.reason,
-                f" headers={redact_headers(response.headers, self._secret_headers)}"
-                if self._log_http
-                else "",
-            )
-            if status < 300:
-                return response, attempt, rid
-            if status < 400:
-                location = response.headers.get("location", "")
-                body = await self._read_body(response, timeout)
-                raise HttpResponseError(
-                    f"HTTP {status} {response.reason}: the server redirected the request"
-                    + (f" to {location.split('?')[0]}" if location else "")
-                    + "; use the final URL as the endpoint (redirects are not followed, so a "
-                    "key is never sent to another address)",
-                    ErrorResponse(status, response.reason, response.headers, body),
-                    attempts=attempt,
-                )
-            # Error status: read the (small) body for the message, then decide.
-            try:
-                body = await self._read_body(response, timeout)
-            except InferenceError:
-                body = b""
-            requested = requested_delay(response.headers, time.time())
-            server_wait = None if requested is None else min(requested, retry.max_retry_after)
-            error = error_from_response(
-                status,
-                response.reason,
-                response.headers,
-                body,
-                attempts=attempt,
-                retry_after=requested,
-            )
-            self._scrub(error)
-            if (
-                isinstance(error, ClientAuthenticationError)
-                and status == 401
-                and self._token_auth
-                and not refreshed_token
-            ):
-                refreshed_token = True
-                current: dict[str, str] = {}
-                await self._auth.apply(current)
-                if current.get("authorization") == headers.get("authorization"):
-                    # The refused token is still the cached one: throw it away. When another
-                    # request has already replaced it, the new token is used as it is, so a
-                    # burst of 401s costs one token request, not one each.
-                    self._auth.invalidate()
-                _log.info("retrying %s %s with a fresh token after HTTP 401", method, url)
-                continue
-            if status in retry.statuses and attempt <= retry.max_retries:
-                delay = server_wait if server_wait is not None else retry.backoff_delay(attempt - 1)
-                if deadline is not None and anyio.current_time() + delay >= deadline:
-                    raise error
-                _log.info(
-                    "retrying %s %s in %.2f s (HTTP %d %s, attempt %d)",
-                    method,
-                    url,
-                    delay,
-                    status,
-                    response.reason,
-                    attempt,
-                )
-                await anyio.sleep(delay)
-                continue
-            raise error
-
-    @staticmethod
-    async def _read_body(
-        response: Response,
-        timeout: Timeout,
-        deadline: float | None = None,
-        attempts: int = 1,
-    ) -> bytes:
-        # A body that keeps arriving is read to its end however long it takes; only a
-        # silence longer than Timeout.idle (or read, when idle is None) ends it, or the
-        # call's Timeout.total (``deadline``).
-        limit = timeout.idle if timeout.idle is not None else timeout.read
-        response.set_body_timeout(limit)
-        try:
-            if deadline is None:
-                return await response.read()
-            try:
-                with anyio.fail_after(max(deadline - anyio.current_time(), 0.0)):
-                    return await response.read()
-            except TimeoutError as exc:
-                if isinstance(exc, TotalTimeoutError):
-                    raise
-                if anyio.current_time() < deadline:
-                    raise  # the body timeout, handled below
-                response.close()
-                raise TotalTimeoutError(
-                    f"the call took longer than Timeout.total ({timeout.total} s)",
-                    attempts=attempts,
-                ) from None
-        except TimeoutError as exc:
-            if isinstance(exc, TotalTimeoutError):
-                raise
-            response.close()
-            from ..exceptions import ReadTimeoutError
-
-            raise ReadTimeoutError(
-                f"the response body stopped arriving: nothing for {limit} s"
-            ) from None
-        finally:
-            response.release()
-
-    @staticmethod
-    def _decode_error(
-        response: Response, data: bytes, exc: Exception, attempts: int
-    ) -> HttpResponseError:
-        content_type = response.headers.get("content-type", "")
-        return ResponseDecodeError(
-            f"HTTP {response.status} but the body is not the expected chat-completions JSON "
-            f"(content-type {content_type or 'missing'}): {exc}",
-            ErrorResponse(response.status, response.reason, response.headers, data),
-            attempts=attempts,
-        )
+def _check_limit(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise RequestValidationError(f"{name}={value!r}: use a whole number >= 1")

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._auth import Credential
-from .._config import RetryPolicy, Timeout
+from .._config import EMBEDDINGS_MAX_RESPONSE_BYTES, RetryPolicy, Timeout
 from .._embeddings import check_extras, embeddings_body, loads_embeddings
 from .._endpoint import UNSET, Endpoint, EndpointKind
 from .._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
@@ -87,6 +87,8 @@ class EmbeddingsClient:
             response_hook=response_hook,
             user_agent=user_agent,
             logging_enable=logging_enable,
+            # Vectors for a batch of inputs take far more room than a chat answer.
+            max_response_bytes=EMBEDDINGS_MAX_RESPONSE_BYTES,
         )
         self._defaults: dict[str, Any] = {
             "model": model,

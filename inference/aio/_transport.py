@@ -16,7 +16,6 @@ body larger than that arrives in more reads; the response and its bytes do not c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -24,17 +23,28 @@ from typing import Any
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
+from .._config import DEFAULT_MAX_CONNECTIONS
 from .._version import __version__
 from ..exceptions import (
     ConnectTimeoutError,
     InferenceError,
     ReadTimeoutError,
+    ResponseTooLargeError,
     ServiceRequestError,
     ServiceResponseError,
     StreamInterruptedError,
 )
+from ._compat import (
+    begin_request,
+    bound_reads,
+    is_cut,
+    pool_stats,
+    response_started,
+    set_read_timeout,
+    watched_connector,
+)
 
-__all__ = ["USER_AGENT", "Response", "Transport", "is_retryable"]
+__all__ = ["USER_AGENT", "Response", "Transport"]
 
 USER_AGENT = f"aioinference/{__version__}"
 
@@ -54,9 +64,7 @@ class Response:
 
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self._resp = resp
-        # A small response may be complete on arrival, its connection already back in the
-        # pool (``resp.connection`` is None then): the protocol still knows the transport.
-        _bound_reads(getattr(getattr(resp, "_protocol", None), "transport", None))
+        bound_reads(resp, _READ_SIZE)
         self.status: int = resp.status
         self.reason: str = resp.reason or ""
         self.headers: Mapping[str, str] = _LowerHeaders(resp.headers)
@@ -69,27 +77,55 @@ class Response:
         that keeps arriving is never cut. Streams pass None and keep their own clock, because
         for them only events count (keep-alive comments must not reset it).
         """
-        connection = self._resp.connection
-        protocol = connection.protocol if connection is not None else None
-        if protocol is not None:
-            protocol.read_timeout = idle
-            protocol.start_timeout()  # re-arm the timer with the new bound
+        set_read_timeout(self._resp, idle)
 
-    async def read(self) -> bytes:
-        """The whole body. A body cut short (connection reset, truncated) raises
-        :class:`ServiceResponseError`; a silence longer than the body timeout (see
+    async def read(self, limit: int, *, truncate: bool = False) -> bytes:
+        """The whole body, decompressed, if it is at most ``limit`` bytes.
+
+        A longer body raises :class:`ResponseTooLargeError` as soon as the limit is passed
+        (``truncate=True``: its first ``limit`` bytes are returned instead), and the
+        connection is closed. A body cut short (connection reset, truncated) raises
+        :class:`ServiceResponseError`, as does one that arrives broken (then it says so and
+        is not retried); a silence longer than the body timeout (see
         :meth:`set_body_timeout`) raises ``TimeoutError``.
         """
+        self._check_length(limit, truncate)
+        content = self._resp.content
+        parts: list[bytes] = []
+        size = 0
         try:
-            return await self._resp.read()
+            while chunk := await content.readany():
+                size += len(chunk)
+                if size > limit:
+                    self.close()
+                    if truncate:
+                        parts.append(chunk[: len(chunk) - (size - limit)])
+                        break
+                    raise self._too_large(limit)
+                parts.append(chunk)
         except TimeoutError:
             self.close()
             raise
         except _BODY_ERRORS as exc:
             self.close()
-            raise ServiceResponseError(
-                f"the connection failed while reading the response body: {_describe(exc)}"
-            ) from exc
+            raise _body_error(exc) from exc
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _check_length(self, limit: int, truncate: bool) -> None:
+        """Refuse at once a body whose declared (uncompressed) length is over ``limit``."""
+        length = self.headers.get("content-length")
+        if truncate or not length or "content-encoding" in self.headers:
+            return
+        if length.isdigit() and int(length) > limit:
+            self.close()
+            raise self._too_large(limit, f"it says it is {int(length)} bytes; ")
+
+    def _too_large(self, limit: int, detail: str = "") -> ResponseTooLargeError:
+        return ResponseTooLargeError(
+            f"the response body (HTTP {self.status}) is larger than max_response_bytes "
+            f"({limit} bytes, decompressed); {detail}raise the limit with "
+            "ChatCompletionsClient(..., max_response_bytes=...) if it is expected"
+        )
 
     async def read_chunk(self) -> bytes:
         """The next bytes of the body as they arrive; ``b""`` at the end of the body.
@@ -178,42 +214,47 @@ class _LowerHeaders(Mapping[str, str]):
         return repr(self._h)
 
 
-def _bound_reads(transport: asyncio.Transport | None) -> None:
-    """Make ``transport`` read at most :data:`_READ_SIZE` bytes at a time (once per
-    connection; a no-op for transports without asyncio's ``max_size``, such as uvloop's).
-
-    A TLS connection reads decrypted bytes through its SSL protocol, which has a ``max_size``
-    of its own: that one is bounded too.
-    """
-    if transport is None:
-        return
-    for target in (transport, getattr(transport, "_ssl_protocol", None)):
-        # A transport of another shape (a test double, say) is left as it is.
-        with contextlib.suppress(AttributeError, TypeError):
-            if getattr(target, "max_size", 0) > _READ_SIZE:
-                target.max_size = _READ_SIZE  # type: ignore[union-attr]
-
-
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
+    # A ClientResponseError's str() repeats the URL; its message is what went wrong.
+    text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
+    if len(text) > 300:
+        text = text[:300] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _body_error(exc: BaseException) -> ServiceResponseError:
+    """The project's error for a failure while a body was read (see :func:`is_cut`)."""
+    if is_cut(exc):
+        return ServiceResponseError(
+            f"the connection failed while reading the response body: {_describe(exc)}"
+        )
+    error = ServiceResponseError(
+        f"the response body arrived broken (not retried: the server answered): {_describe(exc)}"
+    )
+    error._transient = False
+    return error
+
+
 class Transport:
-    """Sends requests with one aiohttp session (the caller's, or one created on first use)."""
+    """Sends requests with one aiohttp session (the caller's, or one created on first use).
+
+    The session it creates keeps at most ``max_connections`` connections; more concurrent
+    requests wait for a free one (a wait bounded by ``Timeout.total`` only: ``connect`` is
+    the time to set up a connection once there is room for it).
+    """
 
     def __init__(
         self,
         session: aiohttp.ClientSession | None = None,
         *,
         trust_env: bool = False,
-        connection_limit: int = 100,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._session = session
         self._owns_session = session is None
         self._trust_env = trust_env
-        self._limit = connection_limit
+        self._limit = max_connections
         self._ssl = ssl_context
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -233,17 +274,30 @@ class Transport:
             self._loop = loop
         session = self._session
         if session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._limit, ssl=self._ssl if self._ssl is not None else True
-            )
             session = self._session = aiohttp.ClientSession(
-                connector=connector,
+                connector=watched_connector(self._limit, self._ssl),
                 trust_env=self._trust_env,
                 timeout=aiohttp.ClientTimeout(total=None),
                 auto_decompress=True,
                 headers={"User-Agent": USER_AGENT},
             )
         return session
+
+    def _client_timeout(
+        self, connect_timeout: float | None, read_timeout: float | None
+    ) -> aiohttp.ClientTimeout:
+        # ``sock_connect`` bounds TCP and TLS set-up; aiohttp's ``connect`` would also count
+        # the wait for a free pool slot, so it is off. ``sock_read`` is aiohttp's socket-read
+        # timer: nothing arrives for that long after the request was sent -> timeout. The
+        # caller re-sets it for the body (set_body_timeout).
+        timeout = self._timeouts.get((connect_timeout, read_timeout))
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=None, sock_connect=connect_timeout, sock_read=read_timeout
+            )
+            if len(self._timeouts) < 8:  # the client's usual settings; deadlines vary
+                self._timeouts[(connect_timeout, read_timeout)] = timeout
+        return timeout
 
     async def send(
         self,
@@ -259,21 +313,13 @@ class Transport:
         """Send one request and wait for the response head.
 
         Raises :class:`ConnectTimeoutError`, :class:`ReadTimeoutError` or
-        :class:`ServiceRequestError` (no response byte arrived: safe to retry).
+        :class:`ServiceRequestError` when no response byte arrived, and
+        :class:`ServiceResponseError` (not to be retried) when a response began to arrive
+        but its head was broken.
         """
         session = self._get_session()
-        # ``read`` is aiohttp's socket-read timer: nothing arrives for that long after the
-        # request was sent -> timeout. The caller re-sets it for the body (set_body_timeout).
-        timeout = self._timeouts.get((connect_timeout, read_timeout))
-        if timeout is None:
-            timeout = aiohttp.ClientTimeout(
-                total=None,
-                connect=connect_timeout,
-                sock_connect=connect_timeout,
-                sock_read=read_timeout,
-            )
-            if len(self._timeouts) < 8:  # the client's usual settings; deadlines vary
-                self._timeouts[(connect_timeout, read_timeout)] = timeout
+        timeout = self._client_timeout(connect_timeout, read_timeout)
+        begin_request()
         try:
             resp = await session.request(
                 method,
@@ -284,39 +330,13 @@ class Transport:
                 timeout=timeout,
                 allow_redirects=False,
             )
-        except TimeoutError as exc:
-            if isinstance(exc, aiohttp.ConnectionTimeoutError):
-                raise ConnectTimeoutError(
-                    f"could not connect to {_origin(url)} within {connect_timeout} s "
-                    "(Timeout.connect)"
-                ) from exc
-            raise ReadTimeoutError(
-                f"{_origin(url)} sent no response within {read_timeout} s (Timeout.read)"
-            ) from exc
-        except aiohttp.ClientSSLError as exc:
-            raise ServiceRequestError(
-                f"TLS with {_origin(url)} failed (the certificate was checked and refused, or "
-                f"the handshake broke): {exc.os_error or _describe(exc)}"
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise ServiceRequestError(
-                f"cannot connect to {_origin(url)}: {exc.os_error or _describe(exc)}"
-            ) from exc
         except (aiohttp.ClientError, HttpProcessingError, OSError, ValueError, RuntimeError) as exc:
-            raise ServiceRequestError(
-                f"the request to {_origin(url)} failed before a response arrived: {_describe(exc)}"
-            ) from exc
+            raise _send_error(exc, url, connect_timeout, read_timeout) from exc
         return Response(resp)
 
     def pool_stats(self) -> tuple[int, int]:
         """``(in_use, idle)`` connection counts of the pool (for tests and diagnostics)."""
-        session = self._session
-        if session is None or session.closed:
-            return (0, 0)
-        connector: Any = session.connector
-        in_use = len(getattr(connector, "_acquired", ()))
-        idle = sum(len(v) for v in getattr(connector, "_conns", {}).values())
-        return (in_use, idle)
+        return pool_stats(self._session)
 
     async def aclose(self) -> None:
         """Close the session if this transport created it. Idempotent."""
@@ -326,10 +346,44 @@ class Transport:
             await session.close()
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """False for a failure that the same request would meet again (a TLS certificate or
-    handshake failure); True for the other errors :meth:`Transport.send` raises."""
-    return not isinstance(exc.__cause__, aiohttp.ClientSSLError)
+def _send_error(
+    exc: BaseException, url: str, connect_timeout: float | None, read_timeout: float | None
+) -> InferenceError:
+    """The project's error for a request that got no usable response head."""
+    origin = _origin(url)
+    error: InferenceError
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ConnectTimeoutError(
+            f"could not connect to {origin} within {connect_timeout} s (Timeout.connect)"
+        )
+    started = response_started(exc)
+    if isinstance(exc, TimeoutError):
+        if not started:
+            return ReadTimeoutError(
+                f"{origin} sent no response within {read_timeout} s (Timeout.read)"
+            )
+        error = ReadTimeoutError(
+            f"the response head from {origin} did not complete within {read_timeout} s "
+            "(Timeout.read; not retried: the server had begun to answer)"
+        )
+    elif isinstance(exc, aiohttp.ClientSSLError):
+        error = ServiceRequestError(
+            f"TLS with {origin} failed (the certificate was checked and refused, or "
+            f"the handshake broke): {exc.os_error or _describe(exc)}"
+        )
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        return ServiceRequestError(f"cannot connect to {origin}: {exc.os_error or _describe(exc)}")
+    elif started:
+        error = ServiceResponseError(
+            f"the response from {origin} arrived broken (not retried: the server had begun "
+            f"to answer): {_describe(exc)}"
+        )
+    else:
+        return ServiceRequestError(
+            f"the request to {origin} failed before a response arrived: {_describe(exc)}"
+        )
+    error._transient = False
+    return error
 
 
 def _origin(url: str) -> str:

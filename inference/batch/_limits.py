@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 import anyio
 import attrs
 
-from .._config import RetryPolicy
+from .._config import requested_delay
 
 __all__ = ["RateLimiter", "Ticket", "parse_duration"]
 
@@ -38,7 +38,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|h|m|s)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DEFAULT_PAUSE = 1.0
 # Reads Retry-After / retry-after-ms; a server's wait is honoured up to an hour here.
-_SERVER_WAIT = RetryPolicy(max_retry_after=3600.0)
+_LONGEST_SERVER_WAIT = 3600.0
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -203,8 +203,10 @@ class RateLimiter:
 
     @staticmethod
     def _retry_after(headers: Mapping[str, str], now: float) -> float:
-        wait = _SERVER_WAIT.server_delay(headers, time.time())
-        if wait is None:
+        wait = requested_delay(headers, time.time())
+        if wait is not None:
+            wait = min(wait, _LONGEST_SERVER_WAIT)
+        else:
             resets = [
                 parse_duration(headers.get(f"x-ratelimit-reset-{name}"))
                 for name in ("requests", "tokens")

@@ -1,0 +1,151 @@
+"""Everything the transport needs from aiohttp beyond its public API, in one place.
+
+aiohttp does not offer these, so they reach into its internals; ``tests/test_compat.py``
+checks each one against the installed aiohttp, and ``pyproject.toml`` pins the range of
+versions they were checked with. Nothing else in the library touches a private name of aiohttp.
+
+* :func:`bound_reads`: the transport's ``max_size`` (and its TLS protocol's), to read at most
+  64 KiB at a time (see :mod:`inference.aio._transport`).
+* :func:`set_read_timeout`: re-arm the socket-read timer of a response's connection.
+* :func:`pool_stats`: connections in use and idle (``TCPConnector._acquired``, ``_conns``).
+* :func:`watched_connector` and :func:`response_started`: whether any byte of a response
+  arrived before a request failed (a connection protocol that notes it, installed as the
+  connector's ``_factory``), so that a POST the server has answered, however brokenly, is
+  not sent again.
+* :func:`is_cut`: whether a body error means the connection was lost (retried) rather than
+  that the bytes that arrived were broken (not retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import ssl
+from contextvars import ContextVar
+from typing import Any
+
+import aiohttp
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
+
+__all__ = [
+    "begin_request",
+    "bound_reads",
+    "is_cut",
+    "pool_stats",
+    "response_started",
+    "set_read_timeout",
+    "watched_connector",
+]
+
+
+class _WatchedHandler(ResponseHandler):
+    """aiohttp's connection protocol, noting whether the current response has begun."""
+
+    # True once a byte of the current response arrived (reset for each request).
+    started = False
+
+    def set_response_params(self, **kwargs: Any) -> None:
+        """Called by aiohttp once per request, before it is sent."""
+        self.started = False
+        _current.set(self)
+        super().set_response_params(**kwargs)
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the server: the response has begun."""
+        self.started = True
+        _data_received(self, data)
+
+
+_data_received = ResponseHandler.data_received
+
+# The connection protocol of the request being sent by the current task.
+_current: ContextVar[_WatchedHandler | None] = ContextVar("inference_protocol", default=None)
+
+
+def watched_connector(limit: int, ssl_context: ssl.SSLContext | None) -> aiohttp.TCPConnector:
+    """A connector of at most ``limit`` connections whose protocol notes response bytes."""
+    connector = aiohttp.TCPConnector(
+        limit=limit, ssl=ssl_context if ssl_context is not None else True
+    )
+    loop = asyncio.get_running_loop()
+    connector._factory = functools.partial(_WatchedHandler, loop=loop)  # type: ignore[assignment]
+    return connector
+
+
+def begin_request() -> None:
+    """Forget the previous request of this task (call before sending a new one)."""
+    _current.set(None)
+
+
+def response_started(exc: BaseException) -> bool:
+    """Whether any byte of a response arrived before ``exc`` ended the current request.
+
+    Exact for connections of :func:`watched_connector`; for a caller's own session, known
+    from the error alone (a response head that could not be parsed).
+    """
+    protocol = _current.get()
+    if protocol is not None and protocol.started:
+        return True
+    if isinstance(exc, aiohttp.ClientResponseError | HttpProcessingError):
+        return True
+    return isinstance(exc, aiohttp.ServerDisconnectedError) and not isinstance(
+        exc.message, str | None
+    )
+
+
+def bound_reads(response: aiohttp.ClientResponse, size: int) -> None:
+    """Make the connection of ``response`` read at most ``size`` bytes at a time (a no-op
+    for transports without asyncio's ``max_size``, such as uvloop's).
+
+    A small response may be complete on arrival, its connection already back in the pool
+    (``response.connection`` is None then): the protocol still knows the transport. A TLS
+    connection reads decrypted bytes through its SSL protocol, which has a ``max_size`` of
+    its own: that one is bounded too.
+    """
+    transport = getattr(getattr(response, "_protocol", None), "transport", None)
+    if transport is None:
+        return
+    for target in (transport, getattr(transport, "_ssl_protocol", None)):
+        # A transport of another shape (a test double, say) is left as it is.
+        with contextlib.suppress(AttributeError, TypeError):
+            if getattr(target, "max_size", 0) > size:
+                target.max_size = size  # type: ignore[union-attr]
+
+
+def set_read_timeout(response: aiohttp.ClientResponse, seconds: float | None) -> None:
+    """Bound each wait for more bytes of ``response`` by ``seconds`` (None: no bound), with
+    aiohttp's socket-read timer (which every arriving packet resets)."""
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    if protocol is not None:
+        protocol.read_timeout = seconds
+        protocol.start_timeout()  # re-arm the timer with the new bound
+
+
+def pool_stats(session: aiohttp.ClientSession | None) -> tuple[int, int]:
+    """``(in_use, idle)`` connection counts of the session's pool."""
+    if session is None or session.closed:
+        return (0, 0)
+    connector: Any = session.connector
+    in_use = len(getattr(connector, "_acquired", ()))
+    idle = sum(len(v) for v in getattr(connector, "_conns", {}).values())
+    return (in_use, idle)
+
+
+# aiohttp's words for a body that ended early because the connection did (client_proto.py).
+_NOT_COMPLETED = "Response payload is not completed"
+
+
+def is_cut(exc: BaseException) -> bool:
+    """Whether a body error means the connection was lost before the body's end (another
+    attempt may succeed), rather than that bytes arrived broken (a bad chunk size, compressed
+    data that does not decompress: the server's answer itself is broken)."""
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        if isinstance(exc.__cause__, ContentEncodingError):
+            return False
+        return str(exc).startswith(_NOT_COMPLETED) or not isinstance(
+            exc.__cause__, HttpProcessingError
+        )
+    return not isinstance(exc, HttpProcessingError)
