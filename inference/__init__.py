@@ -18,7 +18,7 @@ from ._accumulate import ChatCompletionsAccumulator
 from ._config import RetryPolicy, Timeout
 from ._embeddings_sync import EmbeddingsClient, load_client
 from ._endpoint import Endpoint, EndpointKind
-from ._params import CompleteParams, RequestParams
+from ._params import CompleteParams, RequestParams, ToolLoopParams
 from ._parse import partial_json
 from ._sync import ChatCompletionsClient, ChatCompletionsStream
 from ._tools import (
@@ -102,6 +102,7 @@ __all__ = [
     "Tool",
     "ToolCallError",
     "ToolCallEvent",
+    "ToolLoopParams",
     "ToolResultEvent",
     "ToolRoundsExceededError",
     "ToolRunDoneEvent",

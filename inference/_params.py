@@ -39,6 +39,7 @@ from typing import (
     Annotated,
     Any,
     Literal,
+    NamedTuple,
     TypeAlias,
     TypedDict,
     Union,
@@ -77,6 +78,7 @@ __all__ = [
     "ResponseFormatInput",
     "ToolChoiceInput",
     "ToolInput",
+    "ToolLoopParams",
 ]
 
 MessageInput: TypeAlias = m.ChatRequestMessage | m.ChatResponseMessage | ChatMessageParam
@@ -167,13 +169,7 @@ ResponseFormat = Annotated[ResponseFormatInput, Wire(lambda _name, v: response_f
 StreamOptions = Annotated[StreamOptionsParam, Wire(_stream_options)]
 
 
-class RequestParams(TypedDict, total=False):
-    """The request parameters ``complete()`` takes by name, and the client takes as defaults.
-
-    None (or leaving one out) means "not set": it is not sent, and the server's default
-    applies.
-    """
-
+class _SamplingParams(TypedDict, total=False):
     model: ModelName | None
     frequency_penalty: float | None
     presence_penalty: float | None
@@ -183,18 +179,26 @@ class RequestParams(TypedDict, total=False):
     max_completion_tokens: PositiveInt | None
     response_format: ResponseFormat | None
     stop: Stop | None
-    tools: Tools | None
     tool_choice: ToolChoice | None
     seed: int | None
     n: PositiveInt | None
     user: str | None
 
 
-class CompleteParams(RequestParams, total=False):
-    """Everything ``complete()`` takes by keyword besides ``messages`` and ``stream``: the
-    request parameters, and the options of one call (see the module docstring for how
-    ``model_extras``, ``extra_body`` and the named parameters combine)."""
+class RequestParams(_SamplingParams, total=False):
+    """The request parameters ``complete()`` takes by name, and the client takes as defaults:
+    ``model``, ``frequency_penalty``, ``presence_penalty``, ``temperature``, ``top_p``,
+    ``max_tokens``, ``max_completion_tokens``, ``response_format``, ``stop``,
+    ``tool_choice``, ``seed``, ``n``, ``user`` and ``tools``.
 
+    None (or leaving one out) means "not set": it is not sent, and the server's default
+    applies.
+    """
+
+    tools: Tools | None
+
+
+class _CallOptions(TypedDict, total=False):
     stream_options: StreamOptions | None
     model_extras: Mapping[str, Any] | None
     extra_body: Mapping[str, Any] | None
@@ -203,6 +207,18 @@ class CompleteParams(RequestParams, total=False):
     headers: Mapping[str, str] | None
     timeout: Timeout | float | None
     retry: RetryPolicy | int | None
+
+
+class CompleteParams(RequestParams, _CallOptions, total=False):
+    """Everything ``complete()`` takes by keyword besides ``messages`` and ``stream``: the
+    request parameters, and the options of one call (``stream_options``, ``model_extras``,
+    ``extra_body``, ``extra_headers``, ``extra_query``, ``headers``, ``timeout``,
+    ``retry``; see the module docstring for how they combine)."""
+
+
+class ToolLoopParams(_SamplingParams, _CallOptions, total=False):
+    """What ``run_tools()`` and ``stream_tools()`` pass to every ``complete()`` call: the
+    parameters of :class:`CompleteParams` but ``tools`` (a parameter of their own)."""
 
 
 # -- checks derived from the declarations ----------------------------------------------------
@@ -285,6 +301,7 @@ RULES: dict[str, Callable[[str, Any], Any]] = {
     name: _rule(name, hint) for name, hint in _HINTS.items() if name not in _OPTIONS
 }
 DEFAULT_NAMES = frozenset(get_type_hints(RequestParams))
+_KNOWN = frozenset(_HINTS)
 #: The body keys the Azure AI Model Inference API defines (ChatCompletionsOptions in its spec).
 SPEC_PARAMS = frozenset(
     {
@@ -312,6 +329,8 @@ _RESERVED = frozenset({"messages", "stream"} | (SPEC_PARAMS & set(RULES)))
 
 
 def _check_names(params: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+    if params.keys() <= known:
+        return
     for name in params:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
@@ -325,6 +344,8 @@ def _check_names(params: Mapping[str, Any], known: frozenset[str], where: str) -
 
 def to_wire(params: Mapping[str, Any]) -> dict[str, Any]:
     """The set (not None) body parameters, checked and converted to wire data."""
+    if not params:
+        return {}
     return {name: RULES[name](name, v) for name, v in params.items() if v is not None}
 
 
@@ -411,8 +432,7 @@ class RequestDefaults:
         self.model_extras = checked_extras(model_extras)
 
 
-@frozen
-class PreparedCall:
+class PreparedCall(NamedTuple):
     """A checked ``complete()`` call: the JSON body, this call's headers and query
     parameters, whether it streams, its timeout and retry (not yet merged with the
     client's), and the class to parse the answer into (``response_format=Class``)."""
@@ -472,17 +492,22 @@ def _built_body(
         wire["stream"] = True
     elif "stream_options" in wire:
         raise RequestValidationError("stream_options needs stream=True")
-    extras = {**defaults.model_extras, **checked_extras(model_extras)}
-    twice = sorted(k for k in extras if k in wire)
-    if twice:
-        raise RequestValidationError(
-            f"{twice} given both as named parameters and in model_extras; pass each value once"
-        )
-    wire.update(unstructure(extras))
+    extras = defaults.model_extras
+    if model_extras is not None:
+        extras = {**extras, **checked_extras(model_extras)}
+    if extras:
+        twice = sorted(k for k in extras if k in wire)
+        if twice:
+            raise RequestValidationError(
+                f"{twice} given both as named parameters and in model_extras; pass each value once"
+            )
+        wire.update(unstructure(extras))
     return wire
 
 
 def _add_extra_body(wire: dict[str, Any], extra_body: Any) -> set[str]:
+    if extra_body is None:
+        return set()
     extra = _mapping("extra_body", extra_body)
     twice = sorted(k for k in extra if k in wire)
     if twice:
@@ -495,6 +520,8 @@ def _add_extra_body(wire: dict[str, Any], extra_body: Any) -> set[str]:
 
 
 def _call_headers(headers: Any, extra_headers: Any) -> dict[str, str]:
+    if headers is None and extra_headers is None:
+        return {}
     result = checked_headers(headers, "headers")
     extra = checked_headers(extra_headers, "extra_headers")
     twice = sorted({k.lower() for k in result} & {k.lower() for k in extra})
@@ -506,6 +533,8 @@ def _call_headers(headers: Any, extra_headers: Any) -> dict[str, str]:
 
 
 def _query(extra_query: Any, endpoint_query: Mapping[str, str]) -> dict[str, str]:
+    if extra_query is None:
+        return {}
     query = _mapping("extra_query", extra_query)
     for name, value in query.items():
         if not isinstance(value, str | int | float) or isinstance(value, bool):
@@ -530,7 +559,7 @@ def prepare_call(
 ) -> PreparedCall:
     """Check a ``complete()`` call and build its body, headers and query; raises
     :class:`RequestValidationError` before anything is sent."""
-    _check_names(params, frozenset(_HINTS), "complete()")
+    _check_names(params, _KNOWN, "complete()")
     _check_stream(stream)
     named = {k: v for k, v in params.items() if k not in _OPTIONS and v is not None}
     output_type = defaults.output_type

@@ -42,7 +42,7 @@ from ._accumulate import text_delta
 from ._auth import Credential
 from ._config import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, RetryPolicy, Timeout
 from ._endpoint import UNSET, Endpoint, EndpointKind
-from ._params import CompleteParams, MessageInput, RequestParams
+from ._params import CompleteParams, MessageInput, RequestParams, ToolInput, ToolLoopParams
 from ._portal import Portal
 from ._streamparser import Handoff, StreamParser, StreamState
 from ._tools import DEFAULT_MAX_ROUNDS, ToolRunEvent, ToolRunResult, iterate_on_portal
@@ -265,12 +265,12 @@ class ChatCompletionsClient:
     def run_tools(
         self,
         *,
-        messages: Sequence[Any],
-        tools: Sequence[Any],
+        messages: Sequence[MessageInput],
+        tools: Sequence[ToolInput],
         max_rounds: int = DEFAULT_MAX_ROUNDS,
         raise_tool_errors: bool = False,
         reset_tool_choice: bool = True,
-        **params: Any,
+        **params: Unpack[ToolLoopParams],
     ) -> ToolRunResult:
         """Let the model use Python functions as tools until it answers; the result holds
         the final completion and the whole conversation.
@@ -307,12 +307,12 @@ class ChatCompletionsClient:
     def stream_tools(
         self,
         *,
-        messages: Sequence[Any],
-        tools: Sequence[Any],
+        messages: Sequence[MessageInput],
+        tools: Sequence[ToolInput],
         max_rounds: int = DEFAULT_MAX_ROUNDS,
         raise_tool_errors: bool = False,
         reset_tool_choice: bool = True,
-        **params: Any,
+        **params: Unpack[ToolLoopParams],
     ) -> Iterator[ToolRunEvent]:
         """The same loop as :meth:`run_tools`, streamed: an iterator of events as they happen.
 

@@ -329,7 +329,8 @@ def run(client: ChatCompletionsClient) -> None:
 
 def test_typed_dicts_type_check_messages_tools_and_parameters(tmp_path: Path) -> None:
     """mypy accepts the typed dict spelling of messages and tools beside the models, and
-    rejects a wrong role, a wrong parameter type, a wrong tool choice and an unknown name."""
+    rejects a wrong role, a wrong parameter type, a wrong tool choice and an unknown name;
+    run_tools() and stream_tools() take the same declared parameters."""
     sample = tmp_path / "sample.py"
     sample.write_text(TYPED, encoding="utf-8")
     result = subprocess.run(

@@ -27,6 +27,8 @@ from .._params import (
     MessageInput,
     RequestDefaults,
     RequestParams,
+    ToolInput,
+    ToolLoopParams,
     client_headers,
     prepare_call,
 )
@@ -310,12 +312,12 @@ class ChatCompletionsClient:
     async def run_tools(
         self,
         *,
-        messages: Sequence[Any],
-        tools: Sequence[Any],
+        messages: Sequence[MessageInput],
+        tools: Sequence[ToolInput],
         max_rounds: int = DEFAULT_MAX_ROUNDS,
         raise_tool_errors: bool = False,
         reset_tool_choice: bool = True,
-        **params: Any,
+        **params: Unpack[ToolLoopParams],
     ) -> ToolRunResult:
         """Let the model use Python functions as tools until it answers; the result holds
         the final completion and the whole conversation.
@@ -350,12 +352,12 @@ class ChatCompletionsClient:
     def stream_tools(
         self,
         *,
-        messages: Sequence[Any],
-        tools: Sequence[Any],
+        messages: Sequence[MessageInput],
+        tools: Sequence[ToolInput],
         max_rounds: int = DEFAULT_MAX_ROUNDS,
         raise_tool_errors: bool = False,
         reset_tool_choice: bool = True,
-        **params: Any,
+        **params: Unpack[ToolLoopParams],
     ) -> AsyncIterator[ToolRunEvent]:
         """The same loop as :meth:`run_tools`, streamed: an iterator of events as they happen.
 
