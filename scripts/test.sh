@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev,web,batch]'
+.venv/bin/python -m pip install --quiet -e '.[dev,web,batch,ray]'
 
 # The browser test drives the system Chromium (no browser download).
 # Where it cannot be installed (not root, or no apt-get) the page test is skipped with the

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -431,3 +434,16 @@ async def test_embeddings_requests_are_rate_limited_too(tmp_path: Path) -> None:
     assert summary.requests_per_minute == 1200
     assert summary.succeeded == 12
     assert len(results(target)) == 12
+
+
+def test_the_batch_example_runs_and_its_rerun_sends_nothing() -> None:
+    """examples/batch/run.py estimates, runs and reruns its file against the emulator."""
+    script = Path(__file__).resolve().parents[1] / "examples" / "batch" / "run.py"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_INFERENCE")}
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=50, env=env
+    )
+    assert run.returncode == 0, run.stderr
+    assert "5 valid request(s), 0 invalid line(s)" in run.stdout
+    assert "5 sent" in run.stdout and "5 succeeded, 0 failed" in run.stdout
+    assert "0 sent" in run.stdout and "5 already done" in run.stdout

@@ -16,9 +16,9 @@ from ..exceptions import RequestValidationError
 from ._estimate import estimate_tokens
 from ._input import BatchRequest, LineError, parse_lines
 from ._limits import RateLimiter
-from ._output import ResultFile, scan_results
+from ._output import ResultFile, is_failure, scan_results
 from ._progress import Counts, ProgressSink, make_progress
-from ._send import FATAL_ERRORS, Outcome, Sender, available_kinds
+from ._send import FATAL_ERRORS, Outcome, PacedSender, Sender, available_kinds
 
 __all__ = [
     "BatchInputError",
@@ -201,58 +201,32 @@ class _Run:
 
     def __init__(
         self,
-        sender: Sender,
-        limiter: RateLimiter,
+        paced: PacedSender,
         results: ResultFile,
         counts: Counts,
         progress: ProgressSink | None,
     ) -> None:
-        self.sender = sender
-        self.limiter = limiter
+        self.paced = paced
         self.results = results
         self.counts = counts
         self.progress = progress
         self.fatal: BaseException | None = None
-        self._completion_seen = 0
-        self._completion_count = 0
-
-    def _estimate(self, request: BatchRequest) -> int:
-        average = self._completion_seen // self._completion_count if self._completion_count else 0
-        return estimate_tokens(request.kind, request.body, average)
 
     def _record(self, outcome: Outcome) -> None:
         self.results.append(outcome.record)
-        failed = outcome.record["error"] is not None or (
-            outcome.record["response"]["status_code"] >= 400
-        )
-        if failed:
+        if is_failure(outcome.record):
             self.counts.failed += 1
         else:
             self.counts.succeeded += 1
         self.counts.tokens += outcome.tokens or 0
-        if outcome.completion_tokens is not None:
-            self._completion_seen += outcome.completion_tokens
-            self._completion_count += 1
         if self.progress is not None:
             self.progress.update(self.counts)
-
-    async def _send_paced(self, request: BatchRequest) -> Outcome:
-        """Send when the pace allows; again after a 429, up to the retry policy's limit."""
-        throttled = 0
-        while True:
-            ticket = await self.limiter.acquire(self._estimate(request))
-            outcome = await self.sender.send(request, ticket)
-            # A refused request used no tokens.
-            self.limiter.settle(ticket, 0 if outcome.throttled else outcome.tokens)
-            if not outcome.throttled or throttled >= self.sender.max_retries:
-                return outcome
-            throttled += 1
 
     async def worker(self, requests: Iterator[BatchRequest], scope: anyio.CancelScope) -> None:
         """Send requests taken from ``requests`` one at a time, until none is left."""
         for request in requests:
             try:
-                outcome = await self._send_paced(request)
+                outcome = await self.paced.send(request)
             except FATAL_ERRORS as exc:
                 if self.fatal is None:
                     self.fatal = exc
@@ -326,7 +300,7 @@ async def run_batch(
         counts = Counts(total=len(requests), skipped=len(requests) - len(pending))
         sink = _sink(progress, progress_stream, counts)
         async with Sender(endpoint, credential, limiter, client_options) as sender:
-            run = _Run(sender, limiter, results, counts, sink)
+            run = _Run(PacedSender(sender, limiter), results, counts, sink)
             try:
                 await _drive(run, pending, concurrency)
             finally:

@@ -33,10 +33,11 @@ from ..exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from ._estimate import estimate_tokens
 from ._input import BatchRequest
 from ._limits import RateLimiter, Ticket
 
-__all__ = ["FATAL_ERRORS", "Outcome", "Sender", "available_kinds"]
+__all__ = ["FATAL_ERRORS", "Outcome", "PacedSender", "Sender", "available_kinds"]
 
 #: Errors that stop a run: every other request would fail the same way.
 FATAL_ERRORS: Final = (ClientAuthenticationError, CredentialError, ServiceRequestError)
@@ -203,6 +204,40 @@ class Sender:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class PacedSender:
+    """Sends requests when the pace allows: one :class:`RateLimiter` ticket per attempt, token
+    charges settled with the answers' usage, a 429 sent again (up to the retry policy's
+    ``max_retries``) once the pause it caused is over."""
+
+    def __init__(self, sender: Sender, limiter: RateLimiter) -> None:
+        self.sender = sender
+        self.limiter = limiter
+        self._completion_seen = 0
+        self._completion_count = 0
+
+    def _estimate(self, request: BatchRequest) -> int:
+        # Answers without max_tokens are guessed at the average answer seen so far.
+        count = self._completion_count
+        return estimate_tokens(
+            request.kind, request.body, self._completion_seen // count if count else 0
+        )
+
+    async def send(self, request: BatchRequest) -> Outcome:
+        """The result of ``request``. Raises only :data:`FATAL_ERRORS`."""
+        throttled = 0
+        while True:
+            ticket = await self.limiter.acquire(self._estimate(request))
+            outcome = await self.sender.send(request, ticket)
+            # A refused request used no tokens.
+            self.limiter.settle(ticket, 0 if outcome.throttled else outcome.tokens)
+            if outcome.completion_tokens is not None:
+                self._completion_seen += outcome.completion_tokens
+                self._completion_count += 1
+            if not outcome.throttled or throttled >= self.sender.max_retries:
+                return outcome
+            throttled += 1
 
 
 def _usage(body: Mapping[str, Any]) -> dict[str, Any] | None:
