@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
+from _fault_server import FaultServer
 from aiohttp import web
 from azure.core.credentials import (
     AccessToken,
@@ -22,8 +23,11 @@ from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.identity.aio import DefaultAzureCredential as AsyncDefaultAzureCredential
 from azure.identity.aio import ManagedIdentityCredential as AsyncManagedIdentityCredential
 
+from inference import Timeout, TotalTimeoutError
 from inference._auth import Authenticator, Credential
+from inference.aio import ChatCompletionsClient
 from inference.exceptions import CredentialError, RequestValidationError
+from inference.models import UserMessage
 
 SCOPE = "https://cognitiveservices.azure.com/.default"
 RESOURCE = "https://cognitiveservices.azure.com"
@@ -731,6 +735,8 @@ class TokenServer:
         self.requests: list[dict[str, str]] = []
         self.issued: list[str] = []
         self.error: tuple[int, str] | None = None
+        # When set, every token request waits for this event before it is answered.
+        self.hold: anyio.Event | None = None
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -740,6 +746,8 @@ class TokenServer:
         self.requests.append(seen)
         if seen["x-identity-header"] != self.identity_header:
             return web.json_response({"statusCode": 401, "message": "bad header"}, status=401)
+        if self.hold is not None:
+            await self.hold.wait()
         if self.error is not None:
             status, message = self.error
             return web.json_response({"statusCode": status, "message": message}, status=status)
@@ -846,6 +854,30 @@ async def test_real_sync_managed_identity(
     assert await auth_header(auth) == f"Bearer {token_server.issued[0]}"
     assert len(token_server.issued) == 1
     check_server_saw_scope(token_server)
+
+
+@pytest.mark.anyio
+async def test_timeout_total_bounds_a_real_credential_waiting_for_its_token_server(
+    token_server: TokenServer,
+) -> None:
+    """azure.identity.aio.ManagedIdentityCredential whose token server does not answer: the
+    call ends at Timeout.total with TotalTimeoutError (not after the 60 s token bound), and
+    nothing is sent to the model endpoint."""
+    token_server.hold = anyio.Event()
+    try:
+        async with (
+            FaultServer() as server,
+            AsyncManagedIdentityCredential(retry_total=0) as credential,
+            ChatCompletionsClient(
+                server.endpoint("/models"), credential, model="m", timeout=Timeout(total=0.5)
+            ) as client,
+        ):
+            with anyio.fail_after(10), pytest.raises(TotalTimeoutError, match="token"):
+                await client.complete(messages=[UserMessage("hi")])
+            assert server.attempts == []
+            assert len(token_server.requests) == 1
+    finally:
+        token_server.hold.set()
 
 
 @pytest.mark.anyio

@@ -438,6 +438,7 @@ async def test_the_key_is_scrubbed_from_undecodable_body_errors(stream: bool) ->
             await client.complete(messages=HI, stream=stream)
     assert SECRET not in str(info.value)
     assert SECRET not in repr(info.value)
+    assert SECRET not in str(info.value.__cause__)
     if not stream:
         assert "***" in str(info.value)  # the message quotes the body, key hidden
     assert info.value.response is not None

@@ -434,6 +434,11 @@ class Caller:
     def decode_error(
         self, response: Response, data: bytes, exc: Exception, attempts: int
     ) -> HttpResponseError:
+        """The error for a body that is not the API's JSON, secrets removed from it and from
+        ``exc`` (raised as its cause, it is shown in tracebacks too)."""
+        exc.args = tuple(
+            self._auth.redact(arg) if isinstance(arg, str) else arg for arg in exc.args
+        )
         content_type = response.headers.get("content-type", "")
         error = ResponseDecodeError(
             f"HTTP {response.status} but the body is not the expected chat-completions JSON "
