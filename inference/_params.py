@@ -397,6 +397,27 @@ def checked_headers(headers: Any, where: str) -> dict[str, str]:
     return result
 
 
+def check_client_options(
+    key_header: Any, credential_scopes: Any, token_scope: Any, flags: Mapping[str, Any]
+) -> Any:
+    """Check a client's keywords that are not request parameters; returns the token scope
+    (``credential_scopes``, azure-core's spelling, gives it when ``token_scope`` does not)."""
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise RequestValidationError(f"{name} must be True or False, got {_show(value)}")
+    if key_header is not None and not isinstance(key_header, str):
+        _stop("key_header", key_header)  # a str or a list of str, with the same messages
+    if credential_scopes is None:
+        return token_scope
+    scopes = _stop("credential_scopes", credential_scopes)
+    if len(scopes) != 1:
+        raise RequestValidationError(
+            f"credential_scopes takes exactly one scope, got {len(scopes)}; e.g. "
+            "credential_scopes=['https://cognitiveservices.azure.com/.default']"
+        )
+    return token_scope if token_scope is not None else scopes[0]
+
+
 def client_headers(headers: Any, user_agent: Any, library_agent: str) -> dict[str, str]:
     """A client's ``headers=``, with ``user_agent=`` (the caller's application) put before
     the library's own ``User-Agent``, as Azure SDKs do."""

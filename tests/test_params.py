@@ -345,3 +345,25 @@ def test_typed_dicts_type_check_messages_tools_and_parameters(tmp_path: Path) ->
         if line.startswith(str(sample)) and ": error:" in line:
             reported.add(int(line.split(":")[1]))
     assert reported == expected, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"key_header": 5}, "key_header must be a list of str"),
+        ({"key_header": ["x-key", 1]}, r"key_header\[1\] must be a str"),
+        ({"credential_scopes": 5}, "credential_scopes must be a list of str"),
+        ({"credential_scopes": ["a", "b"]}, "exactly one scope, got 2"),
+        ({"logging_enable": "yes"}, "logging_enable must be True or False"),
+        ({"log_request_body": 1}, "log_request_body must be True or False"),
+        ({"trust_env": 3}, "trust_env must be True or False"),
+        ({"enforce_https": "no"}, "enforce_https must be True or False"),
+    ],
+)
+def test_client_options_are_checked_too(kwargs: dict[str, Any], message: str) -> None:
+    """The client's own keywords get the same treatment: a RequestValidationError naming
+    them (a number as key_header= was a TypeError, a string flag was taken as true)."""
+    with pytest.raises(RequestValidationError, match=message):
+        ChatCompletionsClient("http://127.0.0.1:9/v1", **kwargs)
+    with pytest.raises(RequestValidationError, match=message):
+        inference.EmbeddingsClient("http://127.0.0.1:9/v1", **kwargs)

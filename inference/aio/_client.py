@@ -29,6 +29,7 @@ from .._params import (
     RequestParams,
     ToolInput,
     ToolLoopParams,
+    check_client_options,
     client_headers,
     prepare_call,
 )
@@ -124,11 +125,17 @@ class ChatCompletionsClient:
     ) -> None:
         _check_limit("max_connections", max_connections)
         _check_limit("max_response_bytes", max_response_bytes)
-        if credential_scopes is not None and token_scope is None:
-            scopes = list(credential_scopes)
-            if len(scopes) != 1:
-                raise RequestValidationError("credential_scopes takes exactly one scope")
-            token_scope = scopes[0]
+        token_scope = check_client_options(
+            key_header,
+            credential_scopes,
+            token_scope,
+            {
+                "trust_env": trust_env,
+                "log_request_body": log_request_body,
+                "enforce_https": enforce_https,
+                "logging_enable": logging_enable,
+            },
+        )
         self._endpoint: Endpoint = resolve_endpoint(
             endpoint,
             kind=endpoint_kind,
