@@ -24,7 +24,11 @@ from inference.batch import (
     run_batch,
     run_batch_sync,
 )
-from inference.exceptions import ClientAuthenticationError, ServiceRequestError
+from inference.exceptions import (
+    ClientAuthenticationError,
+    RequestValidationError,
+    ServiceRequestError,
+)
 from inference.testing import Emulator, EmulatorOptions
 
 
@@ -234,6 +238,16 @@ def test_the_sync_wrapper_runs_the_same_batch(tmp_path: Path) -> None:
         summary = run_batch_sync(source, target, endpoint=emulator.endpoint(), concurrency=2)
     assert summary.succeeded == 4
     assert len(results(target)) == 4
+
+
+@pytest.mark.anyio
+async def test_the_sync_wrapper_refuses_a_running_loop(tmp_path: Path) -> None:
+    """Inside async code run_batch_sync says to await run_batch instead (nothing sent)."""
+    source = tmp_path / "in.jsonl"
+    write_requests(source, 1)
+    with pytest.raises(RequestValidationError, match=r"use await run_batch"):
+        run_batch_sync(source, tmp_path / "out.jsonl", endpoint="http://127.0.0.1:9/v1")
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 @pytest.mark.anyio
@@ -447,3 +461,23 @@ def test_the_batch_example_runs_and_its_rerun_sends_nothing() -> None:
     assert "5 valid request(s), 0 invalid line(s)" in run.stdout
     assert "5 sent" in run.stdout and "5 succeeded, 0 failed" in run.stdout
     assert "0 sent" in run.stdout and "5 already done" in run.stdout
+
+
+def test_cli_batch_passes_allow_http_to_the_clients(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--allow-http reaches the clients: a key may then go to a non-loopback http host."""
+    seen: dict[str, object] = {}
+
+    async def fake_run_batch(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        raise ServiceRequestError("stop here")
+
+    monkeypatch.setattr("inference.batch._cli.run_batch", fake_run_batch)
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_requests(source, 1)
+    endpoint = ["--endpoint", "http://inference.invalid:8000/v1", "--key", "k"]
+    run_cli("batch", str(source), str(target), *endpoint, "--allow-http", capsys=capsys)
+    assert seen["client_options"] == {"enforce_https": False}
+    run_cli("batch", str(source), str(target), *endpoint, capsys=capsys)
+    assert seen["client_options"] == {}

@@ -83,3 +83,29 @@ def test_a_sigkilled_run_resumes_without_loss_or_duplicate(tmp_path: Path, torn:
     assert sorted(resent) == sorted({f"r{i}" for i in range(COUNT)} - finished)
     if torn:
         assert b"torn last line" in err
+
+
+def test_ctrl_c_stops_the_run_cleanly_and_a_rerun_finishes_it(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C): exit code 130, every line written is whole, and the rerun sends only
+    what has no result."""
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_requests(source)
+    with Emulator(EmulatorOptions(first_token_delay=0.01)).run_in_thread() as emulator:
+        child = start_batch(source, target, emulator.endpoint())
+        deadline = time.monotonic() + 30
+        while lines_in(target) < 20 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        child.send_signal(signal.SIGINT)
+        child.communicate(timeout=30)
+        assert child.returncode == 130
+        kept = target.read_bytes()
+        assert kept.endswith(b"\n") and 20 <= kept.count(b"\n") < COUNT
+        finished = {json.loads(x)["custom_id"] for x in kept.splitlines()}
+        before = len(emulator.requests)
+        rerun = start_batch(source, target, emulator.endpoint())
+        _, err = rerun.communicate(timeout=60)
+        assert rerun.returncode == 0, err.decode()
+        resent = sent_ids(emulator, before)
+    ids = [json.loads(x)["custom_id"] for x in target.read_bytes().splitlines()]
+    assert sorted(ids) == sorted(f"r{i}" for i in range(COUNT))
+    assert sorted(resent) == sorted({f"r{i}" for i in range(COUNT)} - finished)

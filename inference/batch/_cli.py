@@ -131,6 +131,8 @@ def _endpoint(args: argparse.Namespace, err: TextIO) -> Iterator[tuple[str, Any]
 
 def _client_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
+    if getattr(args, "allow_http", False):
+        options["enforce_https"] = False
     if args.timeout is not None:
         options["timeout"] = args.timeout
     if args.retries is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import sys
@@ -359,4 +360,10 @@ def run_batch_sync(
     **options: Any,
 ) -> BatchSummary:
     """:func:`run_batch` for synchronous code (runs its own event loop; the same options)."""
-    return anyio.run(functools.partial(run_batch, input, output, **options))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(functools.partial(run_batch, input, output, **options))
+    raise RequestValidationError(
+        "run_batch_sync() was called inside a running event loop; use await run_batch(...)"
+    )
