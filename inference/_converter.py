@@ -83,11 +83,6 @@ def structure_created(value: Any, _type: Any = None) -> datetime | None:
     return result
 
 
-def last_created() -> tuple[Any, datetime | None]:
-    """The last ``created`` value converted and its result (the stream's fast path)."""
-    return _created_cache
-
-
 converter.register_structure_hook(datetime | None, structure_created)
 converter.register_unstructure_hook(datetime, lambda d: int(d.timestamp()))
 converter.register_unstructure_hook(enum.Enum, lambda e: e.value)

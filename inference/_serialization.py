@@ -22,7 +22,6 @@ from ._converter import (
     DecodeFailure,
     brief,
     converter,
-    last_created,
     structure,
     structure_created,
     unstructure,
@@ -222,13 +221,7 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
         pop = o.pop
         choices = pop("choices", None)
         usage = pop("usage", None)
-        created = pop("created", None)
-        if created is not None:
-            last, converted = last_created()
-            if created == last and type(created) is type(last):
-                created = converted
-            else:
-                created = structure_created(created)
+        created = structure_created(pop("created", None))  # repeats are cached there
         if choices and len(choices) == 1:
             # One choice (the usual case): its fields read inline, no call per level.
             c = choices[0]
