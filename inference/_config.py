@@ -44,8 +44,6 @@ from .exceptions import (
     ReadTimeoutError,
     RequestValidationError,
     ServiceRequestError,
-    ServiceResponseError,
-    StreamInterruptedError,
     TotalTimeoutError,
 )
 
@@ -134,7 +132,8 @@ class RetryPolicy:
     """When and how long to wait before retrying a failed attempt.
 
     Retried: HTTP 408, 429, 500, 502, 503, 504, and connection errors raised before any
-    response byte arrived. A stream is never retried once an event reached the caller.
+    response byte arrived. Once the server has begun to answer, a request is not sent again
+    (it may have been billed): a body or a stream cut off is raised to the caller.
     The wait is exponential backoff with full jitter (``uniform(0, min(max_backoff,
     backoff * 2**retry))``), unless the server says how long to wait (``Retry-After`` in
     seconds or as an HTTP date, ``retry-after-ms``, ``x-ms-retry-after-ms``), which is honoured
@@ -179,8 +178,8 @@ class RetryPolicy:
         for a longer wait than :attr:`max_retry_after` (then it is raised at once, with the
         wait on the exception as ``retry_after``). An exception is retried when the same
         request may well succeed: a connection that failed or timed out before any response
-        byte arrived, a body cut off, a stream cut before its first event. Never once the
-        budget of :attr:`max_retries` retries is spent.
+        byte arrived (never once the server began to answer: a body or a stream cut off is
+        raised). Never once the budget of :attr:`max_retries` retries is spent.
         """
         if attempt > self.max_retries:
             return False
@@ -216,16 +215,21 @@ def _headers(outcome: object) -> Mapping[str, str]:
     return headers if headers is not None else {}
 
 
-_TRANSIENT = (ServiceRequestError, ReadTimeoutError, ServiceResponseError, StreamInterruptedError)
+# Only failures before the server answered: once any byte of a response has arrived the
+# server has taken the request (and may have billed it), so a body cut off
+# (ServiceResponseError) or a stream cut before its first event (StreamInterruptedError) is
+# raised, not sent again. Retryable statuses are decided on the status, not here.
+_TRANSIENT = (ServiceRequestError, ReadTimeoutError)
 
 
 def is_transient(error: object) -> bool:
     """True for an exception that another attempt of the same request may well not meet.
 
-    Those are connection failures and timeouts before any response byte arrived, a response
-    body cut off by the connection, and a stream cut before its first event; an error that
-    says otherwise of itself (a TLS certificate refused, a response that arrived broken) is not
-    retried.
+    Those are connection failures and timeouts before any response byte arrived. Once the
+    server has begun to answer (a body cut off, a stream cut before its first event, a
+    response that arrived broken) the request is not sent again: the server may have done,
+    and billed, the work. An error that says otherwise of itself (a TLS certificate refused)
+    is not retried either.
     """
     flag = getattr(error, "_transient", None)
     if isinstance(flag, bool):

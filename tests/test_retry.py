@@ -226,15 +226,14 @@ def test_should_retry_statuses_and_budget() -> None:
 
 
 def test_should_retry_errors() -> None:
-    """Failures before any response byte, cut bodies and cut streams are retried; errors that
-    say the server answered (or that the same request would fail again) are not."""
+    """Failures before any response byte are retried; errors that say the server answered (a
+    cut body or stream: it may have billed the request) or that the same request would fail
+    again are not."""
     policy = RetryPolicy(max_retries=1)
     for transient in (
         ServiceRequestError("refused"),
         ConnectTimeoutError("slow connect"),
         ReadTimeoutError("no head"),
-        ServiceResponseError("cut"),
-        StreamInterruptedError("cut before the first event"),
     ):
         assert policy.should_retry(1, transient), transient
         assert not policy.should_retry(2, transient), transient
@@ -242,6 +241,8 @@ def test_should_retry_errors() -> None:
     broken._transient = False
     for final in (
         broken,
+        ServiceResponseError("cut"),
+        StreamInterruptedError("cut before the first event"),
         ResponseTooLargeError("too large"),
         TotalTimeoutError("out of time"),
         IdleTimeoutError("silent stream"),
@@ -590,8 +591,12 @@ async def test_stream_is_never_retried_after_an_event_reached_the_caller() -> No
 
 
 @pytest.mark.anyio
-async def test_stream_cut_before_first_event_is_retried(caplog: pytest.LogCaptureFixture) -> None:
-    """A stream cut before its first event is retried, and the retry is logged with why."""
+async def test_stream_cut_before_first_event_is_not_sent_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stream whose head arrived but which was cut before its first event is raised, not
+    sent again: the server answered and may have billed the request. Nothing is logged as a
+    retry, and the connection is released."""
     caplog.set_level(logging.INFO, logger="inference")
     async with (
         FaultServer(
@@ -599,29 +604,12 @@ async def test_stream_cut_before_first_event_is_retried(caplog: pytest.LogCaptur
         ) as server,
         ChatCompletionsClient(server.endpoint(), model="m", retry=FAST) as client,
     ):
-        stream = await client.complete(messages=HI, stream=True)
-        async with stream:
-            final = await stream.until_done()
-        assert final.choices[0].message.content == "fine!"
-        assert len(server.attempts) == 2
-        assert client._transport.pool_stats()[0] == 0
-    (record,) = retry_records(caplog)
-    assert "cut before its first event" in record.getMessage()
-
-
-@pytest.mark.anyio
-async def test_stream_cut_before_first_event_shares_the_retry_budget() -> None:
-    """Cuts before the first event use the same budget: max_retries + 1 attempts in all."""
-    policy = RetryPolicy(max_retries=2, backoff=0.01, max_backoff=0.02)
-    async with (
-        FaultServer(default=sse(then="reset")) as server,
-        ChatCompletionsClient(server.endpoint(), model="m", retry=policy) as client,
-    ):
         with pytest.raises(StreamInterruptedError) as info:
             await client.complete(messages=HI, stream=True)
-        assert len(server.attempts) == 3
+        assert len(server.attempts) == 1
+        assert info.value.attempts == 1
         assert client._transport.pool_stats()[0] == 0
-    assert "after 3 attempts" in str(info.value)
+    assert retry_records(caplog) == []
 
 
 @pytest.mark.anyio

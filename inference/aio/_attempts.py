@@ -214,11 +214,9 @@ class Caller:
             )
             try:
                 await stream._prime()
-            except StreamInterruptedError as exc:
-                # Cut before its first event: retried like a body cut off. After an event
-                # reached the caller, never.
-                if stream._parser.count:
-                    exc._transient = False
+            except StreamInterruptedError:
+                # Cut before its first event: the server had answered (it may have billed
+                # the request), so it is raised like a body cut off, never sent again.
                 raise
             return stream
 
