@@ -48,6 +48,34 @@ def sent_ids(emulator: Emulator, since: int) -> list[str]:
     return [f"r{p.split()[1]}" for p in prompts]
 
 
+def interrupt(source: Path, target: Path, emulator: Emulator, signum: int) -> int:
+    """Start the batch, send it ``signum`` once 20 results are written; its exit code."""
+    child = start_batch(source, target, emulator.endpoint())
+    deadline = time.monotonic() + 30
+    while lines_in(target) < 20 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    child.send_signal(signum)
+    child.communicate(timeout=30)
+    return child.returncode
+
+
+def finish(source: Path, target: Path, emulator: Emulator) -> tuple[list[str], bytes]:
+    """Rerun the batch to its end: the custom_ids it sent, and its stderr."""
+    before = len(emulator.requests)
+    rerun = start_batch(source, target, emulator.endpoint())
+    _, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0, err.decode()
+    return sent_ids(emulator, before), err
+
+
+def check_complete(target: Path, finished: set[str], resent: list[str]) -> None:
+    """Each custom_id once in the output; exactly the unfinished ones were sent again."""
+    ids = [json.loads(x)["custom_id"] for x in target.read_bytes().splitlines()]
+    everything = {f"r{i}" for i in range(COUNT)}
+    assert sorted(ids) == sorted(everything)
+    assert sorted(resent) == sorted(everything - finished)
+
+
 @pytest.mark.parametrize("torn", [False, True], ids=["clean-kill", "torn-last-line"])
 def test_a_sigkilled_run_resumes_without_loss_or_duplicate(tmp_path: Path, torn: bool) -> None:
     """Kill -9 once results are being written; the rerun sends only the requests without a
@@ -57,13 +85,7 @@ def test_a_sigkilled_run_resumes_without_loss_or_duplicate(tmp_path: Path, torn:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_requests(source)
     with Emulator(EmulatorOptions(first_token_delay=0.01)).run_in_thread() as emulator:
-        child = start_batch(source, target, emulator.endpoint())
-        deadline = time.monotonic() + 30
-        while lines_in(target) < 20 and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        child.send_signal(signal.SIGKILL)
-        child.communicate()
-        assert child.returncode == -signal.SIGKILL
+        assert interrupt(source, target, emulator, signal.SIGKILL) == -signal.SIGKILL
         written = target.read_bytes()
         kept = written[: written.rfind(b"\n") + 1]  # the complete lines (a kill may cut one)
         assert 20 <= kept.count(b"\n") < COUNT
@@ -71,16 +93,9 @@ def test_a_sigkilled_run_resumes_without_loss_or_duplicate(tmp_path: Path, torn:
             with target.open("ab") as file:
                 file.write(b'{"id": "batch_req_x", "custom_id": "r1", "respo')
         finished = {json.loads(x)["custom_id"] for x in kept.splitlines()}
-        before = len(emulator.requests)
-        rerun = start_batch(source, target, emulator.endpoint())
-        _, err = rerun.communicate(timeout=60)
-        assert rerun.returncode == 0, err.decode()
-        resent = sent_ids(emulator, before)
-    final = target.read_bytes()
-    assert final.startswith(kept)  # every finished line kept, in place
-    ids = [json.loads(x)["custom_id"] for x in final.splitlines()]
-    assert sorted(ids) == sorted(f"r{i}" for i in range(COUNT))  # each exactly once
-    assert sorted(resent) == sorted({f"r{i}" for i in range(COUNT)} - finished)
+        resent, err = finish(source, target, emulator)
+    assert target.read_bytes().startswith(kept)  # every finished line kept, in place
+    check_complete(target, finished, resent)
     if torn:
         assert b"torn last line" in err
 
@@ -91,21 +106,9 @@ def test_ctrl_c_stops_the_run_cleanly_and_a_rerun_finishes_it(tmp_path: Path) ->
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_requests(source)
     with Emulator(EmulatorOptions(first_token_delay=0.01)).run_in_thread() as emulator:
-        child = start_batch(source, target, emulator.endpoint())
-        deadline = time.monotonic() + 30
-        while lines_in(target) < 20 and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        child.send_signal(signal.SIGINT)
-        child.communicate(timeout=30)
-        assert child.returncode == 130
+        assert interrupt(source, target, emulator, signal.SIGINT) == 130
         kept = target.read_bytes()
         assert kept.endswith(b"\n") and 20 <= kept.count(b"\n") < COUNT
         finished = {json.loads(x)["custom_id"] for x in kept.splitlines()}
-        before = len(emulator.requests)
-        rerun = start_batch(source, target, emulator.endpoint())
-        _, err = rerun.communicate(timeout=60)
-        assert rerun.returncode == 0, err.decode()
-        resent = sent_ids(emulator, before)
-    ids = [json.loads(x)["custom_id"] for x in target.read_bytes().splitlines()]
-    assert sorted(ids) == sorted(f"r{i}" for i in range(COUNT))
-    assert sorted(resent) == sorted({f"r{i}" for i in range(COUNT)} - finished)
+        resent, _ = finish(source, target, emulator)
+    check_complete(target, finished, resent)
