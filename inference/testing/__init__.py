@@ -21,8 +21,10 @@ text (from a SHA-256 of the text; ``dimensions`` and every ``encoding_format`` h
 
 :class:`EmulatorOptions` inject the faults real services show: slow tokens, CRLF line endings,
 keep-alive comments, Azure content-filter annotations, error events, cut or stalled streams,
-error statuses with ``Retry-After``. Set them on :attr:`Emulator.options`, or per request with
-``x-emulator-<option>`` headers (``x-emulator-status: 429``).
+error statuses with ``Retry-After``, rate limits (``rate_limit_requests``,
+``rate_limit_tokens``: HTTP 429 past them, ``x-ratelimit-*`` headers on every answer). Set them
+on :attr:`Emulator.options`, or per request with ``x-emulator-<option>`` headers
+(``x-emulator-status: 429``).
 
 From a shell, ``python -m inference serve`` runs :func:`run`. For pytest, enable the fixtures
 with ``pytest_plugins = ["inference.testing.pytest_plugin"]``.
