@@ -46,6 +46,7 @@ from ._params import CompleteParams, MessageInput, RequestParams, ToolInput, Too
 from ._portal import Portal
 from ._streamparser import Handoff, StreamParser, StreamState
 from ._tools import DEFAULT_MAX_ROUNDS, ToolRunEvent, ToolRunResult, iterate_on_portal
+from ._tracing import traced_sync_stream
 from .aio._client import ChatCompletionsClient as _AsyncClient
 from .aio._stream import AsyncChatCompletionsStream
 from .exceptions import InferenceError, StreamError
@@ -232,7 +233,7 @@ class ChatCompletionsClient:
             functools.partial(self._complete, call), _discard
         )
         if isinstance(result, _Pumped):
-            return ChatCompletionsStream(self, result)
+            return traced_sync_stream(ChatCompletionsStream(self, result), result.stream)
         return result
 
     async def _complete(

@@ -43,6 +43,7 @@ from .._tools import (
     run_tool_events,
     run_tools,
 )
+from .._tracing import traced_chat
 from ..exceptions import (
     RequestValidationError,
     ResourceNotFoundError,
@@ -232,6 +233,7 @@ class ChatCompletionsClient:
         **params: Unpack[CompleteParams],
     ) -> ChatCompletions | AsyncChatCompletionsStream: ...
 
+    @traced_chat
     async def complete(
         self,
         body: Mapping[str, Any] | None = None,

@@ -14,6 +14,7 @@ from .._embeddings import check_extras, embeddings_body, loads_embeddings
 from .._endpoint import UNSET, Endpoint, EndpointKind
 from .._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
 from .._serialization import DecodeFailure, dumps
+from .._tracing import traced_embed
 from ..exceptions import ErrorResponse, ResourceNotFoundError, ResponseDecodeError
 from ..models import EmbeddingEncodingFormat, EmbeddingInputType, EmbeddingsResult, ModelInfo
 from ._client import ChatCompletionsClient
@@ -109,6 +110,7 @@ class EmbeddingsClient:
     def __repr__(self) -> str:
         return repr(self._connection).replace("ChatCompletionsClient", type(self).__name__, 1)
 
+    @traced_embed
     async def embed(
         self,
         *,
