@@ -155,3 +155,23 @@ def test_compat_is_the_only_module_with_private_aiohttp_access() -> None:
             continue
         found = private.findall(path.read_text())
         assert not found, f"{path.relative_to(ROOT)} reaches into aiohttp: {found}"
+
+
+@pytest.mark.anyio
+async def test_close_connections_now_closes_a_pooled_connection() -> None:
+    """``BaseConnector._close`` still exists, closes the pool's connections without awaiting
+    and marks the connector closed (what a client dropped without close() relies on)."""
+    assert callable(getattr(aiohttp.BaseConnector, "_close", None)), "no BaseConnector._close"
+    async with FaultServer(default=completion()) as server:
+        connector = aiohttp.TCPConnector()
+        async with (
+            aiohttp.ClientSession(connector=connector, connector_owner=False) as session,
+            session.post(server.endpoint() + "/chat/completions", data=b"{}") as response,
+        ):
+            await response.read()
+        [[(protocol, _)]] = list(connector._conns.values())
+        _compat.close_connections_now(connector)
+        assert connector.closed
+        for _ in range(3):
+            await asyncio.sleep(0)  # the transport's close callbacks run
+        assert protocol.transport is None

@@ -99,7 +99,7 @@ def test_forked_child_refuses_the_inherited_client_and_exits(
     script.write_text(FORK_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, str(script), emulator.endpoint(), how],
+        [sys.executable, "-W", "error::ResourceWarning", str(script), emulator.endpoint(), how],
         capture_output=True,
         text=True,
         timeout=50,
@@ -114,4 +114,4 @@ def test_forked_child_refuses_the_inherited_client_and_exits(
         "PARENT still works: True",
     ], proc.stderr
     assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr

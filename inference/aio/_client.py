@@ -5,6 +5,7 @@ timeouts, limits and status-to-exception mapping live in its attempt loop
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
@@ -184,6 +185,7 @@ class ChatCompletionsClient:
         self._stream = self._caller.stream
         self._fetch = self._caller.fetch
         self._decode_error = self._caller.decode_error
+        self._public_name = "ChatCompletionsClient"  # the name a wrapping client goes by
 
     # -- properties --------------------------------------------------------------------------
 
@@ -391,6 +393,20 @@ class ChatCompletionsClient:
         self._caller.close()
         await self._transport.aclose()
         await self._auth.aclose()
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        # Never closed: close the pool's connections and say so, once, in the project's
+        # words (instead of aiohttp's "Unclosed client session" and "Unclosed connector").
+        transport = getattr(self, "_transport", None)
+        if transport is None or not transport.abandon():
+            return
+        name = repr(self).replace("ChatCompletionsClient", self._public_name, 1)
+        _warn(
+            f"{name} was never closed (its connections were closed now): use "
+            f"'async with {self._public_name}(...) as client:' or 'await client.close()'",
+            ResourceWarning,
+            source=self,
+        )
 
     async def __aenter__(self) -> ChatCompletionsClient:
         return self

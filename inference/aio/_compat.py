@@ -12,6 +12,8 @@ versions they were checked with. Nothing else in the library touches a private n
   arrived before a request failed (a connection protocol that notes it, installed as the
   connector's ``_factory``), so that a POST the server has answered, however brokenly, is
   not sent again.
+* :func:`close_connections_now`: the synchronous part of ``BaseConnector.close()``
+  (``_close``), for a finalizer that cannot await.
 * :func:`is_cut`: whether a body error means the connection was lost (retried) rather than
   that the bytes that arrived were broken (not retried).
 """
@@ -32,6 +34,7 @@ from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 __all__ = [
     "begin_request",
     "bound_reads",
+    "close_connections_now",
     "is_cut",
     "pool_stats",
     "response_started",
@@ -132,6 +135,12 @@ def pool_stats(session: aiohttp.ClientSession | None) -> tuple[int, int]:
     in_use = len(getattr(connector, "_acquired", ()))
     idle = sum(len(v) for v in getattr(connector, "_conns", {}).values())
     return (in_use, idle)
+
+
+def close_connections_now(connector: aiohttp.BaseConnector) -> None:
+    """Close every connection of ``connector`` and mark it closed, without awaiting (on its
+    loop's thread; on a closed loop it only marks it closed)."""
+    connector._close()
 
 
 # aiohttp's words for a body that ended early because the connection did (client_proto.py).

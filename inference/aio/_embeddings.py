@@ -91,6 +91,7 @@ class EmbeddingsClient:
             # Vectors for a batch of inputs take far more room than a chat answer.
             max_response_bytes=EMBEDDINGS_MAX_RESPONSE_BYTES,
         )
+        self._connection._public_name = type(self).__name__
         self._defaults: dict[str, Any] = {
             "model": model,
             "dimensions": dimensions,

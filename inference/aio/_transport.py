@@ -16,6 +16,8 @@ body larger than that arrives in more reads; the response and its bytes do not c
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +39,7 @@ from ..exceptions import (
 from ._compat import (
     begin_request,
     bound_reads,
+    close_connections_now,
     is_cut,
     pool_stats,
     response_started,
@@ -258,6 +261,7 @@ class Transport:
         self._ssl = ssl_context
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()  # the process whose loop owns the session
         self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -272,6 +276,7 @@ class Transport:
                     "client per event loop, inside it"
                 )
             self._loop = loop
+            self._pid = os.getpid()
         session = self._session
         if session is None:
             session = self._session = aiohttp.ClientSession(
@@ -337,6 +342,29 @@ class Transport:
     def pool_stats(self) -> tuple[int, int]:
         """``(in_use, idle)`` connection counts of the pool (for tests and diagnostics)."""
         return pool_stats(self._session)
+
+    def abandon(self) -> bool:
+        """Close the connections of a session this transport created and nobody closed (from a
+        finalizer, in any thread): True if there was one. In a forked child it touches
+        nothing (and says False): the connections and the loop's registrations are the
+        parent's."""
+        session = self._session
+        loop = self._loop
+        if session is None or not self._owns_session or session.closed or loop is None:
+            return False
+        self._closed = True
+        self._session = None
+        if os.getpid() != self._pid:
+            return False
+        connector = session.connector
+        session.detach()  # the session is closed; its connector is closed below
+        if connector is not None:
+            if loop.is_closed() or asyncio._get_running_loop() is loop:
+                close_connections_now(connector)
+            else:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(close_connections_now, connector)
+        return True
 
     async def aclose(self) -> None:
         """Close the session if this transport created it. Idempotent."""
