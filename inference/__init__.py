@@ -14,54 +14,133 @@ Async: the clients and streams of :mod:`inference.aio`; configuration (``Timeout
 emulator in :mod:`inference.testing`, the event-stream decoder in :mod:`inference.sse`.
 """
 
-from ._accumulate import ChatCompletionsAccumulator
-from ._config import RetryPolicy, Timeout
-from ._embeddings_sync import EmbeddingsClient, load_client
-from ._endpoint import Endpoint, EndpointKind
-from ._params import CompleteParams, RequestParams, ToolLoopParams
-from ._parse import partial_json
-from ._sync import ChatCompletionsClient, ChatCompletionsStream
-from ._tools import (
-    TextDeltaEvent,
-    Tool,
-    ToolCallEvent,
-    ToolResultEvent,
-    ToolRunDoneEvent,
-    ToolRunEvent,
-    ToolRunResult,
-    tool,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .exceptions import (
-    ClientAuthenticationError,
-    ConnectTimeoutError,
-    ContentFilterError,
-    CredentialError,
-    ErrorResponse,
-    HttpResponseError,
-    IdleTimeoutError,
-    InferenceError,
-    InferenceTimeoutError,
-    RateLimitError,
-    ReadTimeoutError,
-    RefusalError,
-    RequestValidationError,
-    ResourceNotFoundError,
-    ResponseDecodeError,
-    ResponseTooLargeError,
-    ServiceError,
-    ServiceRequestError,
-    ServiceResponseError,
-    SSEError,
-    StreamError,
-    StreamInterruptedError,
-    StreamServiceError,
-    StructuredOutputError,
-    ToolCallError,
-    ToolRoundsExceededError,
-    TotalTimeoutError,
-    TruncatedOutputError,
-)
+
+if TYPE_CHECKING:
+    from ._accumulate import ChatCompletionsAccumulator
+    from ._config import RetryPolicy, Timeout
+    from ._embeddings_sync import EmbeddingsClient, load_client
+    from ._endpoint import Endpoint, EndpointKind
+    from ._params import CompleteParams, RequestParams, ToolLoopParams
+    from ._parse import partial_json
+    from ._sync import ChatCompletionsClient, ChatCompletionsStream
+    from ._tools import (
+        TextDeltaEvent,
+        Tool,
+        ToolCallEvent,
+        ToolResultEvent,
+        ToolRunDoneEvent,
+        ToolRunEvent,
+        ToolRunResult,
+        tool,
+    )
+    from .exceptions import (
+        ClientAuthenticationError,
+        ConnectTimeoutError,
+        ContentFilterError,
+        CredentialError,
+        ErrorResponse,
+        HttpResponseError,
+        IdleTimeoutError,
+        InferenceError,
+        InferenceTimeoutError,
+        RateLimitError,
+        ReadTimeoutError,
+        RefusalError,
+        RequestValidationError,
+        ResourceNotFoundError,
+        ResponseDecodeError,
+        ResponseTooLargeError,
+        ServiceError,
+        ServiceRequestError,
+        ServiceResponseError,
+        SSEError,
+        StreamError,
+        StreamInterruptedError,
+        StreamServiceError,
+        StructuredOutputError,
+        ToolCallError,
+        ToolRoundsExceededError,
+        TotalTimeoutError,
+        TruncatedOutputError,
+    )
+
+# ``import inference`` loads the version only. Every other public name loads its module on
+# first access (the module __getattr__ below): importing the package imports neither aiohttp
+# nor azure-core, attrs or cattrs; a client imports what it needs when it is first used.
+_LAZY: dict[str, str] = {
+    "ChatCompletionsAccumulator": "._accumulate",
+    "RetryPolicy": "._config",
+    "Timeout": "._config",
+    "EmbeddingsClient": "._embeddings_sync",
+    "load_client": "._embeddings_sync",
+    "Endpoint": "._endpoint",
+    "EndpointKind": "._endpoint",
+    "CompleteParams": "._params",
+    "RequestParams": "._params",
+    "ToolLoopParams": "._params",
+    "partial_json": "._parse",
+    "ChatCompletionsClient": "._sync",
+    "ChatCompletionsStream": "._sync",
+    "TextDeltaEvent": "._tools",
+    "Tool": "._tools",
+    "ToolCallEvent": "._tools",
+    "ToolResultEvent": "._tools",
+    "ToolRunDoneEvent": "._tools",
+    "ToolRunEvent": "._tools",
+    "ToolRunResult": "._tools",
+    "tool": "._tools",
+    "ClientAuthenticationError": ".exceptions",
+    "ConnectTimeoutError": ".exceptions",
+    "ContentFilterError": ".exceptions",
+    "CredentialError": ".exceptions",
+    "ErrorResponse": ".exceptions",
+    "HttpResponseError": ".exceptions",
+    "IdleTimeoutError": ".exceptions",
+    "InferenceError": ".exceptions",
+    "InferenceTimeoutError": ".exceptions",
+    "RateLimitError": ".exceptions",
+    "ReadTimeoutError": ".exceptions",
+    "RefusalError": ".exceptions",
+    "RequestValidationError": ".exceptions",
+    "ResourceNotFoundError": ".exceptions",
+    "ResponseDecodeError": ".exceptions",
+    "ResponseTooLargeError": ".exceptions",
+    "ServiceError": ".exceptions",
+    "ServiceRequestError": ".exceptions",
+    "ServiceResponseError": ".exceptions",
+    "SSEError": ".exceptions",
+    "StreamError": ".exceptions",
+    "StreamInterruptedError": ".exceptions",
+    "StreamServiceError": ".exceptions",
+    "StructuredOutputError": ".exceptions",
+    "ToolCallError": ".exceptions",
+    "ToolRoundsExceededError": ".exceptions",
+    "TotalTimeoutError": ".exceptions",
+    "TruncatedOutputError": ".exceptions",
+}
+_SUBMODULES = frozenset({"aio", "batch", "exceptions", "models", "sse", "testing"})
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access and keep the name here."""
+    if name in _SUBMODULES:  # ``import inference`` then ``inference.models.UserMessage``
+        return importlib.import_module(f".{name}", __name__)
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inference' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public names, loaded or not."""
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "ChatCompletionsAccumulator",

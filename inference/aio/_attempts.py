@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -43,7 +43,9 @@ from ..exceptions import (
     TotalTimeoutError,
 )
 from ._stream import AsyncChatCompletionsStream
-from ._transport import Response, Transport
+
+if TYPE_CHECKING:
+    from ._transport import Response, Transport
 
 __all__ = ["Caller", "redact_headers"]
 

@@ -52,10 +52,11 @@ from ..exceptions import (
 from ..models import ChatCompletions, ModelInfo
 from ._attempts import Caller
 from ._stream import AsyncChatCompletionsStream
-from ._transport import USER_AGENT, Response, Transport
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from ._transport import Response
 
 __all__ = ["ChatCompletionsClient"]
 
@@ -165,6 +166,8 @@ class ChatCompletionsClient:
             token_scope=self._endpoint.token_scope,
         )
         self._request_defaults = RequestDefaults(defaults, model_extras)
+        from ._transport import USER_AGENT, Transport  # aiohttp comes with the first client
+
         self._headers = client_headers(headers, user_agent, USER_AGENT)
         self._timeout = Timeout.coerce(timeout, DEFAULT_TIMEOUT)
         self._retry = RetryPolicy.coerce(retry, DEFAULT_RETRY)

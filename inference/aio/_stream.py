@@ -14,7 +14,7 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -28,7 +28,9 @@ from ..exceptions import (
     TotalTimeoutError,
 )
 from ..models import ChatCompletions, StreamingChatCompletionsUpdate
-from ._transport import Response
+
+if TYPE_CHECKING:
+    from ._transport import Response
 
 __all__ = ["AsyncChatCompletionsStream"]
 
