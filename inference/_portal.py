@@ -4,13 +4,15 @@ Each sync client owns one :class:`Portal` for its whole life. The portal's threa
 ``inference-loop``) starts on the first call (:func:`anyio.from_thread.start_blocking_portal`)
 and stops when the client is closed, garbage collected or the interpreter exits.
 
-A call (:meth:`Portal.call`) is one hop: the coroutine is handed to the portal's loop with
-:func:`asyncio.run_coroutine_threadsafe`, and the calling thread waits on the
-:class:`concurrent.futures.Future` it returns. (The portal's own ``start_task_soon`` first waits
-for the loop to accept the task, then for its result: two thread hand-offs per call, which
-costs a non-streamed request about a third more; one hand-off each way is the floor.) An
-exception in the waiting thread (Ctrl-C) cancels the task on the loop and waits, bounded, for
-its clean-up; a result it made anyway (a stream) goes to the call's ``discard``.
+A call (:meth:`Portal.call`) is one hop: one ``call_soon_threadsafe`` starts a task running
+the coroutine on the portal's loop, and the calling thread waits on a
+:class:`concurrent.futures.Future` that the task settles as the last thing it does. One
+hand-off each way is the floor: the portal's own ``start_task_soon`` first waits for the
+loop to accept the task, then for its result (two hand-offs, a third more time per
+non-streamed request), and ``asyncio.run_coroutine_threadsafe`` settles its future one loop
+iteration after the task ends. An exception in the waiting thread (Ctrl-C) cancels the
+future; the task then stops (it is cancelled on the loop, and the thread waits, bounded, for
+its clean-up) and a result it made anyway goes to the call's ``discard``.
 
 Background work that the loop starts for itself (a stream's pump) runs in one anyio task
 group, started with the portal (``BlockingPortal.start_task``) and cancelled when it stops.
@@ -74,10 +76,13 @@ def _forked_error(pid: int) -> InferenceError:
 
 
 class _Call(Generic[T]):
-    """One coroutine run on the loop for a waiting thread (touched on the loop thread only,
-    once it was handed over)."""
+    """One coroutine run on the loop for a waiting thread, and the future it settles.
 
-    __slots__ = ("abandoned", "discard", "func", "task")
+    The waiting thread cancels ``future`` when it gives up (Ctrl-C): the task then delivers
+    nothing, and a result it still makes goes to ``discard``.
+    """
+
+    __slots__ = ("discard", "func", "future", "task")
 
     def __init__(
         self,
@@ -86,23 +91,32 @@ class _Call(Generic[T]):
     ) -> None:
         self.func = func
         self.discard = discard  # releases a result that nobody will take (after Ctrl-C)
-        self.task: asyncio.Task[Any] | None = None
-        self.abandoned = False  # the caller gave up waiting
+        self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self.task: asyncio.Task[Any] | None = None  # set on the loop thread
 
-    async def run(self, calls: set[asyncio.Task[Any]]) -> T:
+    async def run(self, calls: set[asyncio.Task[Any]]) -> None:
+        future = self.future
         task = self.task = asyncio.current_task()
         assert task is not None
-        if self.abandoned:  # cancelled before it started
-            raise closed_error()
+        if future.cancelled():  # given up before it started
+            return
         calls.add(task)
         try:
             result = await self.func()
+        except BaseException as exc:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(exc if isinstance(exc, Exception) else closed_error())
+            if not isinstance(exc, Exception):
+                raise  # cancelled (by the portal stopping, or by the waiting thread)
+            return
         finally:
             calls.discard(task)
-        if self.abandoned:  # made after the caller gave up (a stubborn clean-up)
-            await self.release(result)
-            raise closed_error()
-        return result
+        # Settling the future is the last thing the task does: the waiting thread wakes up
+        # as this thread is about to let go of the interpreter.
+        if future.set_running_or_notify_cancel():
+            future.set_result(result)
+        else:
+            await self.release(result)  # made after the caller gave up
 
     async def release(self, result: T) -> None:
         """Hand a result nobody will take to ``discard`` (shielded from cancellation)."""
@@ -297,16 +311,15 @@ class Portal:
         job = _Call(func, discard)
         coro = job.run(self._calls)
         try:
-            future = asyncio.run_coroutine_threadsafe(coro, loop)
+            loop.call_soon_threadsafe(loop.create_task, coro)
         except RuntimeError:
             coro.close()
             raise closed_error() from None  # the loop was closed meanwhile
+        future = job.future
         try:
             return future.result()
-        except concurrent.futures.CancelledError:
-            raise closed_error() from None  # the portal stopped and cancelled it
         except BaseException as exc:
-            if not (future.done() and not future.cancelled() and future.exception() is exc):
+            if not (future.done() and future.exception() is exc):
                 self._abandon(job)  # interrupted while waiting (not the call's own error)
             raise
 
@@ -315,26 +328,26 @@ class Portal:
         warnings.warn(_IN_LOOP_MESSAGE, RuntimeWarning, stacklevel=4)
 
     def _abandon(self, job: _Call[Any]) -> None:
-        """Cancel ``job`` on the loop and wait (bounded) until it has cleaned up."""
+        """Give up ``job``: cancel its future, then on the loop stop its task and wait
+        (bounded) for its clean-up, or release the result it had just made."""
         running = self._running
         if running is None:
             return
+        future = job.future
         with suppress(RuntimeError):  # the portal stopped meanwhile
-            running.portal.call(self._cancel, job)
+            if future.cancel():
+                running.portal.call(self._cancel, job)
+            elif future.exception() is None:
+                running.portal.call(job.release, future.result())
 
     @staticmethod
     async def _cancel(job: _Call[Any]) -> None:
-        # Loop thread. The job was handed over before this hop: it has started (or never will).
-        job.abandoned = True
+        # Loop thread. The job was handed over before this hop: its task exists.
         task = job.task
-        if task is None:
-            return
-        if not task.done():
+        if task is not None and not task.done():
             task.cancel()
             with anyio.move_on_after(_CANCEL_WAIT):
                 await asyncio.wait([task])
-        elif not task.cancelled() and task.exception() is None:
-            await job.release(task.result())  # finished just before the interrupt
 
     def call_soon(self, func: Callable[[], Awaitable[None]]) -> bool:
         """Start ``func()`` on the loop without waiting; False if the loop is not running."""
