@@ -225,3 +225,33 @@ def test_a_bad_line_in_the_middle_refuses_the_file(tmp_path: Path) -> None:
     with pytest.raises(RequestValidationError, match="line 2 is not a result line"):
         ResultFile(path)
     assert path.read_bytes() == data
+
+
+def test_a_whole_line_that_is_not_a_result_is_refused_not_cut(tmp_path: Path) -> None:
+    """Only bytes after the last line feed count as a torn write: a whole last line that is
+    not a result (here a request line) refuses the file and leaves it as it was."""
+    path = tmp_path / "out.jsonl"
+    data = b'{"custom_id": "a", "error": null}\n' + line("b") + b"\n"
+    path.write_bytes(data)
+    with pytest.raises(RequestValidationError, match="line 2 is not a result line"):
+        ResultFile(path)
+    assert path.read_bytes() == data
+
+
+@pytest.mark.anyio
+async def test_the_input_given_as_the_output_is_refused_and_kept(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """The same file twice (or a swapped pair) is refused before anything is sent or cut."""
+    source = tmp_path / "in.jsonl"
+    write_lines(source, [line("a"), line("b")])
+    before = source.read_bytes()
+    with pytest.raises(BatchInputError, match="is the input file"):
+        await run_batch(source, source, endpoint=emulator.endpoint())
+    other = tmp_path / "other.jsonl"
+    write_lines(other, [line("a"), line("b")])
+    with pytest.raises(RequestValidationError, match="line 1 is not a result line"):
+        await run_batch(source, other, endpoint=emulator.endpoint())
+    assert source.read_bytes() == before
+    assert other.read_bytes() == before
+    assert emulator.requests == []

@@ -5,9 +5,9 @@ killed at any moment (SIGKILL included) leaves every line it finished in the fil
 in the kernel as soon as the write returns. ``fsync`` (what protects against a machine crash or a
 power cut) runs at most every ``fsync_interval`` seconds and when the file is closed.
 
-On opening, lines at the end of the file that are cut short or unreadable (a write cut by a kill
-or a crash) are removed, and the rest is kept. An unreadable line followed by good ones is not
-a torn write: the file is refused rather than guessed at.
+On opening, bytes after the last line feed (a write cut by a kill or a crash) are removed, and
+the rest is kept. A whole line that is not a result is not a torn write: the file is refused
+rather than guessed at (it may be another file, such as the input given twice).
 """
 
 from __future__ import annotations
@@ -35,18 +35,23 @@ def is_failure(record: Mapping[str, Any]) -> bool:
 
 
 def _readable(line: bytes) -> dict[str, Any] | None:
+    """The result a line holds: an object with a custom_id and a response or an error key."""
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
+    if (
+        isinstance(record, dict)
+        and isinstance(record.get("custom_id"), str)
+        and ("response" in record or "error" in record)
+    ):
         return record
     return None
 
 
 @attrs.frozen
 class Scan:
-    """What an output file holds: custom_id -> failed?, and where its last good line ends."""
+    """What an output file holds: custom_id -> failed?, and where its last whole line ends."""
 
     done: dict[str, bool]
     good_end: int
@@ -55,32 +60,25 @@ class Scan:
 def scan_results(data: bytes, path: str) -> Scan:
     """Read the result lines of an output file's ``data`` (``path`` for messages).
 
-    Unreadable lines at the end (a torn write) are left out of ``good_end``; an unreadable line
-    with readable ones after it raises :class:`RequestValidationError`.
+    Only the bytes after the last line feed can be a torn write (each result is written as one
+    line, line feed included): they are left out of ``good_end``. Any whole line that is not a
+    result raises :class:`RequestValidationError`, so a file that is not an output file (the
+    input, given twice) is refused and never cut.
     """
     done: dict[str, bool] = {}
-    good_end = 0  # the end of the last readable line (and of blank lines after it)
-    bad_line: int | None = None
-    offset = 0
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        end = offset + len(line) + 1
-        offset = end
+    whole = data.rfind(b"\n") + 1  # the end of the last whole line
+    for number, line in enumerate(data[:whole].split(b"\n")[:-1], start=1):
         if not line.strip():
-            if bad_line is None:
-                good_end = min(end, len(data))
             continue
-        record = _readable(line) if end <= len(data) else None
+        record = _readable(line)
         if record is None:
-            bad_line = bad_line or number
-            continue
-        if bad_line is not None:
             raise RequestValidationError(
-                f"{path}: line {bad_line} is not a result line but later lines are; fix or "
-                "remove that line (or choose another output file)"
+                f"{path}: line {number} is not a result line (an object with custom_id and "
+                "response or error); is this the right output file? Fix or remove that line, "
+                "or choose another output file"
             )
         done[record["custom_id"]] = is_failure(record)
-        good_end = end
-    return Scan(done, good_end)
+    return Scan(done, whole)
 
 
 class ResultFile:

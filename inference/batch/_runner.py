@@ -237,9 +237,11 @@ class _Run:
 
 
 def _prepare(
-    input: str | os.PathLike[str], skip_invalid: bool
+    input: str | os.PathLike[str], output: str | os.PathLike[str], skip_invalid: bool
 ) -> tuple[list[BatchRequest], list[LineError]]:
     requests, errors = check_input(input)
+    if os.path.exists(output) and os.path.samefile(input, output):
+        raise BatchInputError(f"{output} is the input file; choose another output file")
     if errors and not skip_invalid:
         raise BatchInputError(_invalid_message(input, errors), errors)
     return requests, errors
@@ -291,7 +293,7 @@ async def run_batch(
     """
     _check_options(concurrency, requests_per_minute, tokens_per_minute)
     started = time.monotonic()
-    requests, errors = _prepare(input, skip_invalid)
+    requests, errors = _prepare(input, output, skip_invalid)
     limiter = RateLimiter(requests_per_minute, tokens_per_minute)
     results = ResultFile(output, fsync_interval=fsync_interval)
     try:
