@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.runs < 1:
         parser.error("--runs must be >= 1")
     statements = dict(STATEMENTS)
-    if importlib.util.find_spec("azure.ai.inference") is None:
+    try:
+        installed = importlib.util.find_spec("azure.ai.inference") is not None
+    except ModuleNotFoundError:  # not even the azure.ai namespace is installed
+        installed = False
+    if not installed:
         print("azure-ai-inference is not installed (pip install -e '.[bench]'): skipped")
         statements = {k: v for k, v in statements.items() if "azure" not in k}
     samples: dict[str, list[float]] = {label: [] for label in statements}
