@@ -97,7 +97,11 @@ class ChatCompletionsClient:
 
     Use it as ``with ChatCompletionsClient(...) as client:`` or call :meth:`close`. One client
     may be shared by many threads. Its event loop starts on first use; Ctrl-C during a call
-    cancels the request and leaves the client usable.
+    cancels the request and leaves the client usable. Called inside a running event loop, it
+    blocks that loop: it warns once (``RuntimeWarning``; use :mod:`inference.aio` there). A
+    client used before ``os.fork()`` refuses calls in the child process with
+    :class:`~inference.exceptions.InferenceError` (its connections are the parent's): create
+    a new client there; one not used before the fork works in the child.
     """
 
     def __init__(
