@@ -136,24 +136,28 @@ def _tool_calls(calls: Any) -> list[m.StreamingChatResponseToolCallUpdate] | Non
     return built
 
 
+def _delta_rest(d: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The role, tool calls and unknown fields (``extra``) of a delta whose content was read."""
+    role = d.pop("role", None)
+    calls = d.pop("tool_calls", None)
+    return (
+        None if role is None else _ROLE.get(role, role),
+        None if calls is None else _tool_calls(calls),
+        d if d else _NO_EXTRA,
+    )
+
+
 def _owned_delta(o: Any) -> m.StreamingChatResponseMessageUpdate:
     if not o:
         return _Delta()
-    pop = o.pop
-    content = pop("content", None)
+    content = o.pop("content", None)
     if content is not None and type(content) is not str:
         raise _not_text("a delta's content", content)
     if not o:  # a content-only delta: the common case
         return _Delta(None, content, None)
-    role = pop("role", None)
-    calls = pop("tool_calls", None)
-    delta = _Delta(
-        _ROLE.get(role, role) if role is not None else None,
-        content,
-        _tool_calls(calls) if calls is not None else None,
-    )
-    if o:
-        delta.extra = o
+    role, calls, extra = _delta_rest(o)
+    delta = _Delta(role, content, calls)
+    delta.extra = extra
     return delta
 
 
@@ -233,19 +237,11 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
             role = calls = None
             delta_extra: Any = _NO_EXTRA
             if d:
-                dpop = d.pop
-                content = dpop("content", None)
+                content = d.pop("content", None)
                 if content is not None and type(content) is not str:
                     raise _not_text("a delta's content", content)
-                if d:
-                    role = dpop("role", None)
-                    if role is not None:
-                        role = _ROLE.get(role, role)
-                    calls = dpop("tool_calls", None)
-                    if calls is not None:
-                        calls = _tool_calls(calls)
-                    if d:
-                        delta_extra = d
+                if d:  # more than the text (the first chunk's role, tool calls)
+                    role, calls, delta_extra = _delta_rest(d)
             else:
                 content = None
             reason = cpop("finish_reason", None)
