@@ -309,17 +309,22 @@ class Portal:
         if not self._warned_in_loop and asyncio._get_running_loop() is not None:
             self._warn_in_loop()
         job = _Call(func, discard)
-        coro = job.run(self._calls)
-        try:
-            loop.call_soon_threadsafe(loop.create_task, coro)
-        except RuntimeError:
-            coro.close()
-            raise closed_error() from None  # the loop was closed meanwhile
         future = job.future
+        coro = job.run(self._calls)
+        handed = False
+        # One try from the hand-off on: a Ctrl-C that lands just after the task was handed
+        # over (before this thread started waiting) must cancel it like one while waiting.
         try:
+            try:
+                loop.call_soon_threadsafe(loop.create_task, coro)
+            except RuntimeError:
+                raise closed_error() from None  # the loop was closed meanwhile
+            handed = True
             return future.result()
         except BaseException as exc:
-            if not (future.done() and future.exception() is exc):
+            if not handed:
+                coro.close()  # never scheduled: nothing runs, nothing to wait for
+            elif not (future.done() and future.exception() is exc):
                 self._abandon(job)  # interrupted while waiting (not the call's own error)
             raise
 
