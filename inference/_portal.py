@@ -248,7 +248,7 @@ class Portal:
         if threading.get_ident() == self._thread_id:
             # Called on the loop itself (a finalizer run by the garbage collector there):
             # it cannot wait for itself; shut down in the background instead.
-            running.loop.call_soon(running.group.start_soon, self._shutdown, running, True)
+            running.loop.call_soon(_start_in_group, running, self._shutdown, running, True)
             return
         try:
             # If the loop is already gone, nothing is left to clean up there.
@@ -360,7 +360,7 @@ class Portal:
         if running is None or self._forked_from is not None:
             return False
         try:
-            running.loop.call_soon_threadsafe(running.group.start_soon, func)
+            running.loop.call_soon_threadsafe(_start_in_group, running, func)
         except RuntimeError:
             return False
         return True
@@ -377,6 +377,20 @@ class Portal:
     def track(self, pumped: Any) -> None:
         """Shut down ``pumped`` when the portal stops, if nobody did (loop thread only)."""
         self._tracked.add(pumped)
+
+
+def _start_in_group(running: _Running, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Start ``func(*args)`` in the portal's task group from a plain loop callback.
+
+    anyio's ``start_soon`` asks sniffio (when it is installed, as httpx and openai bring it)
+    which async library runs, and sniffio can tell only inside a task: so the call is made
+    from a short task of its own, not from the callback.
+    """
+
+    async def start() -> None:
+        running.group.start_soon(func, *args)
+
+    running.loop.create_task(start())
 
 
 _portals: weakref.WeakSet[Portal] = weakref.WeakSet()
