@@ -10,7 +10,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._auth import Credential
-from ._config import RetryPolicy, Timeout
+from ._config import (
+    DEFAULT_MAX_CONNECTIONS,
+    EMBEDDINGS_MAX_RESPONSE_BYTES,
+    RetryPolicy,
+    Timeout,
+)
 from ._endpoint import UNSET, Endpoint, EndpointKind
 from ._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
 from ._portal import Portal
@@ -33,8 +38,10 @@ class EmbeddingsClient:
     endpoint kinds; requests go to ``<endpoint>/embeddings``), and so are ``api_version=``,
     ``endpoint_kind=``, ``key_header=``, ``token_scope=``, ``credential_scopes=``,
     ``headers=``, ``timeout=``, ``retry=``, ``session=``, ``trust_env=``,
-    ``log_request_body=``, ``enforce_https=``, ``response_hook=``, ``user_agent=`` and
-    ``logging_enable=``.
+    ``log_request_body=``, ``enforce_https=``, ``response_hook=``, ``user_agent=``,
+    ``logging_enable=`` and ``max_connections=``. ``max_response_bytes=`` is the largest
+    response body read (after decompression); it defaults to 256 MiB here, since the vectors
+    for a batch of inputs take far more room than a chat answer.
 
     Default request parameters (``model``, ``dimensions``, ``encoding_format``,
     ``input_type``, ``model_extras``) given here apply to every :meth:`embed` call that does
@@ -70,6 +77,8 @@ class EmbeddingsClient:
         response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
         user_agent: str | None = None,
         logging_enable: bool = False,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = EMBEDDINGS_MAX_RESPONSE_BYTES,
     ) -> None:
         # Building the async client needs no event loop: arguments are checked right here.
         self._async = _AsyncEmbeddingsClient(
@@ -95,6 +104,8 @@ class EmbeddingsClient:
             response_hook=response_hook,
             user_agent=user_agent,
             logging_enable=logging_enable,
+            max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
         )
         self._portal = Portal(self._async.close)
         # Safety net: stop the loop when the client is garbage collected or at exit.

@@ -340,3 +340,24 @@ async def test_embeddings_client_takes_enforce_https() -> None:
         assert client.endpoint.base_url == endpoint
     with inference.EmbeddingsClient(endpoint, "secret", enforce_https=False) as sync_client:
         assert sync_client.endpoint.base_url == endpoint
+
+
+@pytest.mark.anyio
+async def test_embeddings_client_takes_the_pool_and_body_limits() -> None:
+    """max_connections and max_response_bytes reach the embeddings client's connection: a
+    response over the limit raises ResponseTooLargeError naming it; bad values are refused."""
+    from inference import ResponseTooLargeError
+    from inference.aio import EmbeddingsClient
+    from inference.testing import Emulator
+
+    async with (
+        Emulator() as emu,
+        EmbeddingsClient(
+            emu.endpoint("azure_ai_models"), max_connections=3, max_response_bytes=64
+        ) as client,
+    ):
+        assert client._connection._transport._limit == 3
+        with pytest.raises(ResponseTooLargeError, match="max_response_bytes"):
+            await client.embed(input=["a long enough input to need more than 64 bytes"])
+    with pytest.raises(RequestValidationError, match="max_connections"):
+        EmbeddingsClient("http://127.0.0.1:1/v1", max_connections=0)

@@ -9,7 +9,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._auth import Credential
-from .._config import EMBEDDINGS_MAX_RESPONSE_BYTES, RetryPolicy, Timeout
+from .._config import (
+    DEFAULT_MAX_CONNECTIONS,
+    EMBEDDINGS_MAX_RESPONSE_BYTES,
+    RetryPolicy,
+    Timeout,
+)
 from .._embeddings import check_extras, embeddings_body, loads_embeddings
 from .._endpoint import UNSET, Endpoint, EndpointKind
 from .._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
@@ -32,8 +37,10 @@ class EmbeddingsClient:
     endpoint kinds; requests go to ``<endpoint>/embeddings``), and so are ``api_version=``,
     ``endpoint_kind=``, ``key_header=``, ``token_scope=``, ``credential_scopes=``,
     ``headers=``, ``timeout=``, ``retry=``, ``session=``, ``trust_env=``,
-    ``log_request_body=``, ``enforce_https=``, ``response_hook=``, ``user_agent=`` and
-    ``logging_enable=``.
+    ``log_request_body=``, ``enforce_https=``, ``response_hook=``, ``user_agent=``,
+    ``logging_enable=`` and ``max_connections=``. ``max_response_bytes=`` is the largest
+    response body read (after decompression); it defaults to 256 MiB here, since the vectors
+    for a batch of inputs take far more room than a chat answer.
 
     Default request parameters (``model``, ``dimensions``, ``encoding_format``,
     ``input_type``, ``model_extras``) given here apply to every :meth:`embed` call that does
@@ -67,6 +74,8 @@ class EmbeddingsClient:
         response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
         user_agent: str | None = None,
         logging_enable: bool = False,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = EMBEDDINGS_MAX_RESPONSE_BYTES,
     ) -> None:
         # The connection (endpoint, credential, pool, retries): the chat client's, unused for
         # chat. Its request path is the one both clients send through.
@@ -88,8 +97,8 @@ class EmbeddingsClient:
             response_hook=response_hook,
             user_agent=user_agent,
             logging_enable=logging_enable,
-            # Vectors for a batch of inputs take far more room than a chat answer.
-            max_response_bytes=EMBEDDINGS_MAX_RESPONSE_BYTES,
+            max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
         )
         self._connection._public_name = type(self).__name__
         self._defaults: dict[str, Any] = {
