@@ -174,7 +174,7 @@ class StreamParser:
         try:
             batch = self._decoder.feed_data(data)
         except SSEError as exc:
-            self.fail(exc)
+            self.fail(self._oversized(exc))
             return False
         if not batch:
             return False
@@ -189,6 +189,18 @@ class StreamParser:
             return True  # [DONE] alone
         self._events.extend(batch)
         return type(batch[0]) is bytes or _counts_as_activity(batch)
+
+    def _oversized(self, exc: SSEError) -> SSEError:
+        """The decoder's limit error, worded for a client user (who never made the decoder)."""
+        limit = self._decoder.max_buffer_size
+        error = SSEError(
+            f"the service sent a stream event larger than the client's limit of {limit} bytes "
+            f"({limit / (1024 * 1024):g} MiB), so the stream cannot be read; the server sent an "
+            "oversized event, which no client setting accepts: report it to the service's "
+            "operator, or send the request with stream=False"
+        )
+        error.__cause__ = exc
+        return error
 
     def feed_eof(self) -> None:
         """The body ended. Before ``[DONE]``, that is a cut (:attr:`_CUT`)."""
