@@ -23,12 +23,14 @@ forgets the conversation.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import io
 import json
 import logging
 import mimetypes
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TextIO
@@ -248,6 +250,46 @@ def _after_answer(prog: str, args: argparse.Namespace, answer: _Answer, err: Tex
     return EXIT_OK
 
 
+#: The largest image file ``--image`` accepts, in bytes (the common service limit, 20 MiB).
+MAX_IMAGE_BYTES: Final = 20 * 1024 * 1024
+
+#: The first bytes of each image format (after ``image/``) the file name may claim.
+_IMAGE_SIGNATURES: Final[dict[str, tuple[bytes, ...]]] = {
+    "png": (b"\x89PNG\r\n\x1a\n",),
+    "jpeg": (b"\xff\xd8\xff",),
+    "gif": (b"GIF87a", b"GIF89a"),
+    "bmp": (b"BM",),
+    "tiff": (b"II*\x00", b"MM\x00*"),
+}
+
+
+def _looks_like(image_format: str, data: bytes) -> bool:
+    """False if ``data`` does not start like an image of ``image_format`` (unknown: True)."""
+    if image_format == "webp":
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    signatures = _IMAGE_SIGNATURES.get(image_format)
+    return signatures is None or data.startswith(signatures)
+
+
+def _read_image(path: str) -> bytes:
+    """The bytes of the image file ``path``: a regular file of at most MAX_IMAGE_BYTES."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise RequestValidationError(f"--image {path}: not a regular file")
+        with open(path, "rb") as f:
+            data = f.read(MAX_IMAGE_BYTES + 1)
+    except OSError as exc:
+        raise RequestValidationError(
+            f"cannot read the image {path}: {exc.strerror or exc}"
+        ) from exc
+    if len(data) > MAX_IMAGE_BYTES:
+        raise RequestValidationError(
+            f"--image {path}: the file is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB, "
+            "the limit for one image; shrink or compress it"
+        )
+    return data
+
+
 def _load_images(files: Sequence[str]) -> list[ImageUrl]:
     images = []
     for path in files:
@@ -257,12 +299,16 @@ def _load_images(files: Sequence[str]) -> list[ImageUrl]:
                 f"--image {path}: cannot tell the image format from the file name; "
                 "use a .png, .jpg, .gif or .webp file"
             )
-        try:
-            images.append(ImageUrl.load(image_file=path))
-        except OSError as exc:
+        image_format = guessed.removeprefix("image/")
+        data = _read_image(path)
+        if not _looks_like(image_format, data):
             raise RequestValidationError(
-                f"cannot read the image {path}: {exc.strerror or exc}"
-            ) from exc
+                f"--image {path}: the file name says {image_format.upper()}, but the file's "
+                f"content is not a {image_format.upper()} image; rename it to its real "
+                "format or pass the right file"
+            )
+        encoded = base64.b64encode(data).decode("ascii")
+        images.append(ImageUrl(url=f"data:{guessed};base64,{encoded}"))
     return images
 
 

@@ -195,7 +195,8 @@ def build_parser(prog: str) -> Parser:
         action="append",
         default=[],
         metavar="FILE",
-        help="attach an image file (sent as a data URL; repeatable; interactive: first turn)",
+        help="attach an image file of at most 20 MiB (sent as a data URL; repeatable; "
+        "interactive: first turn)",
     )
     chat.add_argument(
         "--usage", action="store_true", help="print token counts on stderr after the answer"

@@ -315,6 +315,56 @@ def test_image_is_sent_as_a_data_url(emulator: Emulator, tmp_path: Path) -> None
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
+def image_refusal(emulator: Emulator, path: Path) -> str:
+    """Run ``chat --image PATH`` in a subprocess; the one error line of its usage error."""
+    result = run_cli("chat", "What is this?", "--image", str(path), *connect(emulator))
+    line = assert_one_error_line(result, EXIT_USAGE)
+    assert "--image" in line and str(path) in line
+    assert result.stdout == ""
+    return line
+
+
+def test_image_over_the_size_limit_is_a_usage_error(emulator: Emulator, tmp_path: Path) -> None:
+    """An image file over 20 MiB is refused before anything is sent (exit 2)."""
+    big = tmp_path / "big.png"
+    with big.open("wb") as file:
+        file.write(tiny_png())
+        file.truncate(20 * 1024 * 1024 + 1)  # sparse: no 20 MiB written to disk
+    before = len(emulator.requests)
+    assert "larger than 20 MiB" in image_refusal(emulator, big)
+    assert len(emulator.requests) == before
+
+
+def test_image_that_is_not_a_regular_file_is_a_usage_error(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A named pipe or a directory given as --image is refused (a pipe is not even opened)."""
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    assert "not a regular file" in image_refusal(emulator, pipe)
+    folder = tmp_path / "folder.jpg"
+    folder.mkdir()
+    assert "not a regular file" in image_refusal(emulator, folder)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("photo.png", b"\xff\xd8\xff\xe0" + b"\x00" * 32),  # JPEG bytes
+        ("photo.jpg", None),  # PNG bytes
+        ("photo.gif", b"not an image at all"),
+        ("photo.webp", b"RIFF\x00\x00\x00\x00WAVEfmt "),
+    ],
+)
+def test_image_whose_content_is_not_its_named_format_is_a_usage_error(
+    emulator: Emulator, tmp_path: Path, name: str, content: bytes | None
+) -> None:
+    """A file whose first bytes are not those of the format its name claims is refused."""
+    path = tmp_path / name
+    path.write_bytes(tiny_png() if content is None else content)
+    assert "content is not a" in image_refusal(emulator, path)
+
+
 def test_info_prints_model_info(emulator: Emulator) -> None:
     """`info` prints the /info fields, as text or as JSON."""
     result = run_cli("info", *connect(emulator))
