@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import models as m
+from ._params import check_json_numbers
 from ._serialization import DecodeFailure, _loads, structure, unstructure
 from .exceptions import RequestValidationError
 
@@ -27,7 +28,9 @@ NAMED = frozenset({"input", "dimensions", "encoding_format", "input_type", "mode
 
 
 def check_extras(extras: Mapping[str, Any]) -> None:
-    """Refuse ``model_extras`` keys that ``embed()`` names itself."""
+    """Refuse ``model_extras`` keys that ``embed()`` names itself, and numbers JSON cannot
+    carry."""
+    check_json_numbers(extras, "model_extras")
     clash = sorted(k for k in extras if k in NAMED)
     if clash:
         raise RequestValidationError(

@@ -359,9 +359,29 @@ def _mapping(name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def check_json_numbers(value: Any, path: str) -> None:
+    """Refuse a NaN or infinite float anywhere in ``value`` (dicts, lists and tuples are
+    walked; ``path`` names it in the message): JSON has no such numbers, and the encoder
+    would send them as ``null``."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RequestValidationError(
+                f"{path} is {value!r}, which JSON cannot carry (it would be sent as null); "
+                "pass a finite number, or None to send null"
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_json_numbers(item, f"{path}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_json_numbers(item, f"{path}[{i}]")
+
+
 def checked_extras(extras: Any, where: str = "model_extras") -> dict[str, Any]:
-    """``model_extras`` as a dict, refusing the keys that are named parameters."""
+    """``model_extras`` as a dict, refusing the keys that are named parameters and
+    numbers JSON cannot carry."""
     result = _mapping(where, extras)
+    check_json_numbers(result, where)
     clash = sorted(k for k in result if k in _RESERVED)
     if clash:
         raise RequestValidationError(
@@ -530,6 +550,7 @@ def _add_extra_body(wire: dict[str, Any], extra_body: Any) -> set[str]:
     if extra_body is None:
         return set()
     extra = _mapping("extra_body", extra_body)
+    check_json_numbers(extra, "extra_body")
     twice = sorted(k for k in extra if k in wire)
     if twice:
         raise RequestValidationError(

@@ -95,6 +95,7 @@ def test_body_has_the_named_parameters_and_extras() -> None:
         ({"input": ["x"], "input_type": ""}, {}, "input_type must be one of"),
         ({"input": ["x"], "model": 5}, {}, "model must be a str"),
         ({"input": ["x"]}, {"dimensions": 3}, "collide with named parameters of embed()"),
+        ({"input": ["x"]}, {"w": [math.nan]}, "model_extras['w'][0] is nan"),
     ],
 )
 def test_bad_arguments_are_refused_with_the_fix(

@@ -137,6 +137,10 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"extra_query": 5}, "extra_query must be a dict"),
     ({"extra_query": {"x": None}}, r"extra_query\['x'\] must be a str or a number"),
     ({"extra_headers": 5}, "extra_headers must be a dict"),
+    ({"extra_body": {"x": math.nan}}, r"extra_body\['x'\] is nan, which JSON cannot carry"),
+    ({"extra_body": {"a": {"b": [1.0, math.inf]}}}, r"extra_body\['a'\]\['b'\]\[1\] is inf"),
+    ({"model_extras": {"top_k": -math.inf}}, r"model_extras\['top_k'\] is -inf"),
+    ({"model_extras": {"opts": ({"p": math.nan},)}}, r"model_extras\['opts'\]\[0\]\['p'\]"),
 ]
 
 
@@ -160,6 +164,7 @@ async def test_bad_arguments_raise_before_sending(
         ({"max_tokens": -1}, "max_tokens must be at least 1"),
         ({"stop": 5}, "stop must be a list"),
         ({"model": 5}, "model must be a str"),
+        ({"model_extras": {"top_k": math.nan}}, r"model_extras\['top_k'\] is nan"),
     ],
 )
 def test_bad_client_defaults_raise_when_the_client_is_built(
