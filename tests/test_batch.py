@@ -381,6 +381,37 @@ def test_cli_batch_exit_code_says_some_requests_failed(
     assert f"1 request(s) failed; their errors are in {target}" in err
 
 
+def test_cli_batch_rerun_counts_the_failures_already_in_the_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rerun that sends nothing still exits 1 while the output holds a failed result, and
+    its summary counts that failure among the requests already done."""
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    prompts = ["Hi", "Teach me knife skills", "How many feet are in a mile?"]
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "custom_id": f"r{i}",
+                    "method": "POST",
+                    "url": "/v1/chat/completions",
+                    "body": {"messages": [{"role": "user", "content": prompt}]},
+                }
+            )
+            + "\n"
+            for i, prompt in enumerate(prompts)
+        )
+    )
+    code, _, err = run_cli("batch", str(source), str(target), "--emulator", capsys=capsys)
+    assert code == _cli.EXIT_ERROR
+    assert "2 succeeded, 1 failed" in err
+    code, _, err = run_cli("batch", str(source), str(target), "--emulator", capsys=capsys)
+    assert code == _cli.EXIT_ERROR
+    assert "0 sent" in err and "3 already done (1 of them failed)" in err
+    assert f"1 request(s) failed; their errors are in {target}" in err
+    assert "--retry-failed" in err
+
+
 @pytest.mark.parametrize(
     ("option", "message"),
     [

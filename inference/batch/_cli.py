@@ -188,7 +188,10 @@ def _cmd_batch(args: argparse.Namespace, prog: str, out: Any, err: TextIO) -> in
     for error in summary.invalid:
         err.write(f"{prog}: skipped {args.input} {error}\n")
     err.write(f"batch: {summary.describe()}\n")
-    if summary.failed:
-        err.write(f"batch: {summary.failed} request(s) failed; their errors are in {args.output}\n")
+    if summary.failures:
+        err.write(
+            f"batch: {summary.failures} request(s) failed; their errors are in {args.output}"
+            + (" (--retry-failed sends them again)\n" if summary.failed_before else "\n")
+        )
         return int(args.exit_failed)
     return 0

@@ -164,6 +164,13 @@ class BatchSummary:
     requests_per_minute: float | None = None
     #: The token pace in force at the end.
     tokens_per_minute: float | None = None
+    #: Of the ``skipped`` requests, those whose result in the output file is a failure.
+    failed_before: int = 0
+
+    @property
+    def failures(self) -> int:
+        """Requests whose result in the output file is a failure (this run's and earlier)."""
+        return self.failed + self.failed_before
 
     @property
     def complete(self) -> bool:
@@ -175,9 +182,11 @@ class BatchSummary:
         rate = (self.succeeded + self.failed) / self.elapsed if self.elapsed > 0 else 0.0
         text = (
             f"{self.succeeded + self.failed} sent in {self.elapsed:.1f} s ({rate:.1f} req/s): "
-            f"{self.succeeded} succeeded, {self.failed} failed; {self.skipped} already done; "
-            f"{self.tokens:,} tokens; {self.throttled} throttled (HTTP 429)"
+            f"{self.succeeded} succeeded, {self.failed} failed; {self.skipped} already done"
         )
+        if self.failed_before:
+            text += f" ({self.failed_before} of them failed)"
+        text += f"; {self.tokens:,} tokens; {self.throttled} throttled (HTTP 429)"
         if self.requests_per_minute or self.tokens_per_minute:
             paces = [
                 f"{value:,.0f} {unit}/min"
@@ -301,6 +310,7 @@ async def run_batch(
         retried = results.drop_failures() if retry_failed else 0
         pending = [r for r in requests if r.custom_id not in results.done]
         counts = Counts(total=len(requests), skipped=len(requests) - len(pending))
+        failed_before = sum(1 for r in requests if results.done.get(r.custom_id))
         sink = _sink(progress, progress_stream, counts)
         async with Sender(endpoint, credential, limiter, client_options) as sender:
             run = _Run(PacedSender(sender, limiter), results, counts, sink)
@@ -326,6 +336,7 @@ async def run_batch(
         retried_failures=retried,
         requests_per_minute=limiter.requests_per_minute,
         tokens_per_minute=limiter.tokens_per_minute,
+        failed_before=failed_before,
     )
 
 
