@@ -219,11 +219,35 @@ class Authenticator:
         else:
             headers[_AUTHORIZATION] = "Bearer " + await self._bearer_token()
 
+    def _key_header_names(self) -> set[str]:
+        """The (lower-case) headers that carry a key or token: ``api-key``,
+        ``authorization`` and this endpoint's key headers."""
+        return {name.lower() for name in self._key_headers} | {"api-key", _AUTHORIZATION}
+
     def _caller_sent_key(self, headers: Mapping[str, str]) -> bool:
         """Whether ``headers`` already carry a key the caller set (``api-key``,
         ``Authorization`` or one of this endpoint's key headers, in any case)."""
-        names = {name.lower() for name in self._key_headers} | {"api-key", _AUTHORIZATION}
+        names = self._key_header_names()
         return any(name.lower() in names and value for name, value in headers.items())
+
+    def check_caller_headers(self, headers: Mapping[str, str], where: str) -> None:
+        """Refuse a key or token header in the caller's ``headers`` (named ``where`` in the
+        message) beside a credential that sets its own; ``AzureKeyCredential("")`` is the
+        way to send one's own key header, and lets it through."""
+        if self._kind == _NONE or not headers:
+            return
+        credential = self._credential
+        if isinstance(credential, AzureKeyCredential) and credential.key == "":
+            return
+        names = self._key_header_names()
+        for name in headers:
+            if name.lower() in names:
+                raise RequestValidationError(
+                    f"{where} set the header {name!r}, which conflicts with the credential "
+                    f"({self._name}): the credential sets that header itself. Pass the key "
+                    f"as the credential and drop the header, or pass AzureKeyCredential('') "
+                    f"as the credential to send your own {name!r} header"
+                )
 
     def _set_key(self, headers: dict[str, str], key: str) -> None:
         for name in self._key_headers:

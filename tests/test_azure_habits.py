@@ -219,3 +219,72 @@ async def test_a_set_key_still_wins_over_nothing(emulator: Emulator) -> None:
         credential.update(KEY)
         await client.complete(messages=QUESTION)
     assert emulator.requests[-1].headers["api-key"] == KEY
+
+
+# -- a key header of the caller's beside a credential that sets its own ----------------------
+
+
+@pytest.mark.parametrize("name", ["api-key", "API-Key", "Authorization", "authorization"])
+@pytest.mark.parametrize("credential", [KEY, AzureKeyCredential(KEY)], ids=["str", "azure-key"])
+def test_a_client_key_header_beside_a_key_credential_is_refused(
+    name: str, credential: str | AzureKeyCredential
+) -> None:
+    """The client's headers= with a key header and a credential that would replace it: a
+    RequestValidationError naming the header and both ways out, when the client is built."""
+    with pytest.raises(RequestValidationError) as info:
+        ChatCompletionsClient("http://127.0.0.1:9", credential, headers={name: "mine"})
+    message = str(info.value)
+    assert f"headers= set the header {name!r}, which conflicts with the credential" in message
+    assert "Pass the key as the credential" in message
+    assert "AzureKeyCredential('')" in message
+
+
+@pytest.mark.parametrize("where", ["headers", "extra_headers"])
+@pytest.mark.parametrize("name", ["API-KEY", "Authorization"])
+@pytest.mark.anyio
+async def test_a_call_key_header_beside_a_key_credential_is_refused(
+    emulator: Emulator, where: str, name: str
+) -> None:
+    """A call's headers= or extra_headers= with a key header beside a key credential raises
+    before anything is sent (chat and embeddings)."""
+    call_headers = {where: {name: "mine"}}
+    async with ChatCompletionsClient(emulator.endpoint(), KEY, retry=0) as client:
+        with pytest.raises(RequestValidationError, match="this call's headers set the header"):
+            await client.complete(messages=QUESTION, **call_headers)
+    async with EmbeddingsClient(emulator.endpoint(), KEY, retry=0) as embeddings:
+        with pytest.raises(RequestValidationError, match="conflicts with the credential"):
+            await embeddings.embed(input=["x"], headers={name: "mine"})
+    assert emulator.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_key_set_after_the_client_with_its_header_is_refused(emulator: Emulator) -> None:
+    """AzureKeyCredential("") with the caller's header, then a key set on it: the next call
+    raises instead of replacing the caller's header."""
+    credential = AzureKeyCredential("")
+    async with ChatCompletionsClient(
+        emulator.endpoint(), credential, headers={"api-key": KEY}, retry=0
+    ) as client:
+        credential.update("another-key")
+        with pytest.raises(RequestValidationError, match="client's headers= set the header"):
+            await client.complete(messages=QUESTION)
+    assert emulator.requests == []
+
+
+class _TokenSource:
+    """A token credential that is never asked (the client refuses its headers first)."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        """Not reached in these tests."""
+        raise AssertionError("no token should be requested")
+
+
+def test_an_authorization_header_beside_a_token_credential_is_refused() -> None:
+    """A token credential sets Authorization itself: the caller's own one is refused."""
+    with pytest.raises(RequestValidationError, match="'authorization', which conflicts"):
+        ChatCompletionsClient(
+            "http://127.0.0.1:9",
+            _TokenSource(),
+            token_scope="https://example.test/.default",
+            headers={"authorization": "Bearer mine"},
+        )

@@ -123,6 +123,7 @@ class Caller:
         self._transport = transport
         self._auth = auth
         self._endpoint = endpoint
+        auth.check_caller_headers(headers, "headers=")
         self._headers = dict(headers)
         self._token_auth = token_auth
         self._max_body = max_body
@@ -164,6 +165,9 @@ class Caller:
         """What every attempt of one call sends, with the call's policy and deadline."""
         if self._closed:
             raise InferenceError("the client is closed; create a new client")
+        # Checked per call too: an AzureKeyCredential's key may be set after the client.
+        self._auth.check_caller_headers(self._headers, "the client's headers=")
+        self._auth.check_caller_headers(extra_headers, "this call's headers")
         request_id = _request_id()
         headers = {
             "Accept": "application/json"
