@@ -68,7 +68,20 @@ def loads_completions(data: bytes | str) -> m.ChatCompletions:
     obj = _loads(data, "the response body")
     if not isinstance(obj, dict):
         raise DecodeFailure(f"the response body is JSON but not an object: {type(obj).__name__}")
-    return structure(obj, m.ChatCompletions)
+    completion = structure(obj, m.ChatCompletions)
+    # The text fields a stream refuses when they are not strings are refused here as well.
+    for choice in completion.choices:
+        message = choice.message
+        content = message.content
+        if content is not None and type(content) is not str:
+            raise _not_text(f"choice {choice.index}: the message's content", content)
+        for call in message.tool_calls or ():
+            arguments = call.function.arguments
+            if arguments is not None and type(arguments) is not str:
+                raise _not_text(
+                    f"choice {choice.index}: a tool call's function.arguments", arguments
+                )
+    return completion
 
 
 def loads_model_info(data: bytes | str) -> m.ModelInfo:

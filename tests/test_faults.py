@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from _fault_server import (
     Exchange,
     FaultServer,
+    chat_body,
     chunk_event,
     completion,
     error,
@@ -352,6 +354,71 @@ async def test_json_body_of_the_wrong_shape(body: bytes) -> None:
         assert info.value.status_code == 200
         assert error_response(info.value).body == body
         assert_released(client)
+
+
+def tool_call_body(arguments: Any) -> dict[str, Any]:
+    """A non-streamed body whose one tool call has ``arguments`` as given."""
+    body = chat_body()
+    body["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+        ],
+    }
+    return body
+
+
+def content_body(content: Any) -> dict[str, Any]:
+    """A non-streamed body whose message content is ``content``."""
+    body = chat_body()
+    body["choices"][0]["message"]["content"] = content
+    return body
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (content_body(5), "the message's content must be a string or null, got int 5"),
+        (content_body(["a"]), "the message's content must be a string or null, got list"),
+        (
+            tool_call_body({"a": 1}),
+            "a tool call's function.arguments must be a string or null, got dict",
+        ),
+        (tool_call_body(7), "a tool call's function.arguments must be a string or null, got int"),
+    ],
+)
+async def test_non_text_content_or_arguments_in_a_plain_response(
+    body: dict[str, Any], field: str
+) -> None:
+    """A non-streamed answer whose message content or tool-call arguments is not a string is
+    refused with ResponseDecodeError naming the field, as a stream refuses it."""
+    data = orjson.dumps(body)
+    async with (
+        FaultServer(raw(200, data)) as server,
+        ChatCompletionsClient(server.endpoint(), model="m", retry=FAST) as client,
+    ):
+        with pytest.raises(ResponseDecodeError, match=re.escape(field)) as info:
+            await client.complete(messages=HI)
+        assert_ours(info.value)
+        assert error_response(info.value).body == data
+        assert len(server.attempts) == 1
+        assert_released(client)
+
+
+@pytest.mark.anyio
+async def test_plain_response_with_null_content_and_string_arguments_is_fine() -> None:
+    """Null content beside a tool call with string arguments still parses."""
+    async with (
+        FaultServer(raw(200, orjson.dumps(tool_call_body('{"a": 1}')))) as server,
+        ChatCompletionsClient(server.endpoint(), model="m", retry=FAST) as client,
+    ):
+        answer = await client.complete(messages=HI)
+        message = answer.choices[0].message
+        assert message.content is None
+        assert message.tool_calls is not None
+        assert message.tool_calls[0].function.arguments == '{"a": 1}'
 
 
 @pytest.mark.anyio
