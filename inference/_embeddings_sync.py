@@ -16,6 +16,7 @@ from ._config import (
     RetryPolicy,
     Timeout,
 )
+from ._embeddings import checked_keywords
 from ._endpoint import UNSET, Endpoint, EndpointKind
 from ._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
 from ._portal import Portal
@@ -119,6 +120,7 @@ class EmbeddingsClient:
     def __repr__(self) -> str:
         return repr(self._async).replace("<", "<sync ", 1)
 
+    @checked_keywords
     def embed(
         self,
         *,

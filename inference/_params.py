@@ -328,7 +328,12 @@ SPEC_PARAMS = frozenset(
 _RESERVED = frozenset({"messages", "stream"} | (SPEC_PARAMS & set(RULES)))
 
 
-def _check_names(params: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+def _check_names(
+    params: Mapping[str, Any],
+    known: frozenset[str],
+    where: str,
+    elsewhere: str = "model_extras={...} or extra_body={...}",
+) -> None:
     if params.keys() <= known:
         return
     for name in params:
@@ -337,8 +342,7 @@ def _check_names(params: Mapping[str, Any], known: frozenset[str], where: str) -
             hint = f"; did you mean {close[0]}=?" if close else ""
             raise RequestValidationError(
                 f"{where} got an unknown parameter {name}={_show(params[name])}{hint} "
-                "(a parameter this library does not name goes in model_extras={...} or "
-                "extra_body={...})"
+                f"(a parameter this library does not name goes in {elsewhere})"
             )
 
 

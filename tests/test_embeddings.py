@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import math
 import struct
+from typing import Any
 
 import orjson
 import pytest
@@ -93,6 +94,17 @@ def test_body_has_the_named_parameters_and_extras() -> None:
         ({"input": ["x"], "dimensions": True}, {}, "dimensions must be a positive int"),
         ({"input": ["x"], "encoding_format": 3}, {}, "encoding_format must be one of"),
         ({"input": ["x"], "input_type": ""}, {}, "input_type must be one of"),
+        (
+            {"input": ["x"], "encoding_format": "yaml"},
+            {},
+            "encoding_format must be one of 'base64', 'binary', 'float', 'int8', 'ubinary', "
+            "'uint8', got 'yaml'",
+        ),
+        (
+            {"input": ["x"], "input_type": "bogus"},
+            {},
+            "input_type must be one of 'text', 'query', 'document', got 'bogus'",
+        ),
         ({"input": ["x"], "model": 5}, {}, "model must be a str"),
         ({"input": ["x"]}, {"dimensions": 3}, "collide with named parameters of embed()"),
         ({"input": ["x"]}, {"w": [math.nan]}, "model_extras['w'][0] is nan"),
@@ -310,6 +322,45 @@ def test_bad_defaults_fail_in_the_constructor() -> None:
         EmbeddingsClient("http://127.0.0.1:9/v1", dimensions=-1)
     with pytest.raises(RequestValidationError, match="collide"):
         EmbeddingsClient("http://127.0.0.1:9/v1", model_extras={"input": ["x"]})
+
+
+BAD_KEYWORDS = [
+    ({"dimension": 5}, "embed() got an unknown parameter dimension=5; did you mean dimensions=?"),
+    ({"inputs": ["x"]}, "did you mean input=?"),
+    ({"encoding_format": "yaml"}, "encoding_format must be one of 'base64'"),
+    ({"input_type": "bogus"}, "input_type must be one of 'text', 'query', 'document'"),
+]
+
+
+def embed_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``input=["x"]`` with ``kwargs`` (which may replace ``input`` by a misspelling)."""
+    return {**({} if "inputs" in kwargs else {"input": ["x"]}), **kwargs}
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), BAD_KEYWORDS)
+@pytest.mark.anyio
+async def test_bad_embed_keywords_raise_before_sending(
+    emulator: Emulator, kwargs: dict[str, Any], needle: str
+) -> None:
+    """An unknown keyword (with the closest name suggested) or an unknown encoding or input
+    type raises RequestValidationError; nothing is sent."""
+    async with EmbeddingsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(RequestValidationError) as info:
+            await client.embed(**embed_arguments(kwargs))
+    assert needle in str(info.value)
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), BAD_KEYWORDS)
+def test_bad_sync_embed_keywords_raise_before_sending(kwargs: dict[str, Any], needle: str) -> None:
+    """The sync client raises the same errors, before any connection (nothing listens on
+    the endpoint's port: a request would fail with another error)."""
+    with (
+        inference.EmbeddingsClient("http://127.0.0.1:9", "key", retry=0) as client,
+        pytest.raises(RequestValidationError) as info,
+    ):
+        client.embed(**embed_arguments(kwargs))
+    assert needle in str(info.value)
 
 
 # -- the sync client -------------------------------------------------------------------------------

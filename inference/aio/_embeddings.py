@@ -15,7 +15,7 @@ from .._config import (
     RetryPolicy,
     Timeout,
 )
-from .._embeddings import check_extras, embeddings_body, loads_embeddings
+from .._embeddings import check_extras, checked_keywords, embeddings_body, loads_embeddings
 from .._endpoint import UNSET, Endpoint, EndpointKind
 from .._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
 from .._serialization import DecodeFailure, dumps
@@ -120,6 +120,7 @@ class EmbeddingsClient:
     def __repr__(self) -> str:
         return repr(self._connection).replace("ChatCompletionsClient", type(self).__name__, 1)
 
+    @checked_keywords
     @traced_embed
     async def embed(
         self,
