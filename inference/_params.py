@@ -137,7 +137,12 @@ def _sequence(name: str, value: Any, what: str) -> Sequence[Any]:
 
 
 def _stop(name: str, value: Any) -> list[str]:
-    items = [value] if isinstance(value, str) else _sequence(name, value, "str")
+    if not isinstance(value, str | list | tuple):
+        raise RequestValidationError(
+            f"{name} must be a string or a list of strings, got {type(value).__name__} "
+            f'{_show(value)}; pass {name}="..." or {name}=["...", "..."]'
+        )
+    items = [value] if isinstance(value, str) else value
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise RequestValidationError(
@@ -240,6 +245,10 @@ def _number(name: str, value: Any) -> float:
     return value  # type: ignore[no-any-return]
 
 
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
 def _whole(minimum: int | None) -> Callable[[str, Any], int]:
     def check(name: str, value: Any) -> int:
         if type(value) is not int:
@@ -249,6 +258,11 @@ def _whole(minimum: int | None) -> Callable[[str, Any], int]:
             )
         if minimum is not None and value < minimum:
             raise RequestValidationError(f"{name} must be at least {minimum}, got {value}")
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise RequestValidationError(
+                f"{name} must fit in a signed 64-bit integer ({_INT64_MIN} to {_INT64_MAX}), "
+                f"got {value}"
+            )
         return value
 
     return check
@@ -372,6 +386,12 @@ def check_json_numbers(value: Any, path: str) -> None:
             raise RequestValidationError(
                 f"{path} is {value!r}, which JSON cannot carry (it would be sent as null); "
                 "pass a finite number, or None to send null"
+            )
+    elif isinstance(value, int):
+        # The JSON encoder takes whole numbers from -2**63 to 2**64 - 1.
+        if not _INT64_MIN <= value <= 2**64 - 1:
+            raise RequestValidationError(
+                f"{path} is {value}, beyond the 64-bit whole numbers JSON is sent with"
             )
     elif isinstance(value, Mapping):
         for key, item in value.items():

@@ -108,7 +108,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"messages": {"role": "user", "content": "Hi"}}, "messages must be a list"),
     ({"messages": 5}, "messages must be a list"),
     ({"messages": (m for m in QUESTION)}, "messages must be a list"),
-    ({"stop": 5}, "stop must be a list of str"),
+    ({"stop": 5}, "stop must be a string or a list of strings, got int 5"),
+    ({"stop": b"x"}, "stop must be a string or a list of strings, got bytes"),
     ({"stop": ["a", 1]}, r"stop\[1\] must be a str"),
     ({"tools": 5}, "tools must be a list of tools"),
     ({"tools": "get_weather"}, "tools must be a list of tools"),
@@ -125,6 +126,10 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"n": True}, "n must be a whole number"),
     ({"n": 0}, "n must be at least 1"),
     ({"seed": 1.5}, "seed must be a whole number"),
+    ({"seed": 2**80}, r"seed must fit in a signed 64-bit integer \(-9223372036854775808 to "),
+    ({"seed": -(2**63) - 1}, "seed must fit in a signed 64-bit integer"),
+    ({"max_tokens": 2**63}, "max_tokens must fit in a signed 64-bit integer"),
+    ({"extra_body": {"k": [2**64]}}, r"extra_body\['k'\]\[0\] is 18446744073709551616, beyond"),
     ({"model": 5}, "model must be a str"),
     ({"model": " "}, "model must not be empty"),
     ({"user": 5}, "user must be a str"),
@@ -162,7 +167,7 @@ async def test_bad_arguments_raise_before_sending(
     [
         ({"temperature": "hot"}, "temperature must be a number"),
         ({"max_tokens": -1}, "max_tokens must be at least 1"),
-        ({"stop": 5}, "stop must be a list"),
+        ({"stop": 5}, "stop must be a string or a list of strings"),
         ({"model": 5}, "model must be a str"),
         ({"model_extras": {"top_k": math.nan}}, r"model_extras\['top_k'\] is nan"),
     ],
@@ -204,6 +209,17 @@ async def test_good_values_of_every_kind_are_sent(emulator: Emulator) -> None:
             "json_schema": {"name": "s", "schema": {"type": "object"}},
         },
     }
+
+
+@pytest.mark.parametrize("seed", [2**63 - 1, -(2**63)])
+@pytest.mark.anyio
+async def test_the_64_bit_bounds_are_sent(emulator: Emulator, seed: int) -> None:
+    """The largest and smallest signed 64-bit seeds, and an extra_body number up to the
+    unsigned 64-bit limit, go out as given."""
+    async with client_for(emulator) as client:
+        await client.complete(messages=QUESTION, seed=seed, extra_body={"big": 2**64 - 1})
+    assert emulator.requests[-1].json["seed"] == seed
+    assert emulator.requests[-1].json["big"] == 2**64 - 1
 
 
 # -- openai-python habits ----------------------------------------------------------------------
@@ -355,9 +371,9 @@ def test_typed_dicts_type_check_messages_tools_and_parameters(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"key_header": 5}, "key_header must be a list of str"),
+        ({"key_header": 5}, "key_header must be a string or a list of strings"),
         ({"key_header": ["x-key", 1]}, r"key_header\[1\] must be a str"),
-        ({"credential_scopes": 5}, "credential_scopes must be a list of str"),
+        ({"credential_scopes": 5}, "credential_scopes must be a string or a list of strings"),
         ({"credential_scopes": ["a", "b"]}, "exactly one scope, got 2"),
         ({"logging_enable": "yes"}, "logging_enable must be True or False"),
         ({"log_request_body": 1}, "log_request_body must be True or False"),
