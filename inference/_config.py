@@ -95,9 +95,11 @@ def _at_least_zero(_inst: object, attr: object, value: object) -> None:
 class Timeout:
     """Deadlines for one call, in seconds (None: no limit).
 
-    ``connect``: connection set-up. ``read``: until the response head arrives.
-    ``idle``: longest silence between two events of a stream (or while a non-streamed body
-    arrives). ``total``: the whole call,
+    ``connect``: connection set-up. ``read``: from sending the request until the response
+    head arrives, and for a non-streamed call until its whole body has arrived too (the answer
+    is generated before its head is sent: a body still arriving after ``read`` is trickling,
+    and is cut). ``idle``: longest silence between two events of a stream (or while a
+    non-streamed body arrives). ``total``: the whole call,
     stream included (off by default, so long streams are never cut while they flow).
     Pass it as ``timeout=`` to a client or to one call; a plain number sets connect, read and
     idle at once.

@@ -928,7 +928,7 @@ def test_the_read_bound_leaves_other_transports_alone() -> None:
             self._protocol = protocol
 
     for protocol in (Protocol(Odd()), Protocol(None), object(), None):
-        response = Response(cast(Any, Head(protocol)))
+        response = Response(cast(Any, Head(protocol)), 0.0)
         assert (response.status, response.headers["content-type"]) == (200, "application/json")
     assert Odd.max_size == "large"
 

@@ -40,7 +40,7 @@ async def test_response_handler_has_what_the_watched_protocol_overrides() -> Non
     """aiohttp's connection protocol still has the two methods the subclass extends, and the
     connector still builds protocols with ``_factory`` and counts them in ``_acquired`` and
     ``_conns``."""
-    for name in ("set_response_params", "data_received", "read_timeout", "start_timeout"):
+    for name in ("set_response_params", "data_received", "read_timeout", "start_timeout", "_loop"):
         assert hasattr(ResponseHandler, name), f"aiohttp ResponseHandler has no {name}"
     assert "read_timeout" in inspect.signature(ResponseHandler.set_response_params).parameters
     connector = aiohttp.TCPConnector()
@@ -65,6 +65,8 @@ async def test_the_watched_connector_and_pool_stats_work_on_a_real_exchange() ->
             assert isinstance(protocol, ResponseHandler)
             assert type(protocol).__name__ == "_WatchedHandler"
             assert protocol.started
+            sent_at = _compat.request_sent_at()
+            assert sent_at is not None and 0 < sent_at <= asyncio.get_running_loop().time()
             assert _compat.response_started(RuntimeError("after the head"))
             transport = protocol.transport
             assert transport is not None

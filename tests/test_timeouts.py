@@ -14,8 +14,17 @@ from typing import Any, cast
 
 import aiohttp
 import anyio
+import anyio.lowlevel
 import pytest
-from _fault_server import Exchange, FaultServer, chunk_event, completion, sse, stall
+from _fault_server import (
+    Exchange,
+    FaultServer,
+    _chunked,
+    chunk_event,
+    completion,
+    sse,
+    stall,
+)
 
 from inference import (
     ConnectTimeoutError,
@@ -324,3 +333,75 @@ async def test_per_call_timeout_overrides_the_client() -> None:
         server.plan(completion("still fine"))
         result = await client.complete(messages=HI)
         assert result.choices[0].message.content == "still fine"
+
+
+# -- a response that keeps trickling, a stream that never waits ------------------------------
+
+
+async def _trickling_json(ex: Exchange) -> bool:
+    """A 200 JSON head, then one space of chunked body every 0.05 s until the client leaves."""
+    await ex.send(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    with suppress(ConnectionError):
+        while not ex.reader.at_eof():
+            await ex.send(b"1\r\n \r\n")
+            await anyio.sleep(0.05)
+    return False
+
+
+@pytest.mark.anyio
+async def test_read_timeout_bounds_a_trickling_body() -> None:
+    """A non-streamed body that never ends but is never silent for Timeout.idle is cut by
+    Timeout.read (head and body together), without Timeout.total; it is not retried."""
+    async with (
+        FaultServer(default=_trickling_json) as server,
+        ChatCompletionsClient(
+            server.endpoint(), model="m", timeout=Timeout(connect=2, read=0.5, idle=0.5), retry=3
+        ) as client,
+    ):
+        with pytest.raises(ReadTimeoutError, match=r"Timeout\.read") as info:
+            with anyio.fail_after(10):  # the bug this guards against is a hang
+                await client.complete(messages=HI)
+        assert info.value.attempts == 1
+        assert len(server.attempts) == 1
+        assert client._transport.pool_stats()[0] == 0
+        await wait_until_server_sees_close(server)
+
+
+async def _flood(ex: Exchange) -> bool:
+    """An event stream sending events as fast as the client takes them, until it leaves."""
+    await ex.send(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    block = _chunked(chunk_event("x") * 200)
+    with suppress(ConnectionError):
+        while not ex.reader.at_eof():
+            await ex.send(block)
+    return False
+
+
+@pytest.mark.anyio
+async def test_total_timeout_cuts_a_fast_stream_promptly() -> None:
+    """Timeout.total ends a stream whose events arrive faster than they are consumed (its
+    reads never wait) soon after the deadline, not whenever a read happens to wait."""
+    async with (
+        FaultServer(default=_flood) as server,
+        ChatCompletionsClient(
+            server.endpoint(), model="m", timeout=Timeout(idle=5.0, total=1.0)
+        ) as client,
+    ):
+        received = 0
+        started = anyio.current_time()
+        with pytest.raises(TotalTimeoutError):
+            with anyio.fail_after(10):
+                stream = await client.complete(messages=HI, stream=True)
+                async with stream:
+                    async for _ in stream:
+                        received += 1
+                        await anyio.lowlevel.checkpoint()  # own work between updates
+        took = anyio.current_time() - started
+        assert received > 0
+        assert took < 3.0, f"TotalTimeoutError came {took:.1f} s after the call began"
+        assert client._transport.pool_stats()[0] == 0
+        await wait_until_server_sees_close(server)

@@ -16,6 +16,7 @@ gets its attempt count, and has keys and tokens removed, in one place (:meth:`Ca
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import time
@@ -414,20 +415,32 @@ class Caller:
         limit: int | None = None,
     ) -> bytes:
         """The body of ``response``, bounded in size (``max_response_bytes``; an error body
-        is cut to ``limit`` bytes instead) and in time. A body that keeps arriving is read to
-        its end however long it takes; only a silence longer than Timeout.idle (or read, when
-        idle is None) ends it, or the call's Timeout.total."""
+        is cut to ``limit`` bytes instead) and in time: the whole response, head and body,
+        within Timeout.read of sending the request (the answer is made before its head is
+        sent, so a body still arriving after that is trickling), no silence longer than
+        Timeout.idle (or read, when idle is None), and the call's Timeout.total."""
         timeout = call.timeout
         idle = timeout.idle if timeout.idle is not None else timeout.read
         response.set_body_timeout(idle)
+        read = timeout.read
         try:
-            with _bounded(call.deadline, attempt, "reading the response body"):
+            with (
+                _bounded(call.deadline, attempt, "reading the response body"),
+                _within(read, response.sent_at),
+            ):
                 if limit is not None:
                     return await response.read(limit, truncate=True)
                 return await response.read(self._max_body)
+            # Only the read deadline's scope ends the block without a return.
+            error = ReadTimeoutError(
+                f"the response did not complete within {read} s of the request "
+                "(Timeout.read bounds a non-streamed response, head and body)"
+            )
+            error._transient = False  # the server has answered
+            raise error
         except TimeoutError as exc:
             response.close()
-            if isinstance(exc, TotalTimeoutError):
+            if isinstance(exc, InferenceTimeoutError):
                 raise
             error = ReadTimeoutError(f"the response body stopped arriving: nothing for {idle} s")
             error._transient = False  # the server has answered
@@ -522,6 +535,11 @@ def _bounded(deadline: Deadline, attempts: int, during: str) -> AbstractContextM
     if deadline.at is None:
         return _NO_DEADLINE
     return _deadline_scope(deadline, attempts, during)
+
+
+def _within(seconds: float | None, since: float) -> anyio.CancelScope:
+    """A scope that cancels what it awaits ``seconds`` after the loop time ``since``."""
+    return anyio.CancelScope(deadline=math.inf if seconds is None else since + seconds)
 
 
 @contextmanager

@@ -12,6 +12,9 @@ versions they were checked with. Nothing else in the library touches a private n
   arrived before a request failed (a connection protocol that notes it, installed as the
   connector's ``_factory``), so that a POST the server has answered, however brokenly, is
   not sent again.
+* :func:`request_sent_at`: when the current request was handed to its connection (the same
+  protocol notes it), so that ``Timeout.read`` counts neither the wait for a pool slot nor the
+  connection set-up.
 * :func:`close_connections_now`: the synchronous part of ``BaseConnector.close()``
   (``_close``), for a finalizer that cannot await.
 * :func:`is_cut`: whether a body error means the connection was lost (retried) rather than
@@ -37,6 +40,7 @@ __all__ = [
     "close_connections_now",
     "is_cut",
     "pool_stats",
+    "request_sent_at",
     "response_started",
     "set_read_timeout",
     "watched_connector",
@@ -48,10 +52,13 @@ class _WatchedHandler(ResponseHandler):
 
     # True once a byte of the current response arrived (reset for each request).
     started = False
+    # The loop's time when the current request was about to be sent.
+    sent_at = 0.0
 
     def set_response_params(self, **kwargs: Any) -> None:
         """Called by aiohttp once per request, before it is sent."""
         self.started = False
+        self.sent_at = self._loop.time()
         _current.set(self)
         super().set_response_params(**kwargs)
 
@@ -80,6 +87,13 @@ def watched_connector(limit: int, ssl_context: ssl.SSLContext | None) -> aiohttp
 def begin_request() -> None:
     """Forget the previous request of this task (call before sending a new one)."""
     _current.set(None)
+
+
+def request_sent_at() -> float | None:
+    """The loop's time when the current request of this task was handed to its connection
+    (None for a caller's own session, whose connections are not watched)."""
+    protocol = _current.get()
+    return None if protocol is None else protocol.sent_at
 
 
 def response_started(exc: BaseException) -> bool:

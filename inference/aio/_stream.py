@@ -141,6 +141,14 @@ class AsyncChatCompletionsStream:
         parser = self._parser
         if self._watchdog is None:
             self._arm_watchdog()
+        deadline = self._deadline
+        if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+            # A fast stream's reads return without waiting, so the watchdog (which only acts
+            # on a read that waits) may not get its turn: the total deadline is checked here.
+            self._expired = "total"
+            parser.fail(_total_error())
+            self._close()
+            return
         self._reading = True
         try:
             chunk = await self._response.read_chunk()
@@ -171,8 +179,8 @@ class AsyncChatCompletionsStream:
 
     # The idle and total deadlines are kept by one timer per stream, armed while a read waits
     # and re-armed only when it fires early (a deadline that moved on), instead of a timeout
-    # scope around every network read: the per-read cost is one clock read. The timer runs on
-    # the loop's clock.
+    # scope around every network read: the per-read cost is one clock read (two with
+    # Timeout.total, checked before each read). The timer runs on the loop's clock.
 
     def _due(self) -> tuple[float | None, bool]:
         idle = None if self._idle is None else self._last_event + self._idle
@@ -217,7 +225,7 @@ class AsyncChatCompletionsStream:
         if expired is None:
             return None
         if expired == "total":
-            return TotalTimeoutError("the call took longer than Timeout.total", attempts=1)
+            return _total_error()
         return IdleTimeoutError(
             f"the stream sent no event for {self._idle} s (Timeout.idle); the connection was closed"
         )
@@ -308,6 +316,10 @@ class AsyncChatCompletionsStream:
     def text_deltas(self) -> AsyncIterator[str]:
         """Iterate only the non-empty text deltas of the first choice (for UI code)."""
         return _TextDeltas(self)
+
+
+def _total_error() -> TotalTimeoutError:
+    return TotalTimeoutError("the call took longer than Timeout.total", attempts=1)
 
 
 def _watchdog_fired(

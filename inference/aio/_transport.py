@@ -42,6 +42,7 @@ from ._compat import (
     close_connections_now,
     is_cut,
     pool_stats,
+    request_sent_at,
     response_started,
     set_read_timeout,
     watched_connector,
@@ -63,10 +64,12 @@ class Response:
     """A response whose head has arrived; the body is read with :meth:`read` or
     :meth:`read_chunk`. Always :meth:`release` or :meth:`close` it."""
 
-    __slots__ = ("_done", "_resp", "headers", "reason", "status")
+    __slots__ = ("_done", "_resp", "headers", "reason", "sent_at", "status")
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, sent_at: float) -> None:
         self._resp = resp
+        self.sent_at = sent_at
+        """The loop's time when the request was sent (``Timeout.read`` counts from it)."""
         bound_reads(resp, _READ_SIZE)
         self.status: int = resp.status
         self.reason: str = resp.reason or ""
@@ -317,14 +320,16 @@ class Transport:
     ) -> Response:
         """Send one request and wait for the response head.
 
-        Raises :class:`ConnectTimeoutError`, :class:`ReadTimeoutError` or
-        :class:`ServiceRequestError` when no response byte arrived, and
-        :class:`ServiceResponseError` (not to be retried) when a response began to arrive
-        but its head was broken.
+        The response's ``sent_at`` is when the request was handed to its connection (for a
+        caller's own session, when this call began). Raises :class:`ConnectTimeoutError`,
+        :class:`ReadTimeoutError` or :class:`ServiceRequestError` when no response byte
+        arrived, and :class:`ServiceResponseError` (not to be retried) when a response began
+        to arrive but its head was broken.
         """
         session = self._get_session()
         timeout = self._client_timeout(connect_timeout, read_timeout)
         begin_request()
+        began = asyncio.get_running_loop().time()
         try:
             resp = await session.request(
                 method,
@@ -337,7 +342,7 @@ class Transport:
             )
         except (aiohttp.ClientError, HttpProcessingError, OSError, ValueError, RuntimeError) as exc:
             raise _send_error(exc, url, connect_timeout, read_timeout) from exc
-        return Response(resp)
+        return Response(resp, request_sent_at() or began)
 
     def pool_stats(self) -> tuple[int, int]:
         """``(in_use, idle)`` connection counts of the pool (for tests and diagnostics)."""
