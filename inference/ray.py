@@ -31,6 +31,7 @@ pace each actor whatever you set.
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -67,7 +68,7 @@ def _rows(batch: Mapping[str, Any]) -> tuple[list[str], int]:
     return columns, sizes.pop() if sizes else 0
 
 
-class _Stage:
+class _Stage(ABC):
     """What both callable classes share: the actor's event loop, client and pace."""
 
     _url: str = _CHAT_URL
@@ -98,11 +99,13 @@ class _Stage:
         self._portal_cm: Any = anyio.from_thread.start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
 
+    @abstractmethod
     def _body(self, row: Mapping[str, Any]) -> Any:
-        raise NotImplementedError
+        """The request body for one row (chat or embeddings)."""
 
+    @abstractmethod
     def _columns(self, outcome: Outcome | LineError) -> dict[str, Any]:
-        raise NotImplementedError
+        """The output columns for one row's outcome."""
 
     def _requests(self, batch: Mapping[str, Any], size: int) -> list[BatchRequest | LineError]:
         lines = []

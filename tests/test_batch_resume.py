@@ -15,8 +15,6 @@ import pytest
 
 from inference.testing import Emulator, EmulatorOptions
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-
 COUNT = 200
 
 
