@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import json
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar, Union, get_args, get_origin
 
@@ -26,7 +26,14 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 T = TypeVar("T")
 
-__all__ = ["DecodeFailure", "converter", "structure", "to_json", "unstructure"]
+__all__ = [
+    "DecodeFailure",
+    "converter",
+    "keep_unread_dates",
+    "structure",
+    "to_json",
+    "unstructure",
+]
 
 
 class DecodeFailure(ValueError):
@@ -61,7 +68,8 @@ _created_cache: tuple[Any, datetime | None] = (None, None)
 
 def structure_created(value: Any, _type: Any = None) -> datetime | None:
     """A response's ``created`` (Unix seconds or milliseconds, or ISO text) as a datetime;
-    None when it cannot be read (the answer matters more than its date)."""
+    None when it cannot be read (the answer matters more than its date). The model builders
+    then keep the value as sent in ``extra`` (see :func:`keep_unread_dates`)."""
     # Stream chunks repeat the same ``created``: keep the last conversion.
     global _created_cache
     if value is None:
@@ -84,6 +92,24 @@ def structure_created(value: Any, _type: Any = None) -> datetime | None:
 
 
 converter.register_structure_hook(datetime | None, structure_created)
+
+
+def keep_unread_dates(result: Any, obj: Mapping[str, Any], names: Iterable[str]) -> None:
+    """Put the values of ``obj`` for the date fields ``names`` that could not be read as dates
+    (out of datetime's range, not a number nor ISO text) into ``result.extra``, as sent: the
+    field stays None and ``as_dict()`` / ``to_json()`` write the value back, so nothing the
+    service sent is lost."""
+    kept: dict[str, Any] | None = None
+    for name in names:
+        raw = obj.get(name)
+        if raw is not None and getattr(result, name) is None:
+            if kept is None:
+                kept = dict(result.extra)
+            kept[name] = raw
+    if kept is not None:
+        result.extra = kept
+
+
 converter.register_unstructure_hook(datetime, lambda d: int(d.timestamp()))
 converter.register_unstructure_hook(enum.Enum, lambda e: e.value)
 
@@ -117,6 +143,7 @@ converter.register_structure_hook_factory(lambda t: _enum_of(t) is not None, _en
 
 # Attributes that are not wire fields: never read from, nor written to, the wire.
 _LOCAL = frozenset({"extra", "parsed"})
+_DATE = datetime | None
 
 
 def _has_extra(t: Any) -> bool:
@@ -129,14 +156,16 @@ def _extensible_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
     }
     base = make_dict_structure_fn(cls, converter, **omitted)
     known: frozenset[str] = frozenset(a.name for a in attrs.fields(cls) if a.name not in _LOCAL)
+    dates = tuple(a.name for a in attrs.fields(attrs.resolve_types(cls)) if a.type == _DATE)
 
     def hook(obj: Any, _type: Any) -> Any:
         if obj is None:
             return cls()
-        if obj.keys() <= known:
-            return base(obj, cls)
         result = base(obj, cls)
-        result.extra = {k: v for k, v in obj.items() if k not in known}
+        if not obj.keys() <= known:
+            result.extra = {k: v for k, v in obj.items() if k not in known}
+        if dates:
+            keep_unread_dates(result, obj, dates)
         return result
 
     return hook

@@ -238,7 +238,8 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
         pop = o.pop
         choices = pop("choices", None)
         usage = pop("usage", None)
-        created = structure_created(pop("created", None))  # repeats are cached there
+        raw_created = pop("created", None)
+        created = structure_created(raw_created)  # repeats are cached there
         if choices and len(choices) == 1:
             # One choice (the usual case): its fields read inline, no call per level.
             c = choices[0]
@@ -287,6 +288,8 @@ def update_from_owned_dict(o: dict[str, Any]) -> m.StreamingChatCompletionsUpdat
         raise
     except Exception as exc:
         raise DecodeFailure(f"unexpected stream event shape: {brief(exc)}") from exc
+    if created is None and raw_created is not None:
+        o["created"] = raw_created  # unreadable as a date: kept as sent, in ``extra``
     update.extra = o if o else _NO_EXTRA
     return update
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import pickle
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from inference import RetryPolicy, Timeout
 from inference._config import requested_delay
-from inference._serialization import loads_update
+from inference._serialization import loads_completions, loads_update
 from inference.aio import ChatCompletionsClient
 from inference.exceptions import (
     HttpResponseError,
@@ -222,6 +223,50 @@ def test_created_in_milliseconds_or_out_of_range_does_not_lose_the_answer() -> N
     huge = loads_update(b'{"created":1e30,"choices":[{"index":0,"delta":{"content":"x"}}]}')
     assert huge.created is None
     assert huge.choices[0].delta.content == "x"
+
+
+@pytest.mark.parametrize("created", [10**19, -(10**15), "not a date", True])
+@pytest.mark.anyio
+async def test_a_created_that_is_no_date_is_kept_as_sent(created: object) -> None:
+    """A ``created`` outside datetime's range (or not a time at all) leaves ``created`` None
+    and keeps the value, as sent, in ``extra``: ``to_dict()``/``to_json()`` write it back, for
+    a non-streamed answer, each streamed update and the stream's final completion."""
+    created_json = json.dumps(created)
+    body = ANSWER.replace(b"1736389076", created_json.encode())
+    chunk = (
+        '{"id":"s","object":"chat.completion.chunk","created":%s,"model":"m",'
+        '"choices":[{"index":0,"delta":{"content":"%s"}}]}'
+    )
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if not (await request.json()).get("stream"):
+            return web.Response(body=body, content_type="application/json")
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for text in ("a", "b", "c"):  # repeated chunks take the parser's fast path
+            await response.write(b"data: " + (chunk % (created_json, text)).encode() + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    async with serve(handler) as url, ChatCompletionsClient(url) as client:
+        answer = await client.complete(messages=QUESTION)
+        stream = await client.complete(messages=QUESTION, stream=True)
+        updates = [u async for u in stream]
+    final = stream.get_final_completion()
+    assert answer.choices[0].message.content == "Hi"
+    assert final.choices[0].message.content == "abc"
+    for model in (answer, *updates, final):
+        assert model.created is None
+        assert model.extra["created"] == created
+        assert model.to_dict()["created"] == created
+        assert json.loads(model.to_json())["created"] == created
+
+
+def test_a_readable_created_is_not_repeated_in_extra() -> None:
+    """A ``created`` read as a date stays out of ``extra`` and is written as Unix seconds."""
+    answer = loads_completions(ANSWER)
+    assert answer.created is not None and "created" not in answer.extra
+    assert answer.to_dict()["created"] == 1736389076
 
 
 def test_bad_policy_and_timeout_values_are_validation_errors() -> None:
