@@ -527,6 +527,7 @@ def _raw_body(body: Any, stream: bool | None, named: Mapping[str, Any]) -> dict[
     wire = _mapping("the request body", body)
     if "messages" not in wire:
         raise RequestValidationError("the request body has no 'messages'")
+    check_json_numbers(wire, "body")
     if stream is not None:
         wire["stream"] = stream
     return wire

@@ -293,6 +293,44 @@ async def test_extra_body_with_a_raw_body(emulator: Emulator) -> None:
     assert len(emulator.requests) == 1
 
 
+BAD_BODIES = [
+    ({"messages": WIRE, "temperature": math.nan}, r"body\['temperature'\] is nan"),
+    ({"messages": WIRE, "logit_bias": {"50256": -math.inf}}, r"body\['logit_bias'\]\['50256'\]"),
+    (
+        {"messages": [{"role": "user", "content": "Hi", "weight": math.inf}]},
+        r"body\['messages'\]\[0\]\['weight'\] is inf, which JSON cannot carry",
+    ),
+    ({"messages": WIRE, "seed": 2**64}, r"body\['seed'\] is 18446744073709551616, beyond"),
+    ({"messages": WIRE, "opts": (1, -(2**63) - 1)}, r"body\['opts'\]\[1\] is -9223372036854775809"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_BODIES)
+@pytest.mark.anyio
+async def test_a_positional_body_gets_the_json_number_check(
+    emulator: Emulator, body: dict[str, Any], message: str
+) -> None:
+    """complete(body) refuses a NaN or infinite float, or a whole number JSON is not written
+    with, anywhere in the body, naming its place, as extra_body and model_extras do; nothing
+    is sent (NaN went out as null)."""
+    async with client_for(emulator) as client:
+        with pytest.raises(RequestValidationError, match=message):
+            await client.complete(body)
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_BODIES)
+def test_a_positional_body_gets_the_json_number_check_sync(
+    body: dict[str, Any], message: str
+) -> None:
+    """The same check on the sync client's complete(body)."""
+    with Emulator().run_in_thread() as emulator:
+        client = inference.ChatCompletionsClient(emulator.endpoint(), "test-key", retry=0)
+        with client, pytest.raises(RequestValidationError, match=message):
+            client.complete(body)
+        assert emulator.requests == []
+
+
 @pytest.mark.anyio
 async def test_extra_headers_and_extra_query(emulator: Emulator) -> None:
     """extra_headers are sent like headers; extra_query adds query parameters beside the
