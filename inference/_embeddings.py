@@ -77,11 +77,19 @@ def _dimensions(value: Any) -> int:
 
 
 def _choice(name: str, value: Any, enum_cls: type[enum.StrEnum]) -> str:
-    text = value.value if isinstance(value, enum_cls) else value
-    if not isinstance(text, str) or text not in enum_cls._value2member_map_:
-        allowed = ", ".join(repr(e.value) for e in enum_cls)
-        raise RequestValidationError(f"{name} must be one of {allowed}, got {value!r}")
-    return text
+    """The wire spelling of ``value``: a member of ``enum_cls``, or its value in any letter
+    case (``"BASE64"`` sends ``"base64"``, as azure-ai-inference's case-insensitive enums do;
+    services compare these values exactly)."""
+    if isinstance(value, enum_cls):
+        return value.value
+    if isinstance(value, str):
+        for member in enum_cls:
+            if member.value.casefold() == value.casefold():
+                return member.value
+    allowed = ", ".join(repr(e.value) for e in enum_cls)
+    raise RequestValidationError(
+        f"{name} must be one of {allowed}, got {value!r} (letter case does not matter)"
+    )
 
 
 def checked_keywords(method: F) -> F:

@@ -98,12 +98,13 @@ def test_body_has_the_named_parameters_and_extras() -> None:
             {"input": ["x"], "encoding_format": "yaml"},
             {},
             "encoding_format must be one of 'base64', 'binary', 'float', 'int8', 'ubinary', "
-            "'uint8', got 'yaml'",
+            "'uint8', got 'yaml' (letter case does not matter)",
         ),
         (
             {"input": ["x"], "input_type": "bogus"},
             {},
-            "input_type must be one of 'text', 'query', 'document', got 'bogus'",
+            "input_type must be one of 'text', 'query', 'document', got 'bogus' (letter case "
+            "does not matter)",
         ),
         ({"input": ["x"], "model": 5}, {}, "model must be a str"),
         ({"input": ["x"]}, {"dimensions": 3}, "collide with named parameters of embed()"),
@@ -212,6 +213,32 @@ async def test_dimensions_base64_and_defaults(emulator: Emulator) -> None:
         "input_type": "document",
     }
     assert emulator.requests[2].json["input_type"] == "query"
+
+
+@pytest.mark.anyio
+async def test_encoding_format_and_input_type_in_any_letter_case(emulator: Emulator) -> None:
+    """``"BASE64"``, ``"Query"`` (as a call's values and as client defaults) are accepted and
+    sent in the spelling services expect (lower case); a base64 answer is still decoded."""
+    async with EmbeddingsClient(
+        emulator.endpoint(), "key", dimensions=8, input_type="DOCUMENT"
+    ) as client:
+        packed = await client.embed(input=["x"], encoding_format="BASE64", input_type="Query")
+        plain = await client.embed(input=["x"], encoding_format="Float")
+    assert emulator.requests[0].json["encoding_format"] == "base64"
+    assert emulator.requests[0].json["input_type"] == "query"
+    assert emulator.requests[1].json["encoding_format"] == "float"
+    assert emulator.requests[1].json["input_type"] == "document"
+    assert packed.data[0].embedding == plain.data[0].embedding == vector("x", 8)
+
+
+def test_encoding_format_and_input_type_in_any_letter_case_sync() -> None:
+    """The sync client sends the same canonical spellings."""
+    with Emulator(model_type="embeddings").run_in_thread() as emu:
+        with inference.EmbeddingsClient(emu.endpoint(), "key", encoding_format="UInt8") as client:
+            result = client.embed(input=["x"], input_type="TEXT", dimensions=4)
+        assert emu.requests[0].json["encoding_format"] == "uint8"
+        assert emu.requests[0].json["input_type"] == "text"
+    assert all(isinstance(v, int) and 0 <= v <= 255 for v in result.data[0].embedding)
 
 
 @pytest.mark.anyio
