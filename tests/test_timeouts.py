@@ -7,7 +7,9 @@ matters) that a healthy stream is never cut.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, cast
@@ -25,7 +27,10 @@ from _fault_server import (
     sse,
     stall,
 )
+from _loopback import serve_in_thread
+from aiohttp import web
 
+import inference
 from inference import (
     ConnectTimeoutError,
     IdleTimeoutError,
@@ -405,3 +410,46 @@ async def test_total_timeout_cuts_a_fast_stream_promptly() -> None:
         assert took < 3.0, f"TotalTimeoutError came {took:.1f} s after the call began"
         assert client._transport.pool_stats()[0] == 0
         await wait_until_server_sees_close(server)
+
+
+_FLOOD_BLOCK = (
+    b'data: {"id":"f","object":"chat.completion.chunk","created":1736389076,"model":"m",'
+    b'"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n'
+) * 200
+
+
+async def _flood_handler(request: web.Request) -> web.StreamResponse:
+    """An aiohttp event stream writing events as fast as it can, forever (until the client
+    leaves)."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    with suppress(ConnectionError):
+        while True:
+            await response.write(_FLOOD_BLOCK)
+            await asyncio.sleep(0)  # let the server's loop see the client leave
+    return response
+
+
+def test_total_timeout_cuts_a_fast_stream_promptly_sync() -> None:
+    """The sync API: Timeout.total ends a stream whose events never stop arriving (the pump
+    on the client's loop never waits for a read) soon after the deadline. Without the bound,
+    the loop below would run on: it gives up after WATCHDOG seconds and the test fails."""
+    total, watchdog = 0.5, 20.0
+    received = 0
+    with (
+        serve_in_thread(_flood_handler) as url,
+        inference.ChatCompletionsClient(
+            f"{url}/v1", model="m", timeout=Timeout(idle=5.0, total=total), retry=0
+        ) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(TotalTimeoutError), client.complete(messages=HI, stream=True) as stream:
+            for _ in stream:
+                received += 1
+                if time.monotonic() - started > watchdog:
+                    break
+        took = time.monotonic() - started
+        assert received > 0
+        # Generous for a loaded machine: the deadline is 0.5 s, the bound ten times that.
+        assert took < 5.0, f"TotalTimeoutError came {took:.1f} s after the call began"
+        assert client._async._transport.pool_stats()[0] == 0
