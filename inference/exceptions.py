@@ -122,7 +122,10 @@ class CredentialError(InferenceError, _azure.ClientAuthenticationError):
 
 
 class ServiceRequestError(InferenceError, _azure.ServiceRequestError):
-    """The request got no response: connection refused, reset, DNS failure, TLS failure.
+    """The request got no response: connection refused, reset, DNS failure, TLS failure, or
+    the server closed the connection before answering. The message names the server
+    (``scheme://host:port``) and what happened; the lower layer's exception is chained as
+    ``__cause__``.
 
     ``attempts`` says how many attempts were made before giving up.
     """
@@ -136,9 +139,10 @@ class ServiceResponseError(InferenceError, _azure.ServiceResponseError):
     """The response began but its body was cut off (connection reset, truncated body), or
     the response arrived broken (a head that cannot be parsed, a body that does not decode).
 
-    Raised for non-streamed responses, after the retries (a cut body is retried like a
-    request that got no response; a broken response is not, since the server has answered);
-    a stream cut off raises :class:`StreamInterruptedError` instead, with the part received.
+    Raised for non-streamed responses, and not retried: once a response has begun, the
+    server may already have done (and billed) the work. A stream cut off raises
+    :class:`StreamInterruptedError` instead, with the part received. The message names the
+    server and what happened; the lower layer's exception is chained as ``__cause__``.
     ``attempts`` says how many attempts were made.
     """
 

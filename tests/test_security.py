@@ -546,6 +546,11 @@ async def test_tls_certificate_is_verified_by_default(
         assert client._transport.pool_stats()[0] == 0
     message = str(info.value).lower()
     assert "certificate verify failed" in message
+    assert (
+        f"tls with {url.removesuffix('/v1')} failed: the server's certificate was refused"
+        in message
+    )
+    assert "[ssl:" not in message and "_ssl.c" not in message
     assert info.value.attempts == 1
     assert not [r for r in caplog.records if "retrying" in r.getMessage()]
     assert served == []

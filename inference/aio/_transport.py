@@ -17,13 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import re
+import socket
 import ssl
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import (
+    ContentEncodingError,
+    ContentLengthError,
+    HttpProcessingError,
+    TransferEncodingError,
+)
+from yarl import URL
 
 from .._config import DEFAULT_MAX_CONNECTIONS
 from .._version import __version__
@@ -64,12 +73,16 @@ class Response:
     """A response whose head has arrived; the body is read with :meth:`read` or
     :meth:`read_chunk`. Always :meth:`release` or :meth:`close` it."""
 
-    __slots__ = ("_done", "_resp", "headers", "reason", "sent_at", "status")
+    __slots__ = ("_done", "_resp", "headers", "origin", "reason", "sent_at", "status")
 
-    def __init__(self, resp: aiohttp.ClientResponse, sent_at: float) -> None:
+    def __init__(
+        self, resp: aiohttp.ClientResponse, sent_at: float, origin: str = "the server"
+    ) -> None:
         self._resp = resp
         self.sent_at = sent_at
         """The loop's time when the request was sent (``Timeout.read`` counts from it)."""
+        self.origin = origin
+        """Scheme, host and port of the server that answered (for error messages)."""
         bound_reads(resp, _READ_SIZE)
         self.status: int = resp.status
         self.reason: str = resp.reason or ""
@@ -114,7 +127,7 @@ class Response:
             raise
         except _BODY_ERRORS as exc:
             self.close()
-            raise _body_error(exc) from exc
+            raise _body_error(exc, self.origin) from exc
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _check_length(self, limit: int, truncate: bool) -> None:
@@ -144,7 +157,8 @@ class Response:
         except _BODY_ERRORS as exc:
             self.close()
             raise StreamInterruptedError(
-                f"the connection broke in the middle of the stream: {_describe(exc)}"
+                f"the connection to {self.origin} broke in the middle of the stream: "
+                f"{_cut_reason(exc)}"
             ) from exc
 
     async def drain(self, limit: int = 65536) -> None:
@@ -220,22 +234,109 @@ class _LowerHeaders(Mapping[str, str]):
         return repr(self._h)
 
 
-def _describe(exc: BaseException) -> str:
-    # A ClientResponseError's str() repeats the URL; its message is what went wrong.
-    text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
+# -- what went wrong, in the project's words ---------------------------------------------------
+# The messages say what happened and with which server; the aiohttp, ssl or OS exception stays
+# chained as ``__cause__`` for whoever needs its details.
+
+# "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)" -> "wrong version number"
+_SSL_NOISE = re.compile(r"^\[[A-Z0-9_]+: [A-Z0-9_]+\] |\s*\(_ssl\.c:\d+\)$")
+# "[Errno 111] Connect call failed" -> "Connect call failed"
+_ERRNO = re.compile(r"^\[Errno -?\d+\] ")
+# "<ContentLengthError: 400, message='Not enough data ...'>" -> "Not enough data ..."
+_WRAPPED = re.compile(r"<[A-Za-z]+: \d+, message=(['\"])(.*?)\1>")
+# aiohttp's "(received 17 of 1000 bytes)" of a body shorter than its Content-Length.
+_RECEIVED = re.compile(r"received (\d+) of (\d+) bytes")
+# "ServerDisconnectedError: " and the like, in front of a lower layer's own words.
+_CLASS_PREFIX = re.compile(r"\b[A-Z][A-Za-z]*(?:Error|Exception): ")
+_DNS_ERRORS: tuple[type[BaseException], ...] = (
+    socket.gaierror,
+    *((aiohttp.ClientConnectorDNSError,) if hasattr(aiohttp, "ClientConnectorDNSError") else ()),
+)
+
+
+def _plain(exc: BaseException | None) -> str:
+    """What ``exc`` says, without class names, errno prefixes or wrapped reprs."""
+    if exc is None:
+        return "no detail was given"
+    if isinstance(exc, aiohttp.ClientResponseError | HttpProcessingError):
+        text = str(exc.message)  # their str() repeats the status and the URL
+    elif isinstance(exc, ssl.SSLError):
+        text = _SSL_NOISE.sub("", str(exc.args[1] if len(exc.args) > 1 else exc))
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc)
+    text = _CLASS_PREFIX.sub("", _WRAPPED.sub(r"\2", _ERRNO.sub("", text))).strip()
     if len(text) > 300:
         text = text[:300] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text or "no detail was given"
 
 
-def _body_error(exc: BaseException) -> ServiceResponseError:
+def _connect_reason(exc: aiohttp.ClientConnectorError, host: str) -> str:
+    """Why a connection could not be set up."""
+    os_error = exc.os_error
+    if isinstance(exc, _DNS_ERRORS) or isinstance(os_error, socket.gaierror):
+        return f"the host name {host} could not be resolved (DNS: {_plain(os_error)})"
+    if isinstance(os_error, ConnectionRefusedError):
+        return (
+            "the connection was refused (nothing listens on that port, or a firewall "
+            "turned the connection away)"
+        )
+    if isinstance(os_error, ConnectionResetError):
+        return "the connection was reset while it was being set up"
+    return _plain(os_error)
+
+
+def _tls_reason(exc: aiohttp.ClientSSLError) -> str:
+    """Why TLS failed: the certificate was refused, or the handshake broke."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        error = exc.certificate_error
+        detail = getattr(error, "verify_message", None) or _plain(error)
+        return (
+            f"the server's certificate was refused (certificate verify failed: {detail}); "
+            "a private CA or self-signed certificate needs a session that trusts it (session=)"
+        )
+    return (
+        f"the handshake broke ({_plain(exc.os_error)}); check that the server speaks https "
+        "on that port"
+    )
+
+
+def _cut_reason(exc: BaseException) -> str:
+    """Why a body stopped before its end (see :func:`is_cut`)."""
+    cause = exc.__cause__ if isinstance(exc, aiohttp.ClientPayloadError) else exc
+    if isinstance(cause, ContentLengthError):
+        counts = _RECEIVED.search(str(cause.message))
+        got = f"{counts[1]} of the {counts[2]}" if counts else "fewer than the"
+        return (
+            f"the server closed the connection before the whole body arrived ({got} bytes "
+            "its Content-Length announced)"
+        )
+    if isinstance(cause, TransferEncodingError | aiohttp.ClientPayloadError):
+        return "the server closed the connection before the end of the body"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(exc, ConnectionResetError) or (
+        isinstance(exc, OSError) and exc.errno == errno.ECONNRESET
+    ):
+        return "the connection was reset"
+    return _plain(exc)
+
+
+def _body_error(exc: BaseException, origin: str) -> ServiceResponseError:
     """The project's error for a failure while a body was read (see :func:`is_cut`)."""
     if is_cut(exc):
         return ServiceResponseError(
-            f"the connection failed while reading the response body: {_describe(exc)}"
+            f"the response from {origin} was cut off while its body was read: {_cut_reason(exc)}"
         )
+    cause = exc.__cause__ if isinstance(exc, aiohttp.ClientPayloadError) else exc
+    if isinstance(cause, ContentEncodingError):
+        detail = "its compressed data does not decompress as its Content-Encoding says"
+    else:
+        detail = _plain(cause if isinstance(cause, HttpProcessingError) else exc)
     error = ServiceResponseError(
-        f"the response body arrived broken (not retried: the server answered): {_describe(exc)}"
+        f"the response body from {origin} arrived broken (not retried: the server answered): "
+        f"{detail}"
     )
     error._transient = False
     return error
@@ -342,7 +443,7 @@ class Transport:
             )
         except (aiohttp.ClientError, HttpProcessingError, OSError, ValueError, RuntimeError) as exc:
             raise _send_error(exc, url, connect_timeout, read_timeout) from exc
-        return Response(resp, request_sent_at() or began)
+        return Response(resp, request_sent_at() or began, _origin(url))
 
     def pool_stats(self) -> tuple[int, int]:
         """``(in_use, idle)`` connection counts of the pool (for tests and diagnostics)."""
@@ -400,25 +501,40 @@ def _send_error(
             "(Timeout.read; not retried: the server had begun to answer)"
         )
     elif isinstance(exc, aiohttp.ClientSSLError):
-        error = ServiceRequestError(
-            f"TLS with {origin} failed (the certificate was checked and refused, or "
-            f"the handshake broke): {exc.os_error or _describe(exc)}"
-        )
+        error = ServiceRequestError(f"TLS with {origin} failed: {_tls_reason(exc)}")
     elif isinstance(exc, aiohttp.ClientConnectorError):
-        return ServiceRequestError(f"cannot connect to {origin}: {exc.os_error or _describe(exc)}")
+        return ServiceRequestError(
+            f"cannot connect to {origin}: {_connect_reason(exc, _host(url))}"
+        )
     elif started:
         error = ServiceResponseError(
             f"the response from {origin} arrived broken (not retried: the server had begun "
-            f"to answer): {_describe(exc)}"
+            f"to answer): {_head_reason(exc)}"
         )
     else:
         return ServiceRequestError(
-            f"the request to {origin} failed before a response arrived: {_describe(exc)}"
+            f"the request to {origin} failed before a response arrived: {_cut_reason(exc)}"
         )
     error._transient = False
     return error
 
 
+def _head_reason(exc: BaseException) -> str:
+    """Why a response head that had begun to arrive could not be read."""
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection before the response head was complete"
+    if isinstance(exc, aiohttp.ClientResponseError | HttpProcessingError):
+        return f"the response head could not be parsed ({_plain(exc)})"
+    return _cut_reason(exc)
+
+
 def _origin(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
+    """``scheme://host:port`` of ``url``, without user information, path or query."""
+    parsed = URL(url)
+    if not parsed.absolute:
+        return "the server"
+    return str(parsed.origin())
+
+
+def _host(url: str) -> str:
+    return URL(url).host or "the server"
