@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ._config import RetryPolicy, Timeout
     from ._embeddings_sync import EmbeddingsClient, load_client
     from ._endpoint import Endpoint, EndpointKind
+    from ._options import ChatClientOptions, ClientOptions, EmbeddingsClientOptions
     from ._params import CompleteParams, RequestParams, ToolLoopParams
     from ._parse import partial_json
     from ._sync import ChatCompletionsClient, ChatCompletionsStream
@@ -79,6 +80,9 @@ _LAZY: dict[str, str] = {
     "load_client": "._embeddings_sync",
     "Endpoint": "._endpoint",
     "EndpointKind": "._endpoint",
+    "ChatClientOptions": "._options",
+    "ClientOptions": "._options",
+    "EmbeddingsClientOptions": "._options",
     "CompleteParams": "._params",
     "RequestParams": "._params",
     "ToolLoopParams": "._params",
@@ -143,15 +147,18 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ChatClientOptions",
     "ChatCompletionsAccumulator",
     "ChatCompletionsClient",
     "ChatCompletionsStream",
     "ClientAuthenticationError",
+    "ClientOptions",
     "CompleteParams",
     "ConnectTimeoutError",
     "ContentFilterError",
     "CredentialError",
     "EmbeddingsClient",
+    "EmbeddingsClientOptions",
     "Endpoint",
     "EndpointKind",
     "ErrorResponse",

@@ -19,7 +19,8 @@ max_retry_after  60 s       longest server-requested wait (Retry-After, retry-af
                             is waited for; a 429/503 asking for longer is raised at once
 ===============  =========  ===================================================================
 
-Limits of one client (``ChatCompletionsClient(..., max_connections=, max_response_bytes=)``):
+Limits of one client (``ChatCompletionsClient(..., max_connections=, max_response_bytes=)``;
+the options are declared in :mod:`inference._options`):
 
 ==================  =======  ======================================================================
 max_connections     100      connections kept open at most; more concurrent requests wait for a

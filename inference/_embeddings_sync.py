@@ -5,28 +5,21 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Unpack
 
 from ._auth import Credential
-from ._config import (
-    DEFAULT_MAX_CONNECTIONS,
-    EMBEDDINGS_MAX_RESPONSE_BYTES,
-    RetryPolicy,
-    Timeout,
-)
+from ._config import RetryPolicy, Timeout
 from ._embeddings import checked_keywords
-from ._endpoint import UNSET, Endpoint, EndpointKind
+from ._endpoint import Endpoint
 from ._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
+from ._options import EmbeddingsClientOptions
 from ._portal import Portal
 from ._sync import ChatCompletionsClient
 from .aio._embeddings import EmbeddingsClient as _AsyncEmbeddingsClient
 from .exceptions import ResourceNotFoundError
 from .models import EmbeddingEncodingFormat, EmbeddingInputType, EmbeddingsResult, ModelInfo
-
-if TYPE_CHECKING:
-    import aiohttp
 
 __all__ = ["EmbeddingsClient", "load_client"]
 
@@ -46,7 +39,9 @@ class EmbeddingsClient:
 
     Default request parameters (``model``, ``dimensions``, ``encoding_format``,
     ``input_type``, ``model_extras``) given here apply to every :meth:`embed` call that does
-    not set them.
+    not set them. The keywords are declared once, in
+    :class:`~inference.EmbeddingsClientOptions`; an unknown one (or one of the chat client's
+    only, such as ``temperature``) raises :class:`~inference.exceptions.RequestValidationError`.
 
     Use it as ``with EmbeddingsClient(...) as client:`` or call :meth:`close`. One client may
     be shared by many threads. Its event loop starts on first use; Ctrl-C during a call
@@ -57,57 +52,10 @@ class EmbeddingsClient:
         self,
         endpoint: str,
         credential: Credential | None = None,
-        *,
-        model: str | None = None,
-        dimensions: int | None = None,
-        encoding_format: EmbeddingEncodingFormat | str | None = None,
-        input_type: EmbeddingInputType | str | None = None,
-        model_extras: Mapping[str, Any] | None = None,
-        api_version: Any = UNSET,
-        endpoint_kind: EndpointKind | str | None = None,
-        key_header: str | Sequence[str] | None = None,
-        token_scope: str | None = None,
-        credential_scopes: Sequence[str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
-        session: aiohttp.ClientSession | None = None,
-        trust_env: bool = False,
-        log_request_body: bool = False,
-        enforce_https: bool = True,
-        response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
-        user_agent: str | None = None,
-        logging_enable: bool = False,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        max_response_bytes: int = EMBEDDINGS_MAX_RESPONSE_BYTES,
+        **options: Unpack[EmbeddingsClientOptions],
     ) -> None:
         # Building the async client needs no event loop: arguments are checked right here.
-        self._async = _AsyncEmbeddingsClient(
-            endpoint,
-            credential,
-            model=model,
-            dimensions=dimensions,
-            encoding_format=encoding_format,
-            input_type=input_type,
-            model_extras=model_extras,
-            api_version=api_version,
-            endpoint_kind=endpoint_kind,
-            key_header=key_header,
-            token_scope=token_scope,
-            credential_scopes=credential_scopes,
-            headers=headers,
-            timeout=timeout,
-            retry=retry,
-            session=session,
-            trust_env=trust_env,
-            log_request_body=log_request_body,
-            enforce_https=enforce_https,
-            response_hook=response_hook,
-            user_agent=user_agent,
-            logging_enable=logging_enable,
-            max_connections=max_connections,
-            max_response_bytes=max_response_bytes,
-        )
+        self._async = _AsyncEmbeddingsClient(endpoint, credential, **options)
         self._portal = Portal(self._async.close)
         # Safety net: stop the loop when the client is garbage collected or at exit.
         self._finalizer = weakref.finalize(self, self._portal.stop)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import Any, Literal, Unpack
+from typing import Any, Literal
 
-from ._params import RequestParams
+from ._options import option_names, unpacked_options
 from .exceptions import RequestValidationError, ResourceNotFoundError
 from .models import ModelInfo
 
@@ -50,22 +50,17 @@ def client_kind(info: ModelInfo) -> Literal["chat", "embeddings"]:
 
 
 def _parameters(cls: type) -> frozenset[str]:
-    """The keywords the constructor of ``cls`` takes, the keys of ``**defaults:
-    Unpack[RequestParams]`` included."""
-    names: set[str] = set()
-    for param in inspect.signature(cls).parameters.values():
-        if param.kind is param.VAR_KEYWORD:
-            names |= _unpacked_keys(param.annotation)
-        else:
-            names.add(param.name)
+    """The keywords the constructor of ``cls`` takes: its named parameters and the keys of
+    its ``**options: Unpack[...]`` (a TypedDict of :mod:`inference._options`)."""
+    names = {
+        param.name
+        for param in inspect.signature(cls).parameters.values()
+        if param.kind is not param.VAR_KEYWORD
+    }
+    declared = unpacked_options(cls.__init__)  # type: ignore[misc]
+    if declared is not None:
+        names |= option_names(declared)
     return frozenset(names - {"endpoint", "credential"})
-
-
-def _unpacked_keys(annotation: Any) -> set[str]:
-    """The keys ``**kwargs`` takes (annotations are text here: ``"Unpack[RequestParams]"``)."""
-    if annotation in ("Unpack[RequestParams]", Unpack[RequestParams]):
-        return set(RequestParams.__required_keys__ | RequestParams.__optional_keys__)
-    raise TypeError(f"load_client() cannot tell which keywords **{annotation} takes")
 
 
 # Request defaults, not connection settings: the probe that reads /info goes without them.

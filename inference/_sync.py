@@ -40,9 +40,10 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from ._accumulate import text_delta
 from ._auth import Credential
-from ._config import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, RetryPolicy, Timeout
-from ._endpoint import UNSET, Endpoint, EndpointKind
-from ._params import CompleteParams, MessageInput, RequestParams, ToolInput, ToolLoopParams
+from ._config import RetryPolicy, Timeout
+from ._endpoint import Endpoint
+from ._options import ChatClientOptions
+from ._params import CompleteParams, MessageInput, ToolInput, ToolLoopParams
 from ._portal import Portal
 from ._streamparser import Handoff, StreamParser, StreamState
 from ._tools import DEFAULT_MAX_ROUNDS, ToolRunEvent, ToolRunResult, iterate_on_portal
@@ -53,7 +54,7 @@ from .exceptions import InferenceError, StreamError
 from .models import ChatCompletions, ModelInfo, StreamingChatCompletionsUpdate
 
 if TYPE_CHECKING:
-    import aiohttp
+    pass
 
 __all__ = ["ChatCompletionsClient", "ChatCompletionsStream"]
 
@@ -70,13 +71,15 @@ class ChatCompletionsClient:
     ai.azure.com/models``), a serverless endpoint, an Azure OpenAI deployment (``.../openai/
     deployments/<name>``) or v1 (``.../openai/v1``) URL, GitHub Models, or any
     OpenAI-compatible server (``http://localhost:8000/v1``). The kind is detected from the URL;
-    ``endpoint_kind=``, ``api_version=``, ``key_header=`` and ``token_scope=`` override it.
+    ``endpoint_kind=``, ``api_version=``, ``key_header=`` and ``token_scope=`` (or
+    ``credential_scopes=``, azure-core's spelling) override it.
 
     ``credential``: an ``AzureKeyCredential``, a key string, an azure-identity credential
     (e.g. ``DefaultAzureCredential()``), or None for servers without auth.
 
     Default request parameters (``model``, ``temperature``, ``max_tokens``, ...) given here
-    apply to every :meth:`complete` call that does not set them. ``headers`` are sent with
+    apply to every :meth:`complete` call that does not set them; ``model_extras`` are sent
+    with every request, at the body root. ``headers`` are sent with
     every request. ``timeout`` (:class:`inference.Timeout` or seconds) and ``retry``
     (:class:`inference.RetryPolicy` or a number of retries) set the defaults for every call.
     ``session``: an ``aiohttp.ClientSession`` to use (it must belong to the client's own event
@@ -93,7 +96,9 @@ class ChatCompletionsClient:
     (each attempt, retries included), e.g. to read ``x-ratelimit-*`` headers; it runs on the
     client's event loop thread, must not block, and what it raises ends the call.
     ``max_connections`` and ``max_response_bytes``: the pool size and the largest body read,
-    as on :class:`inference.aio.ChatCompletionsClient`.
+    as on :class:`inference.aio.ChatCompletionsClient`. The keywords are declared once, in
+    :class:`~inference.ChatClientOptions`; an unknown one raises
+    :class:`~inference.exceptions.RequestValidationError` naming the closest one.
 
     Use it as ``with ChatCompletionsClient(...) as client:`` or call :meth:`close`. One client
     may be shared by many threads. Its event loop starts on first use; Ctrl-C during a call
@@ -108,51 +113,10 @@ class ChatCompletionsClient:
         self,
         endpoint: str,
         credential: Credential | None = None,
-        *,
-        model_extras: Mapping[str, Any] | None = None,
-        api_version: Any = UNSET,
-        endpoint_kind: EndpointKind | str | None = None,
-        key_header: str | Sequence[str] | None = None,
-        token_scope: str | None = None,
-        credential_scopes: Sequence[str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
-        session: aiohttp.ClientSession | None = None,
-        trust_env: bool = False,
-        log_request_body: bool = False,
-        enforce_https: bool = True,
-        response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
-        user_agent: str | None = None,
-        logging_enable: bool = False,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        **defaults: Unpack[RequestParams],
+        **options: Unpack[ChatClientOptions],
     ) -> None:
         # Building the async client needs no event loop: arguments are checked right here.
-        self._async = _AsyncClient(
-            endpoint,
-            credential,
-            model_extras=model_extras,
-            api_version=api_version,
-            endpoint_kind=endpoint_kind,
-            key_header=key_header,
-            token_scope=token_scope,
-            credential_scopes=credential_scopes,
-            headers=headers,
-            timeout=timeout,
-            retry=retry,
-            session=session,
-            trust_env=trust_env,
-            log_request_body=log_request_body,
-            enforce_https=enforce_https,
-            response_hook=response_hook,
-            user_agent=user_agent,
-            logging_enable=logging_enable,
-            max_connections=max_connections,
-            max_response_bytes=max_response_bytes,
-            **defaults,
-        )
+        self._async = _AsyncClient(endpoint, credential, **options)
         self._portal = Portal(self._async.close)
         # Safety net: stop the loop when the client is garbage collected or at exit.
         self._finalizer = weakref.finalize(self, self._portal.stop)

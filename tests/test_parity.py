@@ -20,6 +20,7 @@ import pytest
 import inference
 import inference.aio
 from inference import _sync
+from inference._options import option_names, unpacked_options
 from inference.models import UserMessage
 from inference.testing import Emulator
 
@@ -85,6 +86,22 @@ def describe(
         for p in signature.parameters.values()
     ]
     rows.append(("return", fix(signature.return_annotation)))
+    return rows
+
+
+def constructor(cls: type) -> list[tuple[str, ...]]:
+    """The constructor's parameters (as :func:`describe` gives them), and each keyword of its
+    ``**options: Unpack[...]`` with its declared type: the TypedDict the annotation names is
+    looked up, so a twin whose options differ is told apart even under the same name."""
+    init = vars(cls).get("__init__", object.__init__)
+    rows = describe(inspect.signature(init))
+    declared = None if init is object.__init__ else unpacked_options(init)
+    if declared is not None:
+        hints = declared.__annotations__  # the declared text (ForwardRef), not evaluated
+        rows += [
+            ("option", name, getattr(hints[name], "__forward_arg__", str(hints[name])))
+            for name in sorted(option_names(declared))
+        ]
     return rows
 
 
@@ -157,8 +174,7 @@ def surface_differences(async_cls: type, sync_cls: type) -> list[str]:
             name, async_members[expected[name]], sync_members[name], rename, sync_cls
         )
     if async_cls.__name__ not in NOT_CONSTRUCTED:
-        a_init = describe(inspect.signature(vars(async_cls).get("__init__", object.__init__)))
-        s_init = describe(inspect.signature(vars(sync_cls).get("__init__", object.__init__)))
+        a_init, s_init = constructor(async_cls), constructor(sync_cls)
         if a_init != s_init:
             problems.append(f"{sync_cls.__name__}.__init__ differs from the async constructor")
     if not (async_cls.__doc__ and sync_cls.__doc__):
@@ -324,3 +340,23 @@ def test_a_member_gained_on_one_side_is_reported(monkeypatch: pytest.MonkeyPatch
         inference.aio.ChatCompletionsClient, inference.ChatCompletionsClient
     )
     assert problems == ["ChatCompletionsClient lacks the twin of ChatCompletionsClient.loop"]
+
+
+def test_the_constructors_options_are_compared_key_by_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The constructors take ``**options: Unpack[...]``: parity looks inside the TypedDict, so
+    a sync client whose options differ (under the same TypedDict name) is reported."""
+    rows = constructor(inference.ChatCompletionsClient)
+    assert ("option", "max_connections", "int") in rows
+    assert ("option", "temperature", "float | None") in rows
+    assert not any(
+        r[:2] == ("option", "temperature") for r in constructor(inference.EmbeddingsClient)
+    )
+
+    class ChatClientOptions(_sync.ChatClientOptions, total=False):  # one more key
+        colour: str
+
+    monkeypatch.setattr(_sync, "ChatClientOptions", ChatClientOptions)
+    problems = surface_differences(
+        inference.aio.ChatCompletionsClient, inference.ChatCompletionsClient
+    )
+    assert problems == ["ChatCompletionsClient.__init__ differs from the async constructor"]

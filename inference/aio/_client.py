@@ -22,12 +22,13 @@ from .._config import (
     RetryPolicy,
     Timeout,
 )
-from .._endpoint import UNSET, Endpoint, EndpointKind, is_secure_for_credentials, resolve_endpoint
+from .._endpoint import UNSET, Endpoint, is_secure_for_credentials, resolve_endpoint
+from .._options import ChatClientOptions, check_limit, check_options
 from .._params import (
+    DEFAULT_NAMES,
     CompleteParams,
     MessageInput,
     RequestDefaults,
-    RequestParams,
     ToolInput,
     ToolLoopParams,
     check_client_options,
@@ -54,8 +55,6 @@ from ._attempts import Caller
 from ._stream import AsyncChatCompletionsStream
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from ._transport import Response
 
 __all__ = ["ChatCompletionsClient"]
@@ -70,13 +69,15 @@ class ChatCompletionsClient:
     ai.azure.com/models``), a serverless endpoint, an Azure OpenAI deployment (``.../openai/
     deployments/<name>``) or v1 (``.../openai/v1``) URL, GitHub Models, or any
     OpenAI-compatible server (``http://localhost:8000/v1``). The kind is detected from the URL;
-    ``endpoint_kind=``, ``api_version=``, ``key_header=`` and ``token_scope=`` override it.
+    ``endpoint_kind=``, ``api_version=``, ``key_header=`` and ``token_scope=`` (or
+    ``credential_scopes=``, azure-core's spelling) override it.
 
     ``credential``: an ``AzureKeyCredential``, a key string, an azure-identity credential
     (sync or async, e.g. ``DefaultAzureCredential()``), or None for servers without auth.
 
     Default request parameters (``model``, ``temperature``, ``max_tokens``, ...) given here
-    apply to every :meth:`complete` call that does not set them. ``headers`` are sent with
+    apply to every :meth:`complete` call that does not set them; ``model_extras`` are sent
+    with every request, at the body root. ``headers`` are sent with
     every request. ``timeout`` (:class:`inference.Timeout` or seconds) and ``retry``
     (:class:`inference.RetryPolicy` or a number of retries) set the defaults for every call.
     ``session``: your own ``aiohttp.ClientSession`` (then you close it; TLS settings are yours).
@@ -98,6 +99,12 @@ class ChatCompletionsClient:
     counted after decompression (default 8 MiB); a longer one raises
     :class:`~inference.exceptions.ResponseTooLargeError`.
 
+    These keywords are declared once, in :class:`~inference.ChatClientOptions` (the
+    connection options of :class:`~inference.ClientOptions`, the request defaults of
+    :class:`~inference.RequestParams` and ``model_extras``): type
+    checkers check them, and an unknown one raises
+    :class:`~inference.exceptions.RequestValidationError` naming the closest one.
+
     Use it as ``async with ChatCompletionsClient(...) as client:`` or call :meth:`close`.
     """
 
@@ -105,33 +112,22 @@ class ChatCompletionsClient:
         self,
         endpoint: str,
         credential: Credential | None = None,
-        *,
-        model_extras: Mapping[str, Any] | None = None,
-        api_version: Any = UNSET,
-        endpoint_kind: EndpointKind | str | None = None,
-        key_header: str | Sequence[str] | None = None,
-        token_scope: str | None = None,
-        credential_scopes: Sequence[str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
-        session: aiohttp.ClientSession | None = None,
-        trust_env: bool = False,
-        log_request_body: bool = False,
-        enforce_https: bool = True,
-        response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
-        user_agent: str | None = None,
-        logging_enable: bool = False,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        **defaults: Unpack[RequestParams],
+        **options: Unpack[ChatClientOptions],
     ) -> None:
-        _check_limit("max_connections", max_connections)
-        _check_limit("max_response_bytes", max_response_bytes)
+        check_options(options, ChatClientOptions, "ChatCompletionsClient()")
+        max_connections = options.get("max_connections", DEFAULT_MAX_CONNECTIONS)
+        max_response_bytes = options.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
+        check_limit("max_connections", max_connections)
+        check_limit("max_response_bytes", max_response_bytes)
+        trust_env = options.get("trust_env", False)
+        log_request_body = options.get("log_request_body", False)
+        enforce_https = options.get("enforce_https", True)
+        logging_enable = options.get("logging_enable", False)
+        key_header = options.get("key_header")
         token_scope = check_client_options(
             key_header,
-            credential_scopes,
-            token_scope,
+            options.get("credential_scopes"),
+            options.get("token_scope"),
             {
                 "trust_env": trust_env,
                 "log_request_body": log_request_body,
@@ -141,8 +137,8 @@ class ChatCompletionsClient:
         )
         self._endpoint: Endpoint = resolve_endpoint(
             endpoint,
-            kind=endpoint_kind,
-            api_version=api_version,
+            kind=options.get("endpoint_kind"),
+            api_version=options.get("api_version", UNSET),
             key_header=key_header,
             token_scope=token_scope,
         )
@@ -165,13 +161,18 @@ class ChatCompletionsClient:
             key_headers=self._endpoint.key_headers,
             token_scope=self._endpoint.token_scope,
         )
-        self._request_defaults = RequestDefaults(defaults, model_extras)
+        self._request_defaults = RequestDefaults(
+            {k: v for k, v in options.items() if k in DEFAULT_NAMES}, options.get("model_extras")
+        )
         from ._transport import USER_AGENT, Transport  # aiohttp comes with the first client
 
-        self._headers = client_headers(headers, user_agent, USER_AGENT)
-        self._timeout = Timeout.coerce(timeout, DEFAULT_TIMEOUT)
-        self._retry = RetryPolicy.coerce(retry, DEFAULT_RETRY)
-        self._transport = Transport(session, trust_env=trust_env, max_connections=max_connections)
+        user_agent = options.get("user_agent")
+        self._headers = client_headers(options.get("headers"), user_agent, USER_AGENT)
+        self._timeout = Timeout.coerce(options.get("timeout"), DEFAULT_TIMEOUT)
+        self._retry = RetryPolicy.coerce(options.get("retry"), DEFAULT_RETRY)
+        self._transport = Transport(
+            options.get("session"), trust_env=trust_env, max_connections=max_connections
+        )
         self._log_http = logging_enable
         self._caller = Caller(
             self._transport,
@@ -182,7 +183,7 @@ class ChatCompletionsClient:
             max_body=max_response_bytes,
             log_body=log_request_body or logging_enable,
             log_http=logging_enable,
-            response_hook=response_hook,
+            response_hook=options.get("response_hook"),
         )
         # The attempt loop does the work of every call (see _attempts.py).
         self._stream = self._caller.stream
@@ -446,8 +447,3 @@ class ChatCompletionsClient:
             Timeout.coerce(timeout, self._timeout),
             RetryPolicy.coerce(retry, self._retry),
         )
-
-
-def _check_limit(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise RequestValidationError(f"{name}={value!r}: use a whole number >= 1")

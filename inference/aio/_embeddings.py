@@ -4,28 +4,35 @@ error mapping are the very same)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Unpack, cast
 
 from .._auth import Credential
-from .._config import (
-    DEFAULT_MAX_CONNECTIONS,
-    EMBEDDINGS_MAX_RESPONSE_BYTES,
-    RetryPolicy,
-    Timeout,
-)
+from .._config import EMBEDDINGS_MAX_RESPONSE_BYTES, RetryPolicy, Timeout
 from .._embeddings import check_extras, checked_keywords, embeddings_body, loads_embeddings
-from .._endpoint import UNSET, Endpoint, EndpointKind
+from .._endpoint import Endpoint
 from .._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
+from .._options import (
+    ChatClientOptions,
+    ClientOptions,
+    EmbeddingsClientOptions,
+    check_options,
+    option_names,
+)
 from .._serialization import DecodeFailure, dumps
 from .._tracing import traced_embed
 from ..exceptions import ErrorResponse, ResourceNotFoundError, ResponseDecodeError
 from ..models import EmbeddingEncodingFormat, EmbeddingInputType, EmbeddingsResult, ModelInfo
 from ._client import ChatCompletionsClient
 
-if TYPE_CHECKING:
-    import aiohttp
+# The embeddings client's own options (its request defaults, in their declared order); the
+# rest (ClientOptions) go to its connection.
+_REQUEST_DEFAULTS = tuple(
+    name
+    for name in EmbeddingsClientOptions.__annotations__
+    if name not in option_names(ClientOptions)
+)
 
 __all__ = ["EmbeddingsClient", "load_client"]
 
@@ -44,7 +51,9 @@ class EmbeddingsClient:
 
     Default request parameters (``model``, ``dimensions``, ``encoding_format``,
     ``input_type``, ``model_extras``) given here apply to every :meth:`embed` call that does
-    not set them.
+    not set them. The keywords are declared once, in
+    :class:`~inference.EmbeddingsClientOptions`; an unknown one (or one of the chat client's
+    only, such as ``temperature``) raises :class:`~inference.exceptions.RequestValidationError`.
 
     Use it as ``async with EmbeddingsClient(...) as client:`` or call :meth:`close`.
     """
@@ -53,61 +62,21 @@ class EmbeddingsClient:
         self,
         endpoint: str,
         credential: Credential | None = None,
-        *,
-        model: str | None = None,
-        dimensions: int | None = None,
-        encoding_format: EmbeddingEncodingFormat | str | None = None,
-        input_type: EmbeddingInputType | str | None = None,
-        model_extras: Mapping[str, Any] | None = None,
-        api_version: Any = UNSET,
-        endpoint_kind: EndpointKind | str | None = None,
-        key_header: str | Sequence[str] | None = None,
-        token_scope: str | None = None,
-        credential_scopes: Sequence[str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | int | None = None,
-        session: aiohttp.ClientSession | None = None,
-        trust_env: bool = False,
-        log_request_body: bool = False,
-        enforce_https: bool = True,
-        response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
-        user_agent: str | None = None,
-        logging_enable: bool = False,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        max_response_bytes: int = EMBEDDINGS_MAX_RESPONSE_BYTES,
+        **options: Unpack[EmbeddingsClientOptions],
     ) -> None:
+        check_options(options, EmbeddingsClientOptions, "EmbeddingsClient()")
+        connection = {k: v for k, v in options.items() if k not in _REQUEST_DEFAULTS}
+        connection.setdefault("max_response_bytes", EMBEDDINGS_MAX_RESPONSE_BYTES)
         # The connection (endpoint, credential, pool, retries): the chat client's, unused for
         # chat. Its request path is the one both clients send through.
         self._connection = ChatCompletionsClient(
-            endpoint,
-            credential,
-            api_version=api_version,
-            endpoint_kind=endpoint_kind,
-            key_header=key_header,
-            token_scope=token_scope,
-            credential_scopes=credential_scopes,
-            headers=headers,
-            timeout=timeout,
-            retry=retry,
-            session=session,
-            trust_env=trust_env,
-            log_request_body=log_request_body,
-            enforce_https=enforce_https,
-            response_hook=response_hook,
-            user_agent=user_agent,
-            logging_enable=logging_enable,
-            max_connections=max_connections,
-            max_response_bytes=max_response_bytes,
+            endpoint, credential, **cast(ChatClientOptions, connection)
         )
         self._connection._public_name = type(self).__name__
         self._defaults: dict[str, Any] = {
-            "model": model,
-            "dimensions": dimensions,
-            "encoding_format": encoding_format,
-            "input_type": input_type,
+            name: options.get(name) for name in _REQUEST_DEFAULTS if name != "model_extras"
         }
-        self._model_extras = dict(model_extras or {})
+        self._model_extras = dict(options.get("model_extras") or {})
         check_extras(self._model_extras)
         # Check the defaults now, so bad values fail here and not at the first call.
         embeddings_body({"input": ["?"], **self._defaults}, self._model_extras)

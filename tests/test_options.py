@@ -1,0 +1,278 @@
+"""The client constructors' options: declared once (``inference._options``), taken by all four
+constructors, checked by type checkers and at run time, documented, defaults unchanged."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import inference
+import inference.aio
+from inference._config import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    EMBEDDINGS_MAX_RESPONSE_BYTES,
+)
+from inference._options import (
+    ChatClientOptions,
+    ClientOptions,
+    EmbeddingsClientOptions,
+    option_names,
+    unpacked_options,
+)
+from inference.exceptions import RequestValidationError
+from inference.testing import Emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+URL = "http://127.0.0.1:9/v1"
+CONNECTION = option_names(ClientOptions)
+
+CHAT = [inference.aio.ChatCompletionsClient, inference.ChatCompletionsClient]
+EMBEDDINGS = [inference.aio.EmbeddingsClient, inference.EmbeddingsClient]
+ALL = CHAT + EMBEDDINGS
+
+
+def close(client: Any) -> None:
+    """Close a client of either kind that made no request."""
+    if isinstance(client, inference.aio.ChatCompletionsClient | inference.aio.EmbeddingsClient):
+        client = client._connection if hasattr(client, "_connection") else client
+        client._transport.abandon()
+    else:
+        client.close()
+
+
+def chat_core(client: Any) -> inference.aio.ChatCompletionsClient:
+    """The async chat client that does the work of any client."""
+    core = getattr(client, "_async", client)
+    return getattr(core, "_connection", core)  # type: ignore[no-any-return]
+
+
+# -- declared once ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_every_constructor_takes_its_declared_options(cls: type) -> None:
+    """Each constructor is (endpoint, credential, **options: Unpack[...]) with the TypedDict
+    of its kind: the chat ones all the connection options, the request defaults,
+    model_extras; the embeddings ones the connection options and theirs."""
+    declared = unpacked_options(cls.__init__)  # type: ignore[misc]
+    assert declared is (ChatClientOptions if cls in CHAT else EmbeddingsClientOptions)
+    names = option_names(declared)
+    assert names >= CONNECTION >= {"max_connections", "max_response_bytes", "session", "retry"}
+    if cls in CHAT:
+        assert {"model_extras", "temperature", "tools"} <= names
+    else:
+        assert names - CONNECTION == {
+            "model",
+            "dimensions",
+            "encoding_format",
+            "input_type",
+            "model_extras",
+        }
+
+
+def spelled_in_init(path: Path) -> set[str]:
+    """The names a module's ``__init__`` methods spell: parameters, keyword arguments of the
+    calls they make, and string constants."""
+    found: set[str] = set()
+    for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(function, ast.FunctionDef) and function.name == "__init__":
+            found.update(a.arg for a in function.args.args + function.args.kwonlyargs)
+            for node in ast.walk(function):
+                if isinstance(node, ast.keyword) and node.arg:
+                    found.add(node.arg)
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    found.add(node.value)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("module", "allowed"),
+    [
+        ("inference/_sync.py", set()),
+        ("inference/_embeddings_sync.py", set()),
+        # Its own default (256 MiB) is the one option it sets.
+        ("inference/aio/_embeddings.py", {"max_response_bytes"}),
+    ],
+)
+def test_no_connection_option_is_spelled_out_again(module: str, allowed: set[str]) -> None:
+    """The sync clients and the embeddings client pass their options on whole: none of the
+    connection options is named in their constructors (each used to be, 4 times over)."""
+    spelled = spelled_in_init(ROOT / module)
+    assert sorted((CONNECTION & spelled) - allowed) == []
+    # ... and the check can see one: the async chat client, which uses them, spells them.
+    assert {"max_connections", "trust_env"} <= spelled_in_init(ROOT / "inference/aio/_client.py")
+
+
+# -- defaults ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_the_defaults_are_unchanged(cls: type) -> None:
+    """Left out, the limits are the documented defaults: 100 connections, an 8 MiB body
+    (256 MiB for embeddings); set, they reach the client that reads."""
+    client = cls(URL)
+    try:
+        core = chat_core(client)
+        assert core._caller._max_body == (
+            DEFAULT_MAX_RESPONSE_BYTES if cls in CHAT else EMBEDDINGS_MAX_RESPONSE_BYTES
+        )
+        assert core._transport._limit == DEFAULT_MAX_CONNECTIONS == 100
+        assert (DEFAULT_MAX_RESPONSE_BYTES, EMBEDDINGS_MAX_RESPONSE_BYTES) == (8 << 20, 256 << 20)
+    finally:
+        close(client)
+    client = cls(URL, max_connections=3, max_response_bytes=1234)
+    try:
+        core = chat_core(client)
+        assert (core._transport._limit, core._caller._max_body) == (3, 1234)
+    finally:
+        close(client)
+
+
+# -- checked ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"max_conections": 5},
+            r"unknown parameter max_conections=5; did you mean max_connections",
+        ),
+        ({"trust_envs": True}, "did you mean trust_env=?"),
+        ({"timout": 5}, "did you mean timeout=?"),
+    ],
+)
+def test_a_misspelt_option_is_refused_naming_the_closest(
+    cls: type, kwargs: dict[str, Any], message: str
+) -> None:
+    """A misspelt option raises RequestValidationError (sync and async, chat and embeddings)
+    naming the keyword and the option it resembles; before, the embeddings clients raised
+    Python's bare TypeError."""
+    with pytest.raises(RequestValidationError, match=message) as info:
+        cls(URL, **kwargs)
+    assert str(info.value).startswith(f"{cls.__name__}()")
+
+
+@pytest.mark.parametrize("cls", EMBEDDINGS, ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_a_chat_option_given_to_an_embeddings_client_is_named(cls: type) -> None:
+    """temperature= or top_p= on an embeddings client says they are chat options."""
+    with pytest.raises(RequestValidationError, match="temperature=, top_p=: they are options"):
+        cls(URL, temperature=0.5, top_p=0.5)
+    with pytest.raises(RequestValidationError, match="temperature=: it is an option of Chat"):
+        cls(URL, temperature=0.5)
+    with pytest.raises(RequestValidationError, match="dimension=3; did you mean dimensions"):
+        cls(URL, dimension=3)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_connections": 0}, "max_connections=0: use a whole number >= 1"),
+        ({"max_response_bytes": "big"}, "max_response_bytes='big'"),
+        ({"trust_env": 3}, "trust_env must be True or False"),
+        ({"timeout": "slow"}, "timeout='slow'"),
+        ({"retry": -1}, "retry=-1"),
+        ({"user_agent": "a\nb"}, "user_agent must be one line"),
+        ({"endpoint_kind": "nope"}, "nope"),
+        ({"headers": {"X": 1}}, "header names and values must be str"),
+    ],
+)
+def test_each_option_reaches_the_client_that_uses_it(
+    cls: type, kwargs: dict[str, Any], message: str
+) -> None:
+    """A bad value of a connection option fails the same way through every constructor:
+    each passes it on to the async chat client, which checks and uses it."""
+    with pytest.raises(RequestValidationError, match=message):
+        cls(URL, **kwargs)
+
+
+def test_sync_embeddings_options_reach_the_wire() -> None:
+    """user_agent=, headers= and the request defaults given to the sync embeddings client
+    reach the request, through the async client and its connection."""
+    with (
+        Emulator(model_type="embeddings").run_in_thread() as emu,
+        inference.EmbeddingsClient(
+            emu.endpoint(),
+            "key",
+            user_agent="probe/1.0",
+            headers={"x-probe": "1"},
+            dimensions=3,
+            retry=0,
+        ) as client,
+    ):
+        assert len(client.embed(input=["a"]).data[0].embedding) == 3
+        request = emu.requests[-1]
+    assert request.headers["user-agent"].startswith("probe/1.0 ")
+    assert request.headers["x-probe"] == "1"
+    assert request.json["dimensions"] == 3
+
+
+# -- documented and type-checked -------------------------------------------------------------
+
+
+def test_every_option_is_documented() -> None:
+    """Each option is named in its TypedDict's docstring (what help() shows) and in the class
+    docstring of the async client that takes it; the classes point at their TypedDict."""
+    for name in CONNECTION:
+        assert f"``{name}``" in (ClientOptions.__doc__ or ""), name
+        for cls in (inference.aio.ChatCompletionsClient, inference.aio.EmbeddingsClient):
+            assert f"``{name}" in (cls.__doc__ or ""), (cls.__name__, name)
+    for name in option_names(ChatClientOptions) - CONNECTION:
+        assert name in typing.get_type_hints(inference.RequestParams) or f"``{name}``" in (
+            ChatClientOptions.__doc__ or ""
+        ), name
+    for name in option_names(EmbeddingsClientOptions) - CONNECTION:
+        assert f"``{name}``" in (EmbeddingsClientOptions.__doc__ or ""), name
+    for cls in CHAT:
+        assert "ChatClientOptions`" in (cls.__doc__ or "")
+    for cls in EMBEDDINGS:
+        assert "EmbeddingsClientOptions`" in (cls.__doc__ or "")
+    assert "256 MiB" in (EmbeddingsClientOptions.__doc__ or "")
+
+
+TYPED = """\
+from inference import ChatCompletionsClient, EmbeddingsClient, RetryPolicy, Timeout
+from inference.aio import ChatCompletionsClient as AsyncChat
+from inference.aio import EmbeddingsClient as AsyncEmbeddings
+
+ChatCompletionsClient("http://x", max_connections=5, timeout=Timeout(idle=5), retry=2)
+ChatCompletionsClient("http://x", temperature=0.2, model_extras={"k": 1})
+AsyncChat("http://x", "key", trust_env=True, retry=RetryPolicy(max_retries=1), max_tokens=5)
+EmbeddingsClient("http://x", dimensions=3, max_response_bytes=10, user_agent="app/1")
+AsyncEmbeddings("http://x", input_type="query", enforce_https=False)
+ChatCompletionsClient("http://x", max_conections=5)  # error: misspelt
+AsyncChat("http://x", trust_env="yes")  # error: wrong type
+AsyncChat("http://x", max_connections="10")  # error: wrong type
+EmbeddingsClient("http://x", temperature=0.2)  # error: a chat option
+AsyncEmbeddings("http://x", top_p=0.5)  # error: a chat option
+AsyncEmbeddings("http://x", dimension=5)  # error: misspelt
+"""
+
+
+def test_mypy_checks_the_options_in_user_code(tmp_path: Path) -> None:
+    """mypy --strict accepts the options and rejects a misspelt one, a wrong type and a chat
+    option given to an embeddings client, on every line marked, and on no other."""
+    sample = tmp_path / "sample.py"
+    sample.write_text(TYPED, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent",
+         str(sample)],
+        capture_output=True, text=True, check=False, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    lines = TYPED.splitlines()
+    expected = {i + 1 for i, line in enumerate(lines) if "# error:" in line}
+    reported = set()
+    for line in result.stdout.splitlines():
+        if line.startswith(str(sample)) and ": error:" in line:
+            reported.add(int(line.split(":")[1]))
+    assert reported == expected, result.stdout
+    assert 'Unexpected keyword argument "max_conections"' in result.stdout
