@@ -20,8 +20,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def _start(handler: Handler) -> tuple[web.AppRunner, str]:
+    async def route(request: web.Request) -> web.StreamResponse:
+        return await handler(request)  # any callable: aiohttp wants a coroutine function
+
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
+    app.router.add_route("*", "/{tail:.*}", route)
     runner = web.AppRunner(app, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

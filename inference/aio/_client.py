@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 __all__ = ["ChatCompletionsClient"]
 
 _log = logging.getLogger("inference")
+# The most ``/info`` answers a client keeps (one per set of call headers).
+_MODEL_INFOS_KEPT = 16
 
 
 class ChatCompletionsClient:
@@ -107,6 +109,10 @@ class ChatCompletionsClient:
 
     Use it as ``async with ChatCompletionsClient(...) as client:`` or call :meth:`close`.
     """
+
+    # The answers of ``/info`` (see :meth:`get_model_info`), by the call's own headers (one may
+    # pick another deployment behind the endpoint); made on first use, kept for the client's life.
+    _model_infos: dict[tuple[tuple[str, str], ...], ModelInfo] | None = None
 
     def __init__(
         self,
@@ -302,6 +308,9 @@ class ChatCompletionsClient:
     ) -> ModelInfo:
         """What ``/info`` says about the model behind the endpoint (Azure AI endpoints).
 
+        The first answer is kept for the client's life (a call with other ``headers=`` asks
+        once for itself; a failure is not kept), as azure-ai-inference does.
+
         Endpoint kinds without ``/info`` (Azure OpenAI v1, GitHub Models, OpenAI-compatible
         servers) raise :class:`~inference.exceptions.ResourceNotFoundError` without a request.
         """
@@ -311,18 +320,29 @@ class ChatCompletionsClient:
                 f"this endpoint kind ({self._endpoint.kind.value}) has no /info route; "
                 "the model name is what you pass as model="
             )
+        call_headers = _checked_headers(headers, "headers")
+        key = tuple(sorted((name.lower(), value) for name, value in call_headers.items()))
+        known = self._model_infos
+        if known is not None and key in known:
+            return known[key]
         response, data, attempts = await self._fetch(
             "GET",
             url,
             None,
-            _checked_headers(headers, "headers"),
+            call_headers,
             Timeout.coerce(timeout, self._timeout),
             RetryPolicy.coerce(retry, self._retry),
         )
         try:
-            return loads_model_info(data)
+            info = loads_model_info(data)
         except DecodeFailure as exc:
             raise self._decode_error(response, data, exc, attempts) from exc
+        if known is None:
+            known = self._model_infos = {}
+        if len(known) >= _MODEL_INFOS_KEPT:
+            del known[next(iter(known))]  # the oldest
+        known[key] = info
+        return info
 
     async def run_tools(
         self,

@@ -151,6 +151,9 @@ class EmbeddingsClient:
     ) -> ModelInfo:
         """What ``/info`` says about the model behind the endpoint (Azure AI endpoints).
 
+        The first answer is kept for the client's life (a call with other ``headers=`` asks
+        once for itself; a failure is not kept), as azure-ai-inference does.
+
         Endpoint kinds without ``/info`` (Azure OpenAI v1, GitHub Models, OpenAI-compatible
         servers) raise :class:`~inference.exceptions.ResourceNotFoundError` without a request.
         """

@@ -1,0 +1,86 @@
+"""get_model_info() asks ``/info`` once per client and keeps the answer (sync and async, chat
+and embeddings), against a loopback aiohttp server that counts the requests it gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from _loopback import serve, serve_in_thread
+from aiohttp import web
+
+import inference
+from inference.aio import ChatCompletionsClient, EmbeddingsClient
+from inference.exceptions import ServiceError
+
+INFO = {"model_name": "counted", "model_type": "chat-completion", "model_provider_name": "tests"}
+
+
+class InfoServer:
+    """Answers ``/info`` with :data:`INFO`, after ``failures`` answers of HTTP 500; keeps the
+    path and the ``x-deployment`` header of every request."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.seen: list[tuple[str, str | None]] = []
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        self.seen.append((request.path, request.headers.get("x-deployment")))
+        if self.failures:
+            self.failures -= 1
+            return web.json_response({"error": {"code": "busy", "message": "x"}}, status=500)
+        return web.json_response(INFO)
+
+
+@pytest.mark.parametrize("client_class", [ChatCompletionsClient, EmbeddingsClient])
+@pytest.mark.anyio
+async def test_the_first_answer_is_kept(client_class: Any) -> None:
+    """Three calls, one request; every call returns the same ModelInfo."""
+    server = InfoServer()
+    async with serve(server) as url, client_class(f"{url}/models", "key") as client:
+        answers = [await client.get_model_info() for _ in range(3)]
+    assert server.seen == [("/models/info", None)]
+    assert answers[0].model_name == "counted"
+    assert answers[1] is answers[0] and answers[2] is answers[0]
+
+
+@pytest.mark.anyio
+async def test_each_client_asks_once_and_other_headers_ask_for_themselves() -> None:
+    """A new client asks again; a call whose headers differ (a header may pick another
+    deployment) asks once for those headers, in any letter case of their names."""
+    server = InfoServer()
+    async with serve(server) as url:
+        for _ in range(2):
+            async with ChatCompletionsClient(f"{url}/models", "key") as client:
+                await client.get_model_info()
+                await client.get_model_info(headers={"x-deployment": "blue"})
+                await client.get_model_info(headers={"X-Deployment": "blue"})
+                await client.get_model_info()
+    assert server.seen == [("/models/info", None), ("/models/info", "blue")] * 2
+
+
+@pytest.mark.anyio
+async def test_a_failure_is_not_kept() -> None:
+    """An error is raised and forgotten: the next call asks again, and its answer is kept."""
+    server = InfoServer(failures=1)
+    async with (
+        serve(server) as url,
+        ChatCompletionsClient(f"{url}/models", "key", retry=0) as client,
+    ):
+        with pytest.raises(ServiceError):
+            await client.get_model_info()
+        first = await client.get_model_info()
+        assert await client.get_model_info() is first
+    assert len(server.seen) == 2
+
+
+@pytest.mark.parametrize(
+    "client_class", [inference.ChatCompletionsClient, inference.EmbeddingsClient]
+)
+def test_the_first_answer_is_kept_sync(client_class: Any) -> None:
+    """The sync clients keep it too (they run the async clients' code)."""
+    server = InfoServer()
+    with serve_in_thread(server) as url, client_class(f"{url}/models", "key") as client:
+        answers = [client.get_model_info() for _ in range(3)]
+    assert server.seen == [("/models/info", None)]
+    assert answers[2] is answers[0]
