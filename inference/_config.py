@@ -19,14 +19,16 @@ max_retry_after  60 s       longest server-requested wait (Retry-After, retry-af
                             is waited for; a 429/503 asking for longer is raised at once
 ===============  =========  ===================================================================
 
-Limits of one client (``ChatCompletionsClient(..., max_connections=, max_response_bytes=)``;
-the options are declared in :mod:`inference._options`):
+Limits of one client (``ChatCompletionsClient(..., max_connections=, max_response_bytes=,
+max_stream_bytes=)``; the options are declared in :mod:`inference._options`):
 
 ==================  =======  ======================================================================
 max_connections     100      connections kept open at most; more concurrent requests wait for a
                              free one (that wait counts against ``Timeout.total`` only)
 max_response_bytes  8 MiB    largest non-streamed body read (counted after decompression; 256 MiB
                              for an embeddings client); an error body is kept to its first 64 KiB
+max_stream_bytes    64 MiB   most bytes one stream's body may bring (counted after
+                             decompression; None: no limit); a chat client's option
 ==================  =======  ======================================================================
 """
 
@@ -51,6 +53,7 @@ from .exceptions import (
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_STREAM_BYTES",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "EMBEDDINGS_MAX_RESPONSE_BYTES",
@@ -66,6 +69,8 @@ __all__ = [
 RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_MAX_CONNECTIONS: Final = 100
 DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 2**20
+#: The most bytes one stream's body may bring: what its text can grow the client by.
+DEFAULT_MAX_STREAM_BYTES: Final = 64 * 2**20
 #: The body limit of an embeddings client (2048 inputs of 3072 floats as JSON: ~130 MB).
 EMBEDDINGS_MAX_RESPONSE_BYTES: Final = 256 * 2**20
 #: How much of an error response's body is read and kept on the exception.

@@ -3,7 +3,7 @@
 :class:`ClientOptions` declares the connection options every client takes (endpoint kind,
 authentication, headers, timeouts, retries, the pool, logging, limits); the chat clients take
 :class:`ChatClientOptions` (those, the request defaults of :class:`~inference.RequestParams`,
-and ``model_extras``) and the embeddings clients
+``model_extras`` and ``max_stream_bytes``) and the embeddings clients
 :class:`EmbeddingsClientOptions`, as ``**options: Unpack[...]``. So an option is added here
 (and used where it takes effect, in :class:`inference.aio.ChatCompletionsClient`), and every
 constructor, sync and async, takes it: the sync clients and the embeddings clients pass their
@@ -105,14 +105,18 @@ class ClientOptions(TypedDict, total=False):
 
 class _ChatOnly(TypedDict, total=False):
     model_extras: Mapping[str, Any] | None
+    max_stream_bytes: int | None
 
 
 class ChatClientOptions(ClientOptions, _ChatOnly, RequestParams, total=False):
     """What a chat client's constructor takes besides ``endpoint`` and ``credential``: the
     connection options of :class:`ClientOptions`; the default request parameters of
     :class:`~inference.RequestParams` (``model``, ``temperature``, ``max_tokens``, ...),
-    used by every ``complete()`` call that does not set them; and ``model_extras`` (sent at the
-    body root of every request, with the header ``extra-parameters: pass-through``).
+    used by every ``complete()`` call that does not set them; ``model_extras`` (sent at the
+    body root of every request, with the header ``extra-parameters: pass-through``); and
+    ``max_stream_bytes``, the most bytes one stream's body may bring (counted after
+    decompression [64 MiB]; None for no limit): a longer stream raises
+    :class:`~inference.exceptions.ResponseTooLargeError`, with what arrived as ``partial``.
     """
 
 
@@ -181,7 +185,12 @@ def check_options(options: Mapping[str, Any], declared: type, where: str) -> Non
     _check_names(options, names, where, "model_extras={...}")
 
 
-def check_limit(name: str, value: object) -> None:
-    """A size or count limit: a whole number >= 1."""
+def check_limit(name: str, value: object, *, optional: bool = False) -> None:
+    """A size or count limit: a whole number >= 1 (or None for no limit, if ``optional``)."""
+    if optional and value is None:
+        return
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise RequestValidationError(f"{name}={value!r}: use a whole number >= 1")
+        raise RequestValidationError(
+            f"{name}={value!r}: use a whole number >= 1"
+            + (", or None for no limit" if optional else "")
+        )

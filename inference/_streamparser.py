@@ -16,6 +16,10 @@ once:
   timeout, a broken connection) is handed in with :meth:`StreamParser.fail`. Every error is
   raised once, by :meth:`~StreamParser.next_update`, after the updates that arrived before
   it, and carries ``partial``: those updates, assembled.
+* **Size.** The bytes of the body are counted as they are fed: past ``max_stream_bytes``
+  the stream ends with :class:`~inference.exceptions.ResponseTooLargeError` (the read that
+  crossed the limit is not decoded), so a server that never stops cannot grow the client
+  without bound.
 * **Activity.** :meth:`~StreamParser.feed` says whether the bytes completed an event that
   counts for the idle timer: a chunk, an error event or ``[DONE]``. Comments (keep-alives)
   and named events of other kinds (``event: ping``) do not count: a server that sends only
@@ -61,6 +65,7 @@ from ._serialization import DecodeFailure, parse_event, update_from_owned_dict
 from .exceptions import (
     InferenceError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     SSEError,
     StreamInterruptedError,
     StreamServiceError,
@@ -73,6 +78,7 @@ __all__ = ["StreamParser", "StreamState", "is_event_stream"]
 _log = logging.getLogger("inference")
 
 _DONE_EVENT = b"[DONE]"
+_UNLIMITED = 2**63  # max_stream_bytes=None: more than any stream brings
 _Update = StreamingChatCompletionsUpdate
 
 # What waits in the queue: a message event's data (bytes), a named event, or an update parsed
@@ -122,8 +128,10 @@ class StreamParser:
     """Bytes of a ``text/event-stream`` chat-completions body in; updates out.
 
     ``max_event_size`` bounds one line and one event's data (bytes; the decoder's default
-    when None). ``request_id`` goes on :class:`StreamServiceError`. ``redact`` takes the keys
-    and tokens out of text the service sent back before it goes into an error message.
+    when None). ``max_stream_bytes`` bounds the whole body (None: no limit); ``server`` names
+    where it comes from in the error. ``request_id`` goes on :class:`StreamServiceError`.
+    ``redact`` takes the keys and tokens out of text the service sent back before it goes into
+    an error message.
     """
 
     __slots__ = (
@@ -133,7 +141,10 @@ class StreamParser:
         "_error",
         "_events",
         "_handed_end",
+        "_left",
+        "_limit",
         "_redact",
+        "_server",
         "accumulator",
         "request_id",
         "state",
@@ -145,8 +156,14 @@ class StreamParser:
         max_event_size: int | None = None,
         request_id: str | None = None,
         redact: Callable[[str], str] | None = None,
+        max_stream_bytes: int | None = None,
+        server: str = "the server",
     ) -> None:
         self._decoder = SSEDecoder(max_event_size) if max_event_size else SSEDecoder()
+        self._limit = max_stream_bytes
+        # The bytes the body may still bring (one subtraction per read on the hot path).
+        self._left = _UNLIMITED if max_stream_bytes is None else max_stream_bytes
+        self._server = server
         self._events: deque[_Queued] = deque()
         self.accumulator = ChatCompletionsAccumulator()
         """Every update parsed so far, merged."""
@@ -167,9 +184,14 @@ class StreamParser:
         Returns True if they completed an event that counts as activity for the idle timer (a
         chunk, an error event or ``[DONE]``). Bytes fed after the end are ignored. A line or
         event over ``max_event_size`` ends the stream with an
-        :class:`~inference.exceptions.SSEError` (raised by :meth:`next_update`).
+        :class:`~inference.exceptions.SSEError`, a body over ``max_stream_bytes`` with a
+        :class:`~inference.exceptions.ResponseTooLargeError` (raised by :meth:`next_update`).
         """
         if self.state is not _OPEN:
+            return False
+        self._left -= len(data)
+        if self._left < 0:
+            self.fail(self._too_long())
             return False
         try:
             batch = self._decoder.feed_data(data)
@@ -201,6 +223,15 @@ class StreamParser:
         )
         error.__cause__ = exc
         return error
+
+    def _too_long(self) -> ResponseTooLargeError:
+        limit = self._limit
+        return ResponseTooLargeError(
+            f"the stream from {self._server} brought more than max_stream_bytes ({limit} bytes, "
+            f"{(limit or 0) / (1024 * 1024):g} MiB) and was closed; what arrived before is on "
+            "the error's .partial. If answers this long are expected, raise the limit with "
+            "ChatCompletionsClient(..., max_stream_bytes=...) (None: no limit)"
+        )
 
     def feed_eof(self) -> None:
         """The body ended. Before ``[DONE]``, that is a cut (:attr:`_CUT`)."""
@@ -374,6 +405,7 @@ class StreamParser:
         other._error, self._error = self._error, None
         other.request_id = self.request_id
         other._redact = self._redact
+        other._limit, other._left, other._server = self._limit, self._left, self._server
         other._handed_end = False
         self.accumulator = ChatCompletionsAccumulator()
         self._chunks = ChunkParser(self.accumulator)

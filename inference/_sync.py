@@ -95,8 +95,9 @@ class ChatCompletionsClient:
     ``response_hook``: called with the status and headers of every response head received
     (each attempt, retries included), e.g. to read ``x-ratelimit-*`` headers; it runs on the
     client's event loop thread, must not block, and what it raises ends the call.
-    ``max_connections`` and ``max_response_bytes``: the pool size and the largest body read,
-    as on :class:`inference.aio.ChatCompletionsClient`. The keywords are declared once, in
+    ``max_connections``, ``max_response_bytes`` and ``max_stream_bytes``: the pool size, the
+    largest body read and the most bytes of one stream, as on
+    :class:`inference.aio.ChatCompletionsClient`. The keywords are declared once, in
     :class:`~inference.ChatClientOptions`; an unknown one raises
     :class:`~inference.exceptions.RequestValidationError` naming the closest one.
 
@@ -409,7 +410,9 @@ class ChatCompletionsStream:
     Errors while iterating: :class:`~inference.exceptions.StreamServiceError` (the service
     sent an error event), :class:`~inference.exceptions.StreamInterruptedError` (the body ended
     before ``[DONE]``), :class:`~inference.exceptions.IdleTimeoutError` (no event within
-    ``Timeout.idle``). Each carries ``partial``: what was received so far, assembled.
+    ``Timeout.idle``), :class:`~inference.exceptions.ResponseTooLargeError` (the body grew
+    past the client's ``max_stream_bytes``). Each carries ``partial``: what was received so
+    far, assembled.
 
     Like any iterator, a stream is used from one thread at a time: the thread that iterates
     it parses its events, so :meth:`partial_completion` from another thread, while the first

@@ -14,7 +14,8 @@ this tree where they arise. The tree::
     │   │                                          the connection broke while a (non-streamed)
     │   │                                          response body was being read, or the
     │   │                                          response arrived broken
-    │   └── ResponseTooLargeError                  a body over ``max_response_bytes``
+    │   └── ResponseTooLargeError                  a body over ``max_response_bytes``, or a
+    │                                              stream over ``max_stream_bytes``
     ├── InferenceTimeoutError (also TimeoutError)  a response, or the next event, was too slow
     │   ├── ConnectTimeoutError
     │   ├── ReadTimeoutError                       no response head within ``Timeout.read``
@@ -152,8 +153,10 @@ class ServiceResponseError(InferenceError, _azure.ServiceResponseError):
 
 
 class ResponseTooLargeError(ServiceResponseError):
-    """A response body is larger than the client's ``max_response_bytes`` (counted after
-    decompression); its reading stopped at the limit. Not retried."""
+    """A response body is larger than the client's ``max_response_bytes``, or a stream's body
+    than its ``max_stream_bytes`` (counted after decompression); its reading stopped at the
+    limit and the connection was closed. Not retried. A stream's error carries ``partial``:
+    what arrived before the limit, assembled."""
 
     _transient = False
 

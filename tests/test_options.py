@@ -17,6 +17,7 @@ import inference.aio
 from inference._config import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_STREAM_BYTES,
     EMBEDDINGS_MAX_RESPONSE_BYTES,
 )
 from inference._options import (
@@ -60,13 +61,13 @@ def chat_core(client: Any) -> inference.aio.ChatCompletionsClient:
 def test_every_constructor_takes_its_declared_options(cls: type) -> None:
     """Each constructor is (endpoint, credential, **options: Unpack[...]) with the TypedDict
     of its kind: the chat ones all the connection options, the request defaults,
-    model_extras; the embeddings ones the connection options and theirs."""
+    model_extras and max_stream_bytes; the embeddings ones the connection options and theirs."""
     declared = unpacked_options(cls.__init__)  # type: ignore[misc]
     assert declared is (ChatClientOptions if cls in CHAT else EmbeddingsClientOptions)
     names = option_names(declared)
     assert names >= CONNECTION >= {"max_connections", "max_response_bytes", "session", "retry"}
     if cls in CHAT:
-        assert {"model_extras", "temperature", "tools"} <= names
+        assert {"max_stream_bytes", "model_extras", "temperature", "tools"} <= names
     else:
         assert names - CONNECTION == {
             "model",
@@ -116,7 +117,7 @@ def test_no_connection_option_is_spelled_out_again(module: str, allowed: set[str
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
 def test_the_defaults_are_unchanged(cls: type) -> None:
     """Left out, the limits are the documented defaults: 100 connections, an 8 MiB body
-    (256 MiB for embeddings); set, they reach the client that reads."""
+    (256 MiB for embeddings) and a 64 MiB stream; set, they reach the client that reads."""
     client = cls(URL)
     try:
         core = chat_core(client)
@@ -124,6 +125,7 @@ def test_the_defaults_are_unchanged(cls: type) -> None:
             DEFAULT_MAX_RESPONSE_BYTES if cls in CHAT else EMBEDDINGS_MAX_RESPONSE_BYTES
         )
         assert core._transport._limit == DEFAULT_MAX_CONNECTIONS == 100
+        assert core._caller._max_stream == DEFAULT_MAX_STREAM_BYTES == 64 * 2**20
         assert (DEFAULT_MAX_RESPONSE_BYTES, EMBEDDINGS_MAX_RESPONSE_BYTES) == (8 << 20, 256 << 20)
     finally:
         close(client)
@@ -133,6 +135,16 @@ def test_the_defaults_are_unchanged(cls: type) -> None:
         assert (core._transport._limit, core._caller._max_body) == (3, 1234)
     finally:
         close(client)
+
+
+def test_max_stream_bytes_may_be_none_but_not_zero() -> None:
+    """None turns the stream limit off; 0, a negative number, a float or text is refused."""
+    client = inference.ChatCompletionsClient(URL, max_stream_bytes=None)
+    assert chat_core(client)._caller._max_stream is None
+    client.close()
+    for bad in (0, -1, 1.5, True, "64MB"):
+        with pytest.raises(RequestValidationError, match=r"max_stream_bytes=.*or None for no"):
+            inference.ChatCompletionsClient(URL, max_stream_bytes=bad)
 
 
 # -- checked ---------------------------------------------------------------------------------
@@ -163,11 +175,14 @@ def test_a_misspelt_option_is_refused_naming_the_closest(
 
 @pytest.mark.parametrize("cls", EMBEDDINGS, ids=lambda c: f"{c.__module__}.{c.__name__}")
 def test_a_chat_option_given_to_an_embeddings_client_is_named(cls: type) -> None:
-    """temperature= or top_p= on an embeddings client says they are chat options."""
+    """temperature=, top_p= or max_stream_bytes= on an embeddings client says they are chat
+    options."""
     with pytest.raises(RequestValidationError, match="temperature=, top_p=: they are options"):
         cls(URL, temperature=0.5, top_p=0.5)
     with pytest.raises(RequestValidationError, match="temperature=: it is an option of Chat"):
         cls(URL, temperature=0.5)
+    with pytest.raises(RequestValidationError, match="max_stream_bytes=: it is an option of"):
+        cls(URL, max_stream_bytes=10)
     with pytest.raises(RequestValidationError, match="dimension=3; did you mean dimensions"):
         cls(URL, dimension=3)
 
@@ -237,6 +252,7 @@ def test_every_option_is_documented() -> None:
     for cls in EMBEDDINGS:
         assert "EmbeddingsClientOptions`" in (cls.__doc__ or "")
     assert "256 MiB" in (EmbeddingsClientOptions.__doc__ or "")
+    assert "64 MiB" in (ChatClientOptions.__doc__ or "")
 
 
 TYPED = """\
@@ -245,15 +261,17 @@ from inference.aio import ChatCompletionsClient as AsyncChat
 from inference.aio import EmbeddingsClient as AsyncEmbeddings
 
 ChatCompletionsClient("http://x", max_connections=5, timeout=Timeout(idle=5), retry=2)
-ChatCompletionsClient("http://x", temperature=0.2, model_extras={"k": 1})
+ChatCompletionsClient("http://x", temperature=0.2, model_extras={"k": 1}, max_stream_bytes=None)
 AsyncChat("http://x", "key", trust_env=True, retry=RetryPolicy(max_retries=1), max_tokens=5)
 EmbeddingsClient("http://x", dimensions=3, max_response_bytes=10, user_agent="app/1")
 AsyncEmbeddings("http://x", input_type="query", enforce_https=False)
 ChatCompletionsClient("http://x", max_conections=5)  # error: misspelt
 AsyncChat("http://x", trust_env="yes")  # error: wrong type
 AsyncChat("http://x", max_connections="10")  # error: wrong type
+AsyncChat("http://x", max_stream_bytes="64MB")  # error: wrong type
 EmbeddingsClient("http://x", temperature=0.2)  # error: a chat option
 AsyncEmbeddings("http://x", top_p=0.5)  # error: a chat option
+AsyncEmbeddings("http://x", max_stream_bytes=5)  # error: a chat option
 AsyncEmbeddings("http://x", dimension=5)  # error: misspelt
 """
 

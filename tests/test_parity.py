@@ -348,6 +348,7 @@ def test_the_constructors_options_are_compared_key_by_key(monkeypatch: pytest.Mo
     rows = constructor(inference.ChatCompletionsClient)
     assert ("option", "max_connections", "int") in rows
     assert ("option", "temperature", "float | None") in rows
+    assert ("option", "max_stream_bytes", "int | None") in rows
     assert not any(
         r[:2] == ("option", "temperature") for r in constructor(inference.EmbeddingsClient)
     )

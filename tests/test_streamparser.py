@@ -14,7 +14,13 @@ import orjson
 import pytest
 from _fault_server import chunk_event
 
-from inference import ResponseDecodeError, SSEError, StreamInterruptedError, StreamServiceError
+from inference import (
+    ResponseDecodeError,
+    ResponseTooLargeError,
+    SSEError,
+    StreamInterruptedError,
+    StreamServiceError,
+)
 from inference._streamparser import StreamParser, StreamState, is_event_stream
 from inference.exceptions import IdleTimeoutError, InferenceError
 from inference.models import ChatCompletions, StreamingChatCompletionsUpdate
@@ -321,3 +327,67 @@ def test_the_event_stream_media_type_is_matched_without_case(
 ) -> None:
     """Media types are case-insensitive (RFC 9110); parameters do not matter."""
     assert is_event_stream(value) is expected
+
+
+# -- max_stream_bytes --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("way", "pieces"), list(splits(BODY + DONE)))
+def test_a_stream_at_its_byte_limit_passes(way: str, pieces: list[bytes]) -> None:
+    """A body of exactly max_stream_bytes is read whole, however it is cut."""
+    parser = StreamParser(max_stream_bytes=len(BODY + DONE))
+    updates, error, parser = run(pieces, parser=parser)
+    assert error is None, way
+    assert text_of(updates) == TEXT and parser.complete
+
+
+@pytest.mark.parametrize(("way", "pieces"), list(splits(BODY + DONE)))
+def test_a_stream_over_its_byte_limit_ends_with_response_too_large(
+    way: str, pieces: list[bytes]
+) -> None:
+    """One byte over max_stream_bytes: the updates of the reads before the one that crossed
+    the limit come first, then ResponseTooLargeError (raised once) naming the limit, the
+    server and the option, with them in partial; the bytes fed later are ignored."""
+    limit = len(BODY + DONE) - 1
+    parser = StreamParser(max_stream_bytes=limit, server="http://127.0.0.1:1")
+    updates, error, parser = run(pieces, parser=parser)
+    assert isinstance(error, ResponseTooLargeError), way
+    message = str(error)
+    assert f"max_stream_bytes ({limit} bytes" in message
+    assert "http://127.0.0.1:1" in message
+    assert "ChatCompletionsClient(..., max_stream_bytes=...)" in message
+    partial = error.partial
+    assert (partial.choices[0].message.content if partial.choices else "") == text_of(updates)
+    assert TEXT.startswith(text_of(updates))  # all of it, when only [DONE] was cut off
+    assert parser.state is StreamState.FAILED
+    assert parser.feed(chunk_event("later")) is False
+    assert parser.next_update() is None
+
+
+def test_the_byte_limit_counts_every_read_and_none_turns_it_off() -> None:
+    """Keep-alive comments count as body bytes too (a server that sends only those is cut
+    as well); None reads any amount."""
+    comments = b": keep-alive\n\n" * 1000
+    parser = StreamParser(max_stream_bytes=len(comments) - 1)
+    assert parser.feed(comments[:-1]) is False and parser.state is StreamState.OPEN
+    parser.feed(comments[-1:] + chunk_event("x"))
+    with pytest.raises(ResponseTooLargeError):
+        parser.next_update()
+    unlimited = StreamParser(max_stream_bytes=None)
+    updates, error, _ = run([comments * 100, BODY, DONE], parser=unlimited)
+    assert error is None and text_of(updates) == TEXT
+
+
+def test_the_output_side_of_a_split_parser_raises_the_limit_error() -> None:
+    """The sync API splits the parser: the input side counts and ends the stream; the error
+    crosses in the last batch and is raised by the output side with its partial."""
+    reader = StreamParser(max_stream_bytes=len(chunk_event("a")) * 2)
+    consumer = reader.hand_over()
+    reader.feed(chunk_event("a"))
+    reader.feed(chunk_event("b"))
+    reader.feed(chunk_event("c"))
+    consumer.put_events(reader.take_events(10))
+    updates, error, _ = run([], eof=False, parser=consumer)
+    assert text_of(updates) == "ab"
+    assert isinstance(error, ResponseTooLargeError)
+    assert error.partial.choices[0].message.content == "ab"

@@ -103,7 +103,8 @@ class Caller:
 
     ``headers`` go with every request; ``token_auth`` says the credential is a token
     credential (a 401 is then retried once with a fresh token); ``max_body`` bounds the
-    bodies read (``max_response_bytes``); ``log_body`` logs request bodies at DEBUG, and
+    bodies read (``max_response_bytes``) and ``max_stream`` the bytes of one stream's body
+    (``max_stream_bytes``, None: no limit); ``log_body`` logs request bodies at DEBUG, and
     ``log_http`` response headers;
     ``response_hook`` is called with the status and headers of every response head.
     """
@@ -118,6 +119,7 @@ class Caller:
         token_auth: bool,
         max_body: int,
         log_body: bool,
+        max_stream: int | None = None,
         log_http: bool = False,
         response_hook: Callable[[int, Mapping[str, str]], None] | None = None,
     ) -> None:
@@ -128,6 +130,7 @@ class Caller:
         self._headers = dict(headers)
         self._token_auth = token_auth
         self._max_body = max_body
+        self._max_stream = max_stream
         self._log_body = log_body
         self._log_http = log_http
         self._response_hook = response_hook
@@ -218,6 +221,8 @@ class Caller:
                 deadline=call.deadline.at,
                 request_id=request_id,
                 redact=self._auth.redact,
+                max_stream_bytes=self._max_stream,
+                server=response.origin,
             )
             try:
                 await stream._prime()

@@ -17,6 +17,7 @@ from .._auth import Authenticator, Credential
 from .._config import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_STREAM_BYTES,
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT,
     RetryPolicy,
@@ -99,11 +100,14 @@ class ChatCompletionsClient:
     wait for a free one, a wait that counts against ``Timeout.total`` only; ignored with your
     own ``session``). ``max_response_bytes``: the largest non-streamed response body read,
     counted after decompression (default 8 MiB); a longer one raises
-    :class:`~inference.exceptions.ResponseTooLargeError`.
+    :class:`~inference.exceptions.ResponseTooLargeError`. ``max_stream_bytes``: the most
+    bytes one stream's body may bring, counted after decompression (default 64 MiB; None for
+    no limit); a longer stream is closed with
+    :class:`~inference.exceptions.ResponseTooLargeError`, what arrived on its ``partial``.
 
     These keywords are declared once, in :class:`~inference.ChatClientOptions` (the
     connection options of :class:`~inference.ClientOptions`, the request defaults of
-    :class:`~inference.RequestParams` and ``model_extras``): type
+    :class:`~inference.RequestParams`, ``model_extras`` and ``max_stream_bytes``): type
     checkers check them, and an unknown one raises
     :class:`~inference.exceptions.RequestValidationError` naming the closest one.
 
@@ -123,8 +127,10 @@ class ChatCompletionsClient:
         check_options(options, ChatClientOptions, "ChatCompletionsClient()")
         max_connections = options.get("max_connections", DEFAULT_MAX_CONNECTIONS)
         max_response_bytes = options.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
+        max_stream_bytes = options.get("max_stream_bytes", DEFAULT_MAX_STREAM_BYTES)
         check_limit("max_connections", max_connections)
         check_limit("max_response_bytes", max_response_bytes)
+        check_limit("max_stream_bytes", max_stream_bytes, optional=True)
         trust_env = options.get("trust_env", False)
         log_request_body = options.get("log_request_body", False)
         enforce_https = options.get("enforce_https", True)
@@ -187,6 +193,7 @@ class ChatCompletionsClient:
             self._headers,
             token_auth=self._token_auth,
             max_body=max_response_bytes,
+            max_stream=max_stream_bytes,
             log_body=log_request_body or logging_enable,
             log_http=logging_enable,
             response_hook=options.get("response_hook"),

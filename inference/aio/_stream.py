@@ -51,8 +51,10 @@ class AsyncChatCompletionsStream:
     Errors while iterating: :class:`~inference.exceptions.StreamServiceError` (the service
     sent an error event), :class:`~inference.exceptions.StreamInterruptedError` (the body ended
     before ``[DONE]``), :class:`~inference.exceptions.IdleTimeoutError` (no event within
-    ``Timeout.idle``). Each carries ``partial``: what was received so far, assembled. The
-    updates that arrived before an error are yielded first; the error is raised after them.
+    ``Timeout.idle``), :class:`~inference.exceptions.ResponseTooLargeError` (the body grew
+    past the client's ``max_stream_bytes``). Each carries ``partial``: what was received so
+    far, assembled. The updates that arrived before an error are yielded first; the error is
+    raised after them.
     """
 
     # The class given as response_format: the final completion's message.parsed is one.
@@ -67,12 +69,18 @@ class AsyncChatCompletionsStream:
         max_event_size: int | None = None,
         request_id: str | None = None,
         redact: Callable[[str], str] | None = None,
+        max_stream_bytes: int | None = None,
+        server: str = "the server",
     ) -> None:
         self._response = response
         # Events are parsed when the caller asks for them, one at a time, so only one update
         # is alive at a time however much one read delivered (flat memory, no GC work).
         self._parser = StreamParser(
-            max_event_size=max_event_size, request_id=request_id, redact=redact
+            max_event_size=max_event_size,
+            request_id=request_id,
+            redact=redact,
+            max_stream_bytes=max_stream_bytes,
+            server=server,
         )
         self._next = self._parser.next_update
         self._idle = idle_timeout
