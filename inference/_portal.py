@@ -5,14 +5,14 @@ Each sync client owns one :class:`Portal` for its whole life. The portal's threa
 and stops when the client is closed, garbage collected or the interpreter exits.
 
 A call (:meth:`Portal.call`) is one hop: one ``call_soon_threadsafe`` starts a task running
-the coroutine on the portal's loop, and the calling thread waits on a
-:class:`concurrent.futures.Future` that the task settles as the last thing it does. One
-hand-off each way is the floor: the portal's own ``start_task_soon`` first waits for the
-loop to accept the task, then for its result (two hand-offs, a third more time per
-non-streamed request), and ``asyncio.run_coroutine_threadsafe`` settles its future one loop
-iteration after the task ends. An exception in the waiting thread (Ctrl-C) cancels the
-future; the task then stops (it is cancelled on the loop, and the thread waits, bounded, for
-its clean-up) and a result it made anyway goes to the call's ``discard``.
+the coroutine on the portal's loop, and the calling thread waits on a lock that the task
+releases as the last thing it does (:class:`_Call`). One hand-off each way is the floor: the
+portal's own ``start_task_soon`` first waits for the loop to accept the task, then for its
+result (two hand-offs, a third more time per non-streamed request), and
+``asyncio.run_coroutine_threadsafe`` settles its future one loop iteration after the task
+ends. An exception in the waiting thread (Ctrl-C) cancels the call; the task then stops (it
+is cancelled on the loop, and the thread waits, bounded, for its clean-up) and a result it
+made anyway goes to the call's ``discard``.
 
 Background work that the loop starts for itself (a stream's pump) runs in one anyio task
 group, started with the portal (``BlockingPortal.start_task``) and cancelled when it stops.
@@ -28,7 +28,7 @@ child.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import atexit
 import os
 import threading
 import warnings
@@ -76,13 +76,18 @@ def _forked_error(pid: int) -> InferenceError:
 
 
 class _Call(Generic[T]):
-    """One coroutine run on the loop for a waiting thread, and the future it settles.
+    """One coroutine run on the loop for a waiting thread, and the hand-off of its outcome.
 
-    The waiting thread cancels ``future`` when it gives up (Ctrl-C): the task then delivers
-    nothing, and a result it still makes goes to ``discard``.
+    Written for the hand-off's cost rather than taken from :mod:`concurrent.futures`: the
+    waiting thread blocks on ``_done``, a lock held from creation that the loop releases once
+    the outcome is stored (a ``Future`` waits on a ``Condition``, which makes a lock per
+    waiter and notifies through it: several microseconds more per call). Exactly one of
+    :meth:`settle` (the loop) and :meth:`cancel` (the waiting thread, giving up on Ctrl-C)
+    wins ``_claim``; a non-blocking ``acquire`` is atomic. A result made after the caller gave
+    up goes to ``discard``.
     """
 
-    __slots__ = ("discard", "func", "future", "task")
+    __slots__ = ("_claim", "_done", "_error", "_result", "cancelled", "discard", "func", "task")
 
     def __init__(
         self,
@@ -91,32 +96,63 @@ class _Call(Generic[T]):
     ) -> None:
         self.func = func
         self.discard = discard  # releases a result that nobody will take (after Ctrl-C)
-        self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self.task: asyncio.Task[Any] | None = None  # set on the loop thread
+        self._claim = threading.Lock()  # taken by whichever of settle and cancel comes first
+        self._done = threading.Lock()  # held until the outcome is stored
+        self._done.acquire()
+        self._result: T | None = None
+        self._error: BaseException | None = None
+        self.cancelled = False  # given up by the waiting thread before it was settled
 
     async def run(self, calls: set[asyncio.Task[Any]]) -> None:
-        future = self.future
+        """Run ``func()`` and settle the call with its outcome (loop thread)."""
         task = self.task = asyncio.current_task()
         assert task is not None
-        if future.cancelled():  # given up before it started
+        if self._claim.locked():  # given up before it started
             return
         calls.add(task)
         try:
             result = await self.func()
         except BaseException as exc:
-            if future.set_running_or_notify_cancel():
-                future.set_exception(exc if isinstance(exc, Exception) else closed_error())
+            self.settle(None, exc if isinstance(exc, Exception) else closed_error())
             if not isinstance(exc, Exception):
                 raise  # cancelled (by the portal stopping, or by the waiting thread)
             return
         finally:
             calls.discard(task)
-        # Settling the future is the last thing the task does: the waiting thread wakes up
-        # as this thread is about to let go of the interpreter.
-        if future.set_running_or_notify_cancel():
-            future.set_result(result)
-        else:
+        # Settling is the last thing the task does: the waiting thread wakes up as this
+        # thread is about to let go of the interpreter.
+        if not self.settle(result, None):
             await self.release(result)  # made after the caller gave up
+
+    def settle(self, result: T | None, error: BaseException | None) -> bool:
+        """Store the outcome and wake the waiting thread; False if it gave up first."""
+        if not self._claim.acquire(False):
+            return False
+        self._result, self._error = result, error
+        self._done.release()
+        return True
+
+    def cancel(self) -> bool:
+        """Give up (waiting thread); False if the outcome is already settled or settling."""
+        if not self._claim.acquire(False):
+            return False
+        self.cancelled = True
+        return True
+
+    def wait(self, timeout: float = -1) -> T:
+        """Block until settled (at most ``timeout`` seconds if given, else TimeoutError),
+        then return the result or raise the error."""
+        if not self._done.acquire(timeout=timeout):
+            raise TimeoutError(f"the call did not end within {timeout} seconds")
+        self._done.release()  # later waits (``outcome``) return at once
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
+
+    def failed_with(self, exc: BaseException) -> bool:
+        """True if ``exc`` is the call's own error (as opposed to a Ctrl-C while waiting)."""
+        return self._error is exc
 
     async def release(self, result: T) -> None:
         """Hand a result nobody will take to ``discard`` (shielded from cancellation)."""
@@ -309,7 +345,6 @@ class Portal:
         if not self._warned_in_loop and asyncio._get_running_loop() is not None:
             self._warn_in_loop()
         job = _Call(func, discard)
-        future = job.future
         coro = job.run(self._calls)
         handed = False
         # One try from the hand-off on: a Ctrl-C that lands just after the task was handed
@@ -320,11 +355,11 @@ class Portal:
             except RuntimeError:
                 raise closed_error() from None  # the loop was closed meanwhile
             handed = True
-            return future.result()
+            return job.wait()
         except BaseException as exc:
             if not handed:
                 coro.close()  # never scheduled: nothing runs, nothing to wait for
-            elif not (future.done() and future.exception() is exc):
+            elif not job.failed_with(exc):
                 self._abandon(job)  # interrupted while waiting (not the call's own error)
             raise
 
@@ -333,17 +368,20 @@ class Portal:
         warnings.warn(_IN_LOOP_MESSAGE, RuntimeWarning, stacklevel=4)
 
     def _abandon(self, job: _Call[Any]) -> None:
-        """Give up ``job``: cancel its future, then on the loop stop its task and wait
-        (bounded) for its clean-up, or release the result it had just made."""
+        """Give up ``job``: cancel it, then on the loop stop its task and wait (bounded) for
+        its clean-up, or release the result it had just made."""
         running = self._running
         if running is None:
             return
-        future = job.future
         with suppress(RuntimeError):  # the portal stopped meanwhile
-            if future.cancel():
+            if job.cancel():
                 running.portal.call(self._cancel, job)
-            elif future.exception() is None:
-                running.portal.call(job.release, future.result())
+                return
+            try:
+                result = job.wait()  # settled or settling: at once
+            except Exception:
+                return  # it failed: nothing to release
+            running.portal.call(job.release, result)
 
     @staticmethod
     async def _cancel(job: _Call[Any]) -> None:
@@ -401,6 +439,17 @@ def _after_fork_in_child() -> None:
         portal._after_fork()
         if portal._forked_from is not None:
             _inherited.append(portal)
+
+
+def _stop_at_exit() -> None:
+    # A portal still running at exit is stopped while its thread can still run: later, in
+    # the interpreter's finalization, the thread is frozen, and releasing anyio's portal
+    # context (which waits for that thread) would wait forever.
+    for portal in list(_portals):
+        portal.stop()
+
+
+atexit.register(_stop_at_exit)
 
 
 # Portals inherited from the parent process stay referenced in the child: the objects they

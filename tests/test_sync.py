@@ -718,7 +718,7 @@ def test_a_result_finished_as_the_caller_gave_up_is_discarded() -> None:
     loop = portal._start()
     job = _Call(produce, discard)
     loop.call_soon_threadsafe(loop.create_task, job.run(portal._calls))
-    assert job.future.result(WAIT) == "a stream nobody will read"  # the loop finished the job
+    assert job.wait(WAIT) == "a stream nobody will read"  # the loop finished the job
     portal._abandon(job)  # what call() does when interrupted at that moment
     assert discarded == ["a stream nobody will read"]  # released before _abandon returned
     portal.stop()
@@ -750,12 +750,12 @@ def test_a_result_that_outlives_the_cancellation_is_discarded() -> None:
     assert started.wait(WAIT)
     portal._abandon(job)  # what call() does when interrupted
     assert discarded == ["made anyway"]  # released before _abandon returned
-    assert job.future.cancelled()  # nobody will read it
+    assert job.cancelled  # nobody will read it
     portal.stop()
 
 
 def test_a_job_cancelled_before_it_started_cleans_up() -> None:
-    """A job given up before its task ran never runs (its future stays cancelled), and the
+    """A job given up before its task ran never runs (it stays cancelled), and the
     portal stays usable."""
     ran: list[str] = []
 
@@ -771,9 +771,9 @@ def test_a_job_cancelled_before_it_started_cleans_up() -> None:
 
     async def hand_over_then_cancel() -> bool:
         task = asyncio.get_running_loop().create_task(job.run(portal._calls))
-        assert job.future.cancel()  # the caller gives up: the task exists but has not run
+        assert job.cancel()  # the caller gives up: the task exists but has not run
         await task
-        return job.future.cancelled()
+        return job.cancelled and not job.settle("late", None)  # nothing settles it after
 
     assert portal.call(hand_over_then_cancel)
     assert ran == []
@@ -892,3 +892,22 @@ def test_no_warnings_in_any_path(emulator: Emulator, tmp_path: Path) -> None:
     assert proc.stdout.strip() == "END"
     assert len(emulator.requests) == 7
     assert wait_until(lambda: emulator.active_streams == 0)
+
+
+def test_a_portal_left_running_does_not_hold_up_the_interpreter_exit() -> None:
+    """A started portal that nobody stopped (still referenced at exit, so never collected)
+    is stopped at exit while its thread can still run: the process ends."""
+    script = (
+        "from inference._portal import Portal\n"
+        "async def closer():\n"
+        "    print('closed', flush=True)\n"
+        "async def answer():\n"
+        "    return 42\n"
+        "portal = Portal(closer)\n"
+        "print(portal.call(answer), flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["42", "closed"]  # the closer ran on the way out
