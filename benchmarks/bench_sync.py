@@ -39,6 +39,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inference import ChatCompletionsClient
+from inference._portal import Portal
 from inference.aio import ChatCompletionsClient as AsyncChatCompletionsClient
 from inference.models import UserMessage
 
@@ -244,6 +246,50 @@ def interleaved(
     return Result(samples["a"], samples["s"])
 
 
+def thread_round_trip(n: int) -> float:
+    """Seconds per round trip of two threads waking each other through locks: the least
+    any hand-off to another thread and back costs on this machine."""
+    ping, pong = threading.Lock(), threading.Lock()
+    ping.acquire()
+    pong.acquire()
+
+    def other() -> None:
+        for _ in range(n):
+            ping.acquire()
+            pong.release()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    start = time.perf_counter()
+    for _ in range(n):
+        ping.release()
+        pong.acquire()
+    elapsed = time.perf_counter() - start
+    thread.join()
+    return elapsed / n
+
+
+def portal_round_trip(n: int) -> float:
+    """Seconds per sync call of a coroutine that does nothing: the sync API's hand-off to
+    its event loop and back, with no request."""
+
+    async def closer() -> None:
+        pass
+
+    async def nothing() -> None:
+        pass
+
+    portal = Portal(closer)
+    try:
+        portal.call(nothing)
+        start = time.perf_counter()
+        for _ in range(n):
+            portal.call(nothing)
+        return (time.perf_counter() - start) / n
+    finally:
+        portal.stop()
+
+
 def profile_sync(endpoint: str, args: argparse.Namespace) -> None:
     """Run the sync side once under cProfile (calling thread and loop thread separately)."""
 
@@ -346,6 +392,13 @@ def main(argv: list[str] | None = None) -> None:
             f"              per stream: context switches async {r.a_switches:.0f}  sync "
             f"{r.s_switches:.0f}; garbage collections async {r.a_collections:.0f}  "
             f"sync {r.s_collections:.0f}"
+        )
+        n = 20 * args.requests
+        floor = statistics.median(thread_round_trip(n) for _ in range(args.repeat))
+        hop = statistics.median(portal_round_trip(n) for _ in range(args.repeat))
+        print(
+            f"hand-offs     two threads waking each other: {floor * 1e6:6.1f} us per round trip;"
+            f"  a sync call doing nothing: {hop * 1e6:6.1f} us"
         )
         if args.profile:
             profile_sync(endpoint, args)
