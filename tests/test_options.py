@@ -4,13 +4,12 @@ constructors, checked by type checkers and at run time, documented, defaults unc
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _typecheck import mypy_errors
 
 import inference
 import inference.aio
@@ -279,18 +278,6 @@ AsyncEmbeddings("http://x", dimension=5)  # error: misspelt
 def test_mypy_checks_the_options_in_user_code(tmp_path: Path) -> None:
     """mypy --strict accepts the options and rejects a misspelt one, a wrong type and a chat
     option given to an embeddings client, on every line marked, and on no other."""
-    sample = tmp_path / "sample.py"
-    sample.write_text(TYPED, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent",
-         str(sample)],
-        capture_output=True, text=True, check=False, cwd=ROOT, timeout=300,
-    )  # fmt: skip
-    lines = TYPED.splitlines()
-    expected = {i + 1 for i, line in enumerate(lines) if "# error:" in line}
-    reported = set()
-    for line in result.stdout.splitlines():
-        if line.startswith(str(sample)) and ": error:" in line:
-            reported.add(int(line.split(":")[1]))
-    assert reported == expected, result.stdout
-    assert 'Unexpected keyword argument "max_conections"' in result.stdout
+    reported, expected, output = mypy_errors(TYPED, tmp_path)
+    assert reported == expected, output
+    assert 'Unexpected keyword argument "max_conections"' in output

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import ast
 import math
-import subprocess
-import sys
 import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _typecheck import mypy_errors
 
 import inference
 from inference import _params
@@ -390,20 +389,8 @@ def test_typed_dicts_type_check_messages_tools_and_parameters(tmp_path: Path) ->
     """mypy accepts the typed dict spelling of messages and tools beside the models, and
     rejects a wrong role, a wrong parameter type, a wrong tool choice and an unknown name;
     run_tools() and stream_tools() take the same declared parameters."""
-    sample = tmp_path / "sample.py"
-    sample.write_text(TYPED, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent",
-         str(sample)],
-        capture_output=True, text=True, check=False, cwd=ROOT, timeout=300,
-    )  # fmt: skip
-    lines = TYPED.splitlines()
-    expected = {i + 1 for i, line in enumerate(lines) if "# error:" in line}
-    reported = set()
-    for line in result.stdout.splitlines():
-        if line.startswith(str(sample)) and ": error:" in line:
-            reported.add(int(line.split(":")[1]))
-    assert reported == expected, result.stdout
+    reported, expected, output = mypy_errors(TYPED, tmp_path)
+    assert reported == expected, output
 
 
 @pytest.mark.parametrize(
