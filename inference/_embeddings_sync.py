@@ -106,6 +106,9 @@ class EmbeddingsClient:
             )
         )
 
+    def _keep_model_info(self, info: ModelInfo) -> None:
+        self._async._keep_model_info(info)
+
     def get_model_info(
         self,
         *,
@@ -166,4 +169,6 @@ def load_client(
             explain_missing_info(exc)
             raise
     cls = ChatCompletionsClient if client_kind(info) == "chat" else EmbeddingsClient
-    return cls(endpoint, credential, **kwargs_for(kwargs, cls, info))
+    client = cls(endpoint, credential, **kwargs_for(kwargs, cls, info))
+    client._keep_model_info(info)  # its get_model_info() answers without asking again
+    return client

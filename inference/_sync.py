@@ -214,6 +214,9 @@ class ChatCompletionsClient:
             return _Pumped(result, self._portal)
         return result
 
+    def _keep_model_info(self, info: ModelInfo) -> None:
+        self._async._keep_model_info(info)
+
     def get_model_info(
         self,
         *,

@@ -84,3 +84,57 @@ def test_the_first_answer_is_kept_sync(client_class: Any) -> None:
         answers = [client.get_model_info() for _ in range(3)]
     assert server.seen == [("/models/info", None)]
     assert answers[2] is answers[0]
+
+
+class _TypedInfoServer(InfoServer):
+    """:class:`InfoServer` reporting ``model_type``."""
+
+    def __init__(self, model_type: str) -> None:
+        super().__init__()
+        self.model_type = model_type
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        self.seen.append((request.path, request.headers.get("x-deployment")))
+        return web.json_response({**INFO, "model_type": self.model_type})
+
+
+@pytest.mark.parametrize(
+    ("model_type", "client_class"),
+    [("chat-completion", ChatCompletionsClient), ("embeddings", EmbeddingsClient)],
+)
+@pytest.mark.anyio
+async def test_load_client_hands_its_answer_to_the_client(
+    model_type: str, client_class: Any
+) -> None:
+    """The client load_client() returns answers get_model_info() with what load_client read:
+    one request to /info in all."""
+    server = _TypedInfoServer(model_type)
+    async with serve(server) as url:
+        client = await inference.aio.load_client(f"{url}/models", "key")
+        async with client:
+            assert isinstance(client, client_class)
+            info = await client.get_model_info()
+    assert info.model_type == model_type
+    assert server.seen == [("/models/info", None)]
+
+
+@pytest.mark.parametrize(
+    ("model_type", "client_class"),
+    [
+        ("chat-completion", inference.ChatCompletionsClient),
+        ("embeddings", inference.EmbeddingsClient),
+    ],
+)
+def test_load_client_hands_its_answer_to_the_client_sync(
+    model_type: str, client_class: Any
+) -> None:
+    """The same with the sync load_client()."""
+    server = _TypedInfoServer(model_type)
+    with (
+        serve_in_thread(server) as url,
+        inference.load_client(f"{url}/models", "key") as client,
+    ):
+        assert isinstance(client, client_class)
+        info = client.get_model_info()
+    assert info.model_type == model_type
+    assert server.seen == [("/models/info", None)]

@@ -351,6 +351,10 @@ class ChatCompletionsClient:
         known[key] = info
         return info
 
+    def _keep_model_info(self, info: ModelInfo) -> None:
+        # load_client() hands over the answer it read: the client need not ask again.
+        self._model_infos = {(): info}
+
     async def run_tools(
         self,
         *,

@@ -142,6 +142,9 @@ class EmbeddingsClient:
                 attempts=attempts,
             ) from exc
 
+    def _keep_model_info(self, info: ModelInfo) -> None:
+        self._connection._keep_model_info(info)
+
     async def get_model_info(
         self,
         *,
@@ -197,4 +200,6 @@ async def load_client(
     finally:
         await probe.close()
     cls = ChatCompletionsClient if client_kind(info) == "chat" else EmbeddingsClient
-    return cls(endpoint, credential, **kwargs_for(kwargs, cls, info))
+    client = cls(endpoint, credential, **kwargs_for(kwargs, cls, info))
+    client._keep_model_info(info)  # its get_model_info() answers without asking again
+    return client
