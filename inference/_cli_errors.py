@@ -25,6 +25,7 @@ from .exceptions import (
     InferenceTimeoutError,
     RequestValidationError,
     ResourceNotFoundError,
+    ResponseTooLargeError,
     ServiceRequestError,
     ServiceResponseError,
     StreamError,
@@ -97,6 +98,12 @@ _PARAMETER: Final = re.compile(
 )
 #: "pass enforce_https=False": the command line's option for it.
 _ENFORCE_HTTPS: Final = re.compile(r"\benforce_https=False\b")
+#: The library's words for settings the command line spells otherwise.
+_LIBRARY_WORDS: Final = (
+    (re.compile(r"\bTimeout\.(?:connect|read|idle|total)\b"), "--timeout"),
+    (re.compile(r"\bsend the request with stream=False\b"), "use --no-stream"),
+    (re.compile(r"\bRetryPolicy\.max_retry_after\b"), "the longest wait the client accepts"),
+)
 #: "ServerDisconnectedError: " and the like, in front of a lower layer's own message.
 _CLASS_PREFIX: Final = re.compile(r"\b[A-Z][A-Za-z]*(?:Error|Exception): ")
 
@@ -126,6 +133,8 @@ def cli_terms(text: str) -> str:
         return _OPTIONS.get(name, name)
 
     text = _ENFORCE_HTTPS.sub("--allow-http", text)
+    for pattern, words in _LIBRARY_WORDS:
+        text = pattern.sub(words, text)
     return _PARAMETER.sub(option, text)
 
 
@@ -155,11 +164,22 @@ def _text(exc: BaseException) -> str:
             "the answer was cut off: the connection closed before the stream ended "
             "(what arrived is shown above)"
         )
-    if isinstance(exc, ServiceResponseError):
-        return "the connection broke while the answer was being received"
-    if isinstance(exc, RequestValidationError):
-        return cli_terms(str(exc))
+    if isinstance(exc, ResponseTooLargeError):
+        return _too_large(exc)
+    if isinstance(exc, RequestValidationError | ServiceResponseError | InferenceTimeoutError):
+        # The library's own words, with the command line's names for its settings.
+        return cli_terms(_CLASS_PREFIX.sub("", str(exc)))
     return _CLASS_PREFIX.sub("", str(exc)) or type(exc).__name__
+
+
+def _too_large(exc: ResponseTooLargeError) -> str:
+    size = f" of {exc.limit / (1024 * 1024):g} MiB" if exc.limit else ""
+    if exc.option == "max_stream_bytes":
+        return (
+            f"the stream brought more than the client's limit{size} and was stopped (what "
+            "arrived is shown above)"
+        )
+    return f"the answer was larger than the client's limit{size} and was not read"
 
 
 def describe(exc: BaseException) -> str:

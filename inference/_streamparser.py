@@ -226,12 +226,14 @@ class StreamParser:
 
     def _too_long(self) -> ResponseTooLargeError:
         limit = self._limit
-        return ResponseTooLargeError(
+        error = ResponseTooLargeError(
             f"the stream from {self._server} brought more than max_stream_bytes ({limit} bytes, "
             f"{(limit or 0) / (1024 * 1024):g} MiB) and was closed; what arrived before is on "
             "the error's .partial. If answers this long are expected, raise the limit with "
             "ChatCompletionsClient(..., max_stream_bytes=...) (None: no limit)"
         )
+        error.limit, error.option = limit, "max_stream_bytes"
+        return error
 
     def feed_eof(self) -> None:
         """The body ended. Before ``[DONE]``, that is a cut (:attr:`_CUT`)."""

@@ -156,9 +156,12 @@ class ResponseTooLargeError(ServiceResponseError):
     """A response body is larger than the client's ``max_response_bytes``, or a stream's body
     than its ``max_stream_bytes`` (counted after decompression); its reading stopped at the
     limit and the connection was closed. Not retried. A stream's error carries ``partial``:
-    what arrived before the limit, assembled."""
+    what arrived before the limit, assembled. ``limit`` is the limit in bytes and ``option``
+    the client option that sets it (``"max_response_bytes"`` or ``"max_stream_bytes"``)."""
 
     _transient = False
+    limit: int | None = None
+    option: str | None = None
 
 
 class InferenceTimeoutError(InferenceError, TimeoutError):

@@ -26,7 +26,7 @@ from typing import Any
 
 import anyio
 import pytest
-from _fault_server import FaultServer, chunk_event, reset, sse
+from _fault_server import FaultServer, chunk_event, raw, reset, sse
 
 from inference import ChatCompletionsClient
 from inference._cli import (
@@ -40,8 +40,10 @@ from inference._cli import (
     main,
 )
 from inference._cli_args import build_parser
-from inference._cli_errors import cli_terms
+from inference._cli_errors import cli_terms, describe
+from inference._streamparser import StreamParser
 from inference.batch._cli import _client_options as batch_client_options
+from inference.exceptions import ResponseTooLargeError
 from inference.models import ChatCompletions, UserMessage
 from inference.testing import Emulator, EmulatorOptions
 
@@ -869,3 +871,49 @@ def test_batch_takes_allow_http() -> None:
     assert batch_client_options(allowed)["enforce_https"] is False
     default = parser.parse_args(["batch", "in.jsonl", "out.jsonl"])
     assert "enforce_https" not in batch_client_options(default)
+
+
+@pytest.mark.anyio
+async def test_an_oversized_answer_is_reported_as_such() -> None:
+    """A body larger than the client's limit: the line says so, with the limit, not that the
+    connection broke."""
+    oversized = raw(200, b"{}", headers={"Content-Length": str(9 * 1024 * 1024)})
+    async with FaultServer(default=oversized) as server:
+        command = ["chat", "Hi", "--no-stream", "--endpoint", server.endpoint(), "--key", KEY]
+        done = await anyio.run_process(
+            [sys.executable, "-m", "inference", *command], env=clean_env(), check=False
+        )
+    result = subprocess.CompletedProcess(done.args, done.returncode, "", done.stderr.decode())
+    line = assert_one_error_line(result, EXIT_SERVICE)
+    assert "the answer was larger than the client's limit of 8 MiB and was not read" in line
+    assert len(server.attempts) == 1  # not retried
+
+
+def test_an_oversized_stream_is_reported_as_such() -> None:
+    """A stream past max_stream_bytes: the line names the limit and says the text is above."""
+    parser = StreamParser(max_stream_bytes=2 * 1024 * 1024, server="http://127.0.0.1:1")
+    event = chunk_event("x" * 1000)
+    with pytest.raises(ResponseTooLargeError) as info:
+        for _ in range(3000):
+            parser.feed(event)
+            while parser.next_update() is not None:
+                pass
+    assert describe(info.value) == (
+        "the stream brought more than the client's limit of 2 MiB and was stopped (what "
+        "arrived is shown above)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("the stream sent no event for 5 s (Timeout.idle)", "for 5 s (--timeout)"),
+        ("report it, or send the request with stream=False", "report it, or use --no-stream"),
+        ("longer than RetryPolicy.max_retry_after, 60 s", "the longest wait the client accepts"),
+    ],
+)
+def test_library_settings_are_named_as_the_command_line_spells_them(
+    message: str, expected: str
+) -> None:
+    """Timeouts, streaming and the retry wait in an error line are the command line's words."""
+    assert expected in cli_terms(message)

@@ -398,7 +398,7 @@ async def test_total_timeout_cuts_a_fast_stream_promptly() -> None:
     ):
         received = 0
         started = anyio.current_time()
-        with pytest.raises(TotalTimeoutError):
+        with pytest.raises(TotalTimeoutError) as info:
             with anyio.fail_after(10):
                 stream = await client.complete(messages=HI, stream=True)
                 async with stream:
@@ -406,6 +406,8 @@ async def test_total_timeout_cuts_a_fast_stream_promptly() -> None:
                         received += 1
                         await anyio.lowlevel.checkpoint()  # own work between updates
         took = anyio.current_time() - started
+        assert "longer than Timeout.total (1 s)" in str(info.value)  # the limit, and what to do:
+        assert "raise Timeout.total" in str(info.value)
         assert received > 0
         assert took < 3.0, f"TotalTimeoutError came {took:.1f} s after the call began"
         assert client._transport.pool_stats()[0] == 0

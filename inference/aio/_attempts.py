@@ -219,6 +219,7 @@ class Caller:
                 response,
                 idle_timeout=timeout.idle,
                 deadline=call.deadline.at,
+                total=timeout.total,
                 request_id=request_id,
                 redact=self._auth.redact,
                 max_stream_bytes=self._max_stream,

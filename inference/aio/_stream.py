@@ -66,6 +66,7 @@ class AsyncChatCompletionsStream:
         *,
         idle_timeout: float | None,
         deadline: float | None,
+        total: float | None = None,
         max_event_size: int | None = None,
         request_id: str | None = None,
         redact: Callable[[str], str] | None = None,
@@ -85,6 +86,7 @@ class AsyncChatCompletionsStream:
         self._next = self._parser.next_update
         self._idle = idle_timeout
         self._deadline = deadline
+        self._total = total  # Timeout.total, seconds (for the error's text)
         self._last_event = 0.0
         self._watchdog: asyncio.TimerHandle | None = None
         self._reading = False
@@ -154,7 +156,7 @@ class AsyncChatCompletionsStream:
             # A fast stream's reads return without waiting, so the watchdog (which only acts
             # on a read that waits) may not get its turn: the total deadline is checked here.
             self._expired = "total"
-            parser.fail(_total_error())
+            parser.fail(_total_error(self._total))
             self._close()
             return
         self._reading = True
@@ -233,7 +235,7 @@ class AsyncChatCompletionsStream:
         if expired is None:
             return None
         if expired == "total":
-            return _total_error()
+            return _total_error(self._total)
         return IdleTimeoutError(
             f"the stream sent no event for {self._idle} s (Timeout.idle); the connection was closed"
         )
@@ -326,8 +328,13 @@ class AsyncChatCompletionsStream:
         return _TextDeltas(self)
 
 
-def _total_error() -> TotalTimeoutError:
-    return TotalTimeoutError("the call took longer than Timeout.total", attempts=1)
+def _total_error(total: float | None) -> TotalTimeoutError:
+    limit = f" ({total:g} s)" if total is not None else ""
+    return TotalTimeoutError(
+        f"the call took longer than Timeout.total{limit}: the stream was closed before its "
+        "end; raise Timeout.total (or set it to None) for longer answers",
+        attempts=1,
+    )
 
 
 def _watchdog_fired(

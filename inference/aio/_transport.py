@@ -140,11 +140,13 @@ class Response:
             raise self._too_large(limit, f"it says it is {int(length)} bytes; ")
 
     def _too_large(self, limit: int, detail: str = "") -> ResponseTooLargeError:
-        return ResponseTooLargeError(
+        error = ResponseTooLargeError(
             f"the response body (HTTP {self.status}) is larger than max_response_bytes "
             f"({limit} bytes, decompressed); {detail}raise the limit with "
             "ChatCompletionsClient(..., max_response_bytes=...) if it is expected"
         )
+        error.limit, error.option = limit, "max_response_bytes"
+        return error
 
     async def read_chunk(self) -> bytes:
         """The next bytes of the body as they arrive; ``b""`` at the end of the body.
