@@ -12,6 +12,7 @@ import binascii
 import enum
 import functools
 import inspect
+import math
 import sys
 from array import array
 from collections.abc import Callable, Mapping, Sequence
@@ -174,7 +175,37 @@ def loads_embeddings(data: bytes | str) -> m.EmbeddingsResult:
     items = obj.get("data")
     if not isinstance(items, list):
         raise DecodeFailure("the response body has no 'data' list of embeddings")
-    for item in items:
-        if isinstance(item, dict) and isinstance(item.get("embedding"), str):
+    seen: set[object] = set()
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise DecodeFailure(f"data[{position}] is not an embedding object")
+        if isinstance(item.get("embedding"), str):
             item["embedding"] = decode_base64_vector(item["embedding"])
+        _check_vector(item.get("embedding"), position)
+        index = item.get("index", position)
+        if index in seen:
+            raise DecodeFailure(f"data[{position}] repeats index {index!r} of an earlier embedding")
+        seen.add(index)
     return structure(obj, m.EmbeddingsResult)
+
+
+def _check_vector(vector: object, position: int) -> None:
+    """Refuse an embedding that is not a flat list of finite numbers. ``sum`` makes the check
+    one pass in C: it fails on anything that is not a number, and its total is finite only
+    when every value is (or, rarely, when finite values overflow: those are looked at one by
+    one)."""
+    if not isinstance(vector, list):
+        raise DecodeFailure(f"data[{position}].embedding is not a list of numbers")
+    try:
+        total = sum(vector)
+    except TypeError:
+        wrong = next(v for v in vector if not isinstance(v, int | float))
+        raise DecodeFailure(
+            f"data[{position}].embedding holds {type(wrong).__name__} values, not only numbers"
+        ) from None
+    if not math.isfinite(total):
+        for offset, value in enumerate(vector):
+            if not math.isfinite(value):
+                raise DecodeFailure(
+                    f"data[{position}].embedding[{offset}] is {value!r}, not a finite number"
+                )

@@ -140,10 +140,28 @@ def test_base64_vectors_decode_to_float32_values() -> None:
         (b'{"object": "list"}', "no 'data' list"),
         (b"[1, 2]", "not an object"),
         (b"<html>", "not valid JSON"),
+        (embeddings_json([[[1.0], [2.0]]]), "data[0].embedding holds list values"),
+        (embeddings_json([[0.5, "0.25"]]), "data[0].embedding holds str values"),
+        (embeddings_json([[0.5], {"x": 1}]), "data[1].embedding is not a list of numbers"),
+        (
+            embeddings_json([base64.b64encode(struct.pack("<3f", 0.5, math.nan, 1.0)).decode()]),
+            "data[0].embedding[1] is nan, not a finite number",
+        ),
+        (
+            embeddings_json([[1.0], base64.b64encode(struct.pack("<2f", 1.0, -math.inf)).decode()]),
+            "data[1].embedding[1] is -inf",
+        ),
+        (
+            b'{"object": "list", "data": [{"embedding": [1.0], "index": 0},'
+            b' {"embedding": [2.0], "index": 0}]}',
+            "data[1] repeats index 0",
+        ),
+        (b'{"object": "list", "data": [[1.0]]}', "data[0] is not an embedding object"),
     ],
 )
 def test_malformed_answers_are_decode_failures(body: bytes, needle: str) -> None:
-    """Bad base64, a ragged byte count, a missing data list or non-JSON: DecodeFailure."""
+    """Bad base64, a ragged byte count, a missing data list, non-JSON, vectors that are not
+    flat lists of finite numbers and a repeated index: DecodeFailure naming the place."""
     with pytest.raises(DecodeFailure) as info:
         loads_embeddings(body)
     assert needle in str(info.value)
