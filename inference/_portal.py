@@ -62,9 +62,16 @@ _IN_LOOP_MESSAGE = (
 )
 
 
+_EXIT_MESSAGE = (
+    "the client was closed because the interpreter is exiting (a thread still used it after "
+    "the main thread had finished)"
+)
+_exiting = False  # set when the portals are stopped at interpreter exit
+
+
 def closed_error() -> InferenceError:
     """The error of a call on a closed client."""
-    return InferenceError(_CLOSED_MESSAGE)
+    return InferenceError(_EXIT_MESSAGE if _exiting else _CLOSED_MESSAGE)
 
 
 def _forked_error(pid: int) -> InferenceError:
@@ -445,6 +452,8 @@ def _stop_at_exit() -> None:
     # A portal still running at exit is stopped while its thread can still run: later, in
     # the interpreter's finalization, the thread is frozen, and releasing anyio's portal
     # context (which waits for that thread) would wait forever.
+    global _exiting
+    _exiting = True
     for portal in list(_portals):
         portal.stop()
 

@@ -911,3 +911,37 @@ def test_a_portal_left_running_does_not_hold_up_the_interpreter_exit() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["42", "closed"]  # the closer ran on the way out
+
+
+def test_a_call_cut_by_the_interpreter_exit_says_so() -> None:
+    """A thread whose call is still running when the interpreter exits gets an error saying
+    the exit closed the client (not that the user closed it)."""
+    script = (
+        "import asyncio, threading\n"
+        "from inference import _portal\n"
+        "async def closer():\n"
+        "    pass\n"
+        "async def forever():\n"
+        "    await asyncio.Event().wait()\n"
+        "portal = _portal.Portal(closer)\n"
+        "started, errors = threading.Event(), []\n"
+        "def work():\n"
+        "    started.set()\n"
+        "    try:\n"
+        "        portal.call(forever)\n"
+        "    except Exception as exc:\n"
+        "        errors.append(str(exc))\n"
+        "thread = threading.Thread(target=work, daemon=True)\n"
+        "thread.start()\n"
+        "started.wait(10)\n"
+        "while not portal._calls:\n"  # the call runs on the loop
+        "    threading.Event().wait(0.01)\n"
+        "_portal._stop_at_exit()\n"  # what the exit hook does
+        "thread.join(10)\n"
+        "print(errors)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert "closed because the interpreter is exiting" in done.stdout, done.stdout
