@@ -60,7 +60,17 @@ def _loads(data: bytes | str, what: str) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         snippet = data[:120] if isinstance(data, str) else data[:120].decode("utf-8", "replace")
-        raise DecodeFailure(f"{what} is not valid JSON ({exc}): {snippet!r}") from exc
+        reason = str(exc)
+        if isinstance(data, bytes | bytearray | memoryview):
+            try:
+                bytes(data).decode("utf-8")
+            except UnicodeDecodeError as bad:
+                # orjson's own words for this ("surrogates not allowed") miss the point.
+                reason = (
+                    f"it is not valid UTF-8: byte 0x{bad.object[bad.start]:02x} at position "
+                    f"{bad.start} ({bad.reason})"
+                )
+        raise DecodeFailure(f"{what} is not valid JSON ({reason}): {snippet!r}") from exc
 
 
 def loads_completions(data: bytes | str) -> m.ChatCompletions:

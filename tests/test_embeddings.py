@@ -140,6 +140,7 @@ def test_base64_vectors_decode_to_float32_values() -> None:
         (b'{"object": "list"}', "no 'data' list"),
         (b"[1, 2]", "not an object"),
         (b"<html>", "not valid JSON"),
+        (b'{"data": "\xff"}', "not valid UTF-8: byte 0xff at position 10 (invalid start byte)"),
         (embeddings_json([[[1.0], [2.0]]]), "data[0].embedding holds list values"),
         (embeddings_json([[0.5, "0.25"]]), "data[0].embedding holds str values"),
         (embeddings_json([[0.5], {"x": 1}]), "data[1].embedding is not a list of numbers"),
