@@ -291,29 +291,40 @@ class Deadline:
 
 def requested_delay(headers: Mapping[str, str], now: float) -> float | None:
     """The wait (seconds, >= 0) a response asks for before a retry, uncapped; None when it asks
-    for none or says something that is not a finite number of seconds or an HTTP date."""
+    for none or says something that is not a number of seconds or an HTTP date (``nan`` and
+    ``inf`` are not). A number too large for a float is ``math.inf``: a wait longer than any
+    limit."""
     wait: float | None = None
     for name in ("retry-after-ms", "x-ms-retry-after-ms"):
-        raw = headers.get(name)
-        if raw:
-            try:
-                wait = float(raw) / 1000.0
-                break
-            except ValueError:
-                continue
+        seconds = _number(headers.get(name))
+        if seconds is not None:
+            wait = seconds / 1000.0
+            break
     if wait is None:
         raw = headers.get("retry-after")
         if raw:
-            try:
-                wait = float(raw)
-            except ValueError:
+            wait = _number(raw)
+            if wait is None:
                 try:
                     wait = parsedate_to_datetime(raw).timestamp() - now
                 except (TypeError, ValueError, IndexError, OverflowError):
                     wait = None
-    if wait is None or not math.isfinite(wait):
+    if wait is None or not -math.inf < wait:
         return None
-    return max(wait, 0.0)
+    return max(wait, 0.0)  # math.inf: longer than any max_retry_after
+
+
+def _number(raw: str | None) -> float | None:
+    """``raw`` as a number; None when it is none, or spells NaN or an infinity."""
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    if math.isnan(value) or (math.isinf(value) and "inf" in raw.lower()):
+        return None
+    return value  # a number too large for a float is inf
 
 
 DEFAULT_TIMEOUT: Final = Timeout()

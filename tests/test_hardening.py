@@ -129,6 +129,30 @@ async def test_rate_limit_error_reports_the_wait_the_service_asked_for() -> None
     assert info.value.retry_after == 3600.0
 
 
+@pytest.mark.anyio
+async def test_a_retry_after_too_large_for_a_number_is_raised_at_once() -> None:
+    """A Retry-After of 5,000 digits asks for longer than any limit: one request, the error
+    raised at once, its message saying why it was not retried."""
+    requests = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal requests
+        requests += 1
+        return web.json_response(
+            {"error": {"code": "429", "message": "quota"}},
+            status=429,
+            headers={"Retry-After": "9" * 5000},
+        )
+
+    async with serve(handler) as url, ChatCompletionsClient(url, retry=3) as client:
+        with pytest.raises(RateLimitError) as info:
+            await client.complete(messages=QUESTION)
+    assert requests == 1
+    assert info.value.retry_after == math.inf
+    assert "the server asked to wait an endless wait" not in str(info.value)
+    assert "(not retried: the server asked for an endless wait, longer than" in str(info.value)
+
+
 @pytest.mark.parametrize(
     "headers", [{"x-a": "b\r\nX-Injected: 1"}, {"bad:name": "v"}, {"x-a": "b\nc"}]
 )

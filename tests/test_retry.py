@@ -184,6 +184,8 @@ def test_delay_is_the_wait_the_server_asked_for(headers: dict[str, str], expecte
         {"retry-after": ""},
         {"retry-after": "tomorrow-ish"},
         {"retry-after-ms": "x", "x-ms-retry-after-ms": "y"},
+        {"retry-after": "nan"},
+        {"retry-after": "Infinity"},
     ],
 )
 def test_delay_is_the_backoff_when_no_wait_is_asked(headers: dict[str, str]) -> None:
@@ -203,6 +205,8 @@ def test_delay_is_the_backoff_when_no_wait_is_asked(headers: dict[str, str]) -> 
         {"retry-after-ms": "3600000"},
         {"x-ms-retry-after-ms": "3600000"},
         {"retry-after": formatdate(time.time() + 3600, usegmt=True)},
+        {"retry-after": "9" * 5000},  # too large for a float: longer than any limit
+        {"retry-after-ms": "1e400"},
     ],
 )
 def test_a_wait_longer_than_max_retry_after_is_not_retried(headers: dict[str, str]) -> None:

@@ -405,8 +405,9 @@ class Caller:
             and status in retry.statuses
             and attempt <= retry.max_retries
         ):
+            asked = "for an endless wait" if math.isinf(wait) else f"to wait {wait:g} s"
             error._text += (
-                f" (not retried: the server asked to wait {wait:g} s, longer than "
+                f" (not retried: the server asked {asked}, longer than "
                 f"RetryPolicy.max_retry_after, {retry.max_retry_after:g} s)"
             )
             error.args = (error._text,)
