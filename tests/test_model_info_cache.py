@@ -3,6 +3,7 @@ and embeddings), against a loopback aiohttp server that counts the requests it g
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -138,3 +139,59 @@ def test_load_client_hands_its_answer_to_the_client_sync(
         info = client.get_model_info()
     assert info.model_type == model_type
     assert server.seen == [("/models/info", None)]
+
+
+class _SlowInfoServer(InfoServer):
+    """:class:`InfoServer` that answers after ``delay`` seconds."""
+
+    def __init__(self, failures: int = 0, delay: float = 0.2) -> None:
+        super().__init__(failures)
+        self.delay = delay
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.delay)
+        return await super().__call__(request)
+
+
+@pytest.mark.anyio
+async def test_concurrent_first_calls_share_one_request() -> None:
+    """Ten calls at once, before any answer is kept: one request, one ModelInfo for all."""
+    server = _SlowInfoServer()
+    async with serve(server) as url, ChatCompletionsClient(f"{url}/models", "key") as client:
+        answers = await asyncio.gather(*(client.get_model_info() for _ in range(10)))
+    assert server.seen == [("/models/info", None)]
+    assert all(answer is answers[0] for answer in answers)
+
+
+@pytest.mark.anyio
+async def test_concurrent_first_calls_share_the_error_and_the_next_call_asks_again() -> None:
+    """The shared request fails: every waiting call raises its error; a later call asks."""
+    server = _SlowInfoServer(failures=1)
+    async with (
+        serve(server) as url,
+        ChatCompletionsClient(f"{url}/models", "key", retry=0) as client,
+    ):
+        results = await asyncio.gather(
+            *(client.get_model_info() for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(result, ServiceError) for result in results)
+        info = await client.get_model_info()
+    assert info.model_name == "counted"
+    assert len(server.seen) == 2
+
+
+@pytest.mark.anyio
+async def test_a_waiting_call_asks_itself_when_the_asking_call_is_cancelled() -> None:
+    """The call that sent the request is cancelled: a call waiting on it sends its own."""
+    server = _SlowInfoServer(delay=0.3)
+    async with serve(server) as url, ChatCompletionsClient(f"{url}/models", "key") as client:
+        first = asyncio.ensure_future(client.get_model_info())
+        await asyncio.sleep(0.05)  # the first call's request is under way
+        second = asyncio.ensure_future(client.get_model_info())
+        await asyncio.sleep(0.05)
+        first.cancel()
+        info = await asyncio.wait_for(second, 10)
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    assert info.model_name == "counted"
+    assert len(server.seen) == 2

@@ -4,6 +4,7 @@ timeouts, limits and status-to-exception mapping live in its attempt loop
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -117,6 +118,8 @@ class ChatCompletionsClient:
     # The answers of ``/info`` (see :meth:`get_model_info`), by the call's own headers (one may
     # pick another deployment behind the endpoint); made on first use, kept for the client's life.
     _model_infos: dict[tuple[tuple[str, str], ...], ModelInfo] | None = None
+    # The requests to /info under way, by the same key: concurrent first calls share one.
+    _model_infos_asked: dict[tuple[tuple[str, str], ...], asyncio.Future[ModelInfo]] | None = None
 
     def __init__(
         self,
@@ -316,7 +319,9 @@ class ChatCompletionsClient:
         """What ``/info`` says about the model behind the endpoint (Azure AI endpoints).
 
         The first answer is kept for the client's life (a call with other ``headers=`` asks
-        once for itself; a failure is not kept), as azure-ai-inference does.
+        once for itself; a failure is not kept), as azure-ai-inference does. Calls made while
+        the first request is under way wait for its answer (or its error) instead of sending
+        their own.
 
         Endpoint kinds without ``/info`` (Azure OpenAI v1, GitHub Models, OpenAI-compatible
         servers) raise :class:`~inference.exceptions.ResourceNotFoundError` without a request.
@@ -332,24 +337,56 @@ class ChatCompletionsClient:
         known = self._model_infos
         if known is not None and key in known:
             return known[key]
-        response, data, attempts = await self._fetch(
-            "GET",
-            url,
-            None,
-            call_headers,
-            Timeout.coerce(timeout, self._timeout),
-            RetryPolicy.coerce(retry, self._retry),
-        )
+        asked = self._model_infos_asked
+        if asked is None:
+            asked = self._model_infos_asked = {}
+        while (under_way := asked.get(key)) is not None:
+            try:
+                return await asyncio.shield(under_way)
+            except asyncio.CancelledError:
+                if not under_way.cancelled():
+                    raise  # this call was cancelled
+                # The call that asked was cancelled: ask again (or wait for the next one).
+        answer: asyncio.Future[ModelInfo] = asyncio.get_running_loop().create_future()
+        asked[key] = answer
         try:
-            info = loads_model_info(data)
-        except DecodeFailure as exc:
-            raise self._decode_error(response, data, exc, attempts) from exc
+            info = await self._ask_model_info(url, call_headers, timeout, retry)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                answer.set_exception(exc)
+                answer.exception()  # retrieved: no "never retrieved" log when nobody waits
+            else:
+                answer.cancel()
+            raise
+        finally:
+            del asked[key]
+        answer.set_result(info)
         if known is None:
             known = self._model_infos = {}
         if len(known) >= _MODEL_INFOS_KEPT:
             del known[next(iter(known))]  # the oldest
         known[key] = info
         return info
+
+    async def _ask_model_info(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        timeout: Timeout | float | None,
+        retry: RetryPolicy | int | None,
+    ) -> ModelInfo:
+        response, data, attempts = await self._fetch(
+            "GET",
+            url,
+            None,
+            headers,
+            Timeout.coerce(timeout, self._timeout),
+            RetryPolicy.coerce(retry, self._retry),
+        )
+        try:
+            return loads_model_info(data)
+        except DecodeFailure as exc:
+            raise self._decode_error(response, data, exc, attempts) from exc
 
     def _keep_model_info(self, info: ModelInfo) -> None:
         # load_client() hands over the answer it read: the client need not ask again.
