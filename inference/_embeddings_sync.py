@@ -119,7 +119,9 @@ class EmbeddingsClient:
         """What ``/info`` says about the model behind the endpoint (Azure AI endpoints).
 
         The first answer is kept for the client's life (a call with other ``headers=`` asks
-        once for itself; a failure is not kept), as azure-ai-inference does.
+        once for itself; a failure is not kept), as azure-ai-inference does. Calls made while
+        the first request is under way wait for its answer (or its error) instead of sending
+        their own.
 
         Endpoint kinds without ``/info`` (Azure OpenAI v1, GitHub Models, OpenAI-compatible
         servers) raise :class:`~inference.exceptions.ResourceNotFoundError` without a request.
