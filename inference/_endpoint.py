@@ -67,6 +67,7 @@ __all__ = [
     "UNSET",
     "Endpoint",
     "EndpointKind",
+    "coerce_kind",
     "is_secure_for_credentials",
     "resolve_endpoint",
 ]
@@ -331,7 +332,10 @@ def _detect(endpoint: str, parsed: _Parsed) -> tuple[EndpointKind, str]:
     return EndpointKind.OPENAI_COMPATIBLE, path
 
 
-def _coerce_kind(kind: EndpointKind | str) -> EndpointKind:
+def coerce_kind(kind: EndpointKind | str, keyword: str = "kind") -> EndpointKind:
+    """``kind`` as an :class:`EndpointKind` (a member, or its value in any letter case);
+    anything else raises :class:`~inference.exceptions.RequestValidationError` naming the
+    caller's ``keyword`` and listing the kinds."""
     if isinstance(kind, EndpointKind):
         return kind
     if isinstance(kind, str):
@@ -340,7 +344,10 @@ def _coerce_kind(kind: EndpointKind | str) -> EndpointKind:
         except ValueError:
             pass
     valid = ", ".join(repr(member.value) for member in EndpointKind)
-    raise RequestValidationError(f"kind={kind!r} is not an endpoint kind; use one of {valid}.")
+    raise RequestValidationError(
+        f"{keyword}={kind!r} is not an endpoint kind; use one of {valid} "
+        "(or an EndpointKind member)."
+    )
 
 
 def _check_api_version(api_version: object) -> str | None:
@@ -413,7 +420,7 @@ def resolve_endpoint(
     if kind is None:
         resolved, path = _detect(endpoint, parsed)
     else:
-        resolved, path = _coerce_kind(kind), parsed.path
+        resolved, path = coerce_kind(kind), parsed.path
     if isinstance(api_version, _Unset):
         version = parsed.api_version
         if version is None:

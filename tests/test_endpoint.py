@@ -304,6 +304,31 @@ def test_kind_override_rejects_unknown_kinds(kind: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    "client_class",
+    [
+        "ChatCompletionsClient",
+        "EmbeddingsClient",
+        "aio.ChatCompletionsClient",
+        "aio.EmbeddingsClient",
+    ],
+)
+def test_a_client_names_endpoint_kind_when_it_is_unknown(client_class: str) -> None:
+    """The clients take the kind as endpoint_kind=: an unknown one is refused naming that
+    keyword (not resolve_endpoint's kind=) and listing every valid kind."""
+    import inference
+    import inference.aio
+
+    module, _, name = client_class.rpartition(".")
+    cls = getattr(inference.aio if module else inference, name)
+    with pytest.raises(RequestValidationError) as info:
+        cls("http://localhost:8000/v1", "key", endpoint_kind="bogus")
+    message = str(info.value)
+    assert message.startswith("endpoint_kind='bogus' is not an endpoint kind; use one of ")
+    for member in EndpointKind:
+        assert repr(member.value) in message
+
+
+@pytest.mark.parametrize(
     ("given", "api_version", "expected"),
     [
         (f"{SERVICES}/models", UNSET, AI_VERSION),

@@ -24,7 +24,13 @@ from .._config import (
     RetryPolicy,
     Timeout,
 )
-from .._endpoint import UNSET, Endpoint, is_secure_for_credentials, resolve_endpoint
+from .._endpoint import (
+    UNSET,
+    Endpoint,
+    coerce_kind,
+    is_secure_for_credentials,
+    resolve_endpoint,
+)
 from .._options import ChatClientOptions, check_limit, check_options
 from .._params import (
     DEFAULT_NAMES,
@@ -150,9 +156,10 @@ class ChatCompletionsClient:
                 "logging_enable": logging_enable,
             },
         )
+        kind = options.get("endpoint_kind")
         self._endpoint: Endpoint = resolve_endpoint(
             endpoint,
-            kind=options.get("endpoint_kind"),
+            kind=None if kind is None else coerce_kind(kind, "endpoint_kind"),
             api_version=options.get("api_version", UNSET),
             key_header=key_header,
             token_scope=token_scope,
