@@ -21,6 +21,7 @@ from typing import Any, TypeVar, cast
 from . import models as m
 from ._params import _check_names, check_json_numbers
 from ._serialization import DecodeFailure, _loads, structure, unstructure
+from ._values import INT64_MAX, show
 from .exceptions import RequestValidationError
 
 __all__ = [
@@ -70,9 +71,10 @@ def _texts(value: Any) -> list[str]:
 
 
 def _dimensions(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT64_MAX:
         raise RequestValidationError(
-            f"dimensions must be a positive int (the length of each vector), got {value!r}"
+            "dimensions must be a positive int up to 2**63 - 1 (the length of each vector), "
+            f"got {show(value)}"
         )
     return value
 
@@ -89,7 +91,7 @@ def _choice(name: str, value: Any, enum_cls: type[enum.StrEnum]) -> str:
                 return member.value
     allowed = ", ".join(repr(e.value) for e in enum_cls)
     raise RequestValidationError(
-        f"{name} must be one of {allowed}, got {value!r} (letter case does not matter)"
+        f"{name} must be one of {allowed}, got {show(value)} (letter case does not matter)"
     )
 
 

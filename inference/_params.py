@@ -31,7 +31,6 @@ use ``api_version=`` on the client).
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -69,6 +68,7 @@ from ._serialization import (
     unstructure,
 )
 from ._tools import Tool, tools_for_request
+from ._values import INT64_MAX, INT64_MIN, check_json_value, json_number_problem, show
 from .exceptions import RequestValidationError
 
 __all__ = [
@@ -229,9 +229,7 @@ class ToolLoopParams(_SamplingParams, _CallOptions, total=False):
 # -- checks derived from the declarations ----------------------------------------------------
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+_show = show
 
 
 def _number(name: str, value: Any) -> float:
@@ -240,13 +238,12 @@ def _number(name: str, value: Any) -> float:
             f"{name} must be a number (int or float), got {type(value).__name__} "
             f"{_show(value)}; e.g. {name}=0.5"
         )
-    if not math.isfinite(value):
-        raise RequestValidationError(f"{name} must be a finite number, got {value!r}")
+    problem = json_number_problem(value)
+    if problem is not None:
+        if isinstance(value, float):
+            raise RequestValidationError(f"{name} must be a finite number, got {value!r}")
+        raise RequestValidationError(f"{name} {problem}")
     return value  # type: ignore[no-any-return]
-
-
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
 
 
 def _whole(minimum: int | None) -> Callable[[str, Any], int]:
@@ -257,11 +254,11 @@ def _whole(minimum: int | None) -> Callable[[str, Any], int]:
                 f"{_show(value)}; e.g. {name}={max(minimum or 0, 1)}"
             )
         if minimum is not None and value < minimum:
-            raise RequestValidationError(f"{name} must be at least {minimum}, got {value}")
-        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise RequestValidationError(f"{name} must be at least {minimum}, got {_show(value)}")
+        if not INT64_MIN <= value <= INT64_MAX:
             raise RequestValidationError(
-                f"{name} must fit in a signed 64-bit integer ({_INT64_MIN} to {_INT64_MAX}), "
-                f"got {value}"
+                f"{name} must fit in a signed 64-bit integer ({INT64_MIN} to {INT64_MAX}), "
+                f"got {_show(value)}"
             )
         return value
 
@@ -377,28 +374,10 @@ def _mapping(name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-def check_json_numbers(value: Any, path: str) -> None:
-    """Refuse a NaN or infinite float anywhere in ``value`` (dicts, lists and tuples are
-    walked; ``path`` names it in the message): JSON has no such numbers, and the encoder
-    would send them as ``null``."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise RequestValidationError(
-                f"{path} is {value!r}, which JSON cannot carry (it would be sent as null); "
-                "pass a finite number, or None to send null"
-            )
-    elif isinstance(value, int):
-        # The JSON encoder takes whole numbers from -2**63 to 2**64 - 1.
-        if not _INT64_MIN <= value <= 2**64 - 1:
-            raise RequestValidationError(
-                f"{path} is {value}, beyond the 64-bit whole numbers JSON is sent with"
-            )
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            check_json_numbers(item, f"{path}[{key!r}]")
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            check_json_numbers(item, f"{path}[{i}]")
+def check_json_numbers(value: Any, path: str, depth: int = 1) -> None:
+    """Refuse what JSON cannot carry anywhere in ``value``, naming its place (``path``): see
+    :func:`inference._values.check_json_value`."""
+    check_json_value(value, path, depth)
 
 
 def checked_extras(extras: Any, where: str = "model_extras") -> dict[str, Any]:

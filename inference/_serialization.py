@@ -26,6 +26,7 @@ from ._converter import (
     structure_created,
     unstructure,
 )
+from ._values import check_json_value
 from .exceptions import RequestValidationError
 
 __all__ = [
@@ -405,6 +406,8 @@ def _message_dict(i: int, msg: Mapping[str, Any]) -> dict[str, Any]:
             + (" holding other values" if isinstance(content, list) else "")
         )
     result = {k: v for k, v in msg.items() if v is not None}
+    if not all(type(v) is str for v in result.values()):  # text alone needs no walk
+        check_json_value(result, f"messages[{i}]", depth=3)  # body, messages, this message
     return unstructure(result)  # type: ignore[no-any-return]
 
 

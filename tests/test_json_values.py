@@ -1,0 +1,243 @@
+"""Values JSON cannot carry are refused by every path into a request, naming their place:
+whole numbers too long to print, lists and dicts that hold themselves, nesting deeper than
+the JSON encoder writes."""
+
+from __future__ import annotations
+
+import timeit
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+
+import inference
+from inference import _values
+from inference.aio import ChatCompletionsClient, EmbeddingsClient
+from inference.exceptions import RequestValidationError
+from inference.testing import Emulator
+
+HUGE = 10**5000  # Python refuses to print a whole number of more than 4300 digits
+WIRE = [{"role": "user", "content": "Hi"}]
+
+
+def nested(levels: int) -> Any:
+    """``levels`` lists one inside another, the innermost holding 1."""
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def cycle() -> list[Any]:
+    """A list that holds itself."""
+    loop: list[Any] = []
+    loop.append(loop)
+    return loop
+
+
+def client_for(emu: Emulator) -> ChatCompletionsClient:
+    """An async client of the emulator, retries off."""
+    return ChatCompletionsClient(emu.endpoint(), "test-key", retry=0)
+
+
+CALLS: list[tuple[str, Callable[[Any], dict[str, Any]], str]] = [
+    ("seed", lambda v: {"messages": WIRE, "seed": v}, "seed must fit in a signed 64-bit"),
+    ("max_tokens", lambda v: {"messages": WIRE, "max_tokens": v}, "max_tokens must "),
+    ("n", lambda v: {"messages": WIRE, "n": v}, "n must "),
+    ("temperature", lambda v: {"messages": WIRE, "temperature": v}, "temperature is "),
+    (
+        "model_extras",
+        lambda v: {"messages": WIRE, "model_extras": {"a": v}},
+        r"model_extras['a'] is",
+    ),
+    ("extra_body", lambda v: {"messages": WIRE, "extra_body": {"a": [v]}}, "extra_body['a'][0] is"),
+    (
+        "messages",
+        lambda v: {"messages": [{"role": "user", "content": "x", "w": {"k": v}}]},
+        "messages[0]['w']['k'] is",
+    ),
+]
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+@pytest.mark.parametrize(("name", "call", "place"), CALLS, ids=[c[0] for c in CALLS])
+@pytest.mark.anyio
+async def test_a_huge_whole_number_is_refused_naming_its_place(
+    emulator: Emulator, name: str, call: Callable[[Any], dict[str, Any]], place: str, sign: int
+) -> None:
+    """A whole number of 5001 digits raised a raw ValueError (Python would not print it) or a
+    message without its place; now a RequestValidationError names the place and the length."""
+    async with client_for(emulator) as client:
+        with pytest.raises(RequestValidationError) as info:
+            await client.complete(**call(sign * HUGE))
+    message = str(info.value)
+    assert place in message
+    negative = "negative " if sign < 0 else ""
+    assert f"a {negative}whole number of 5001 digits" in message
+    assert len(message) < 400
+    assert emulator.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_huge_whole_number_in_a_body_is_refused(emulator: Emulator) -> None:
+    """complete(body), sync and async, and the client's defaults: the same."""
+    async with client_for(emulator) as client:
+        with pytest.raises(
+            RequestValidationError, match=r"body\['seed'\] is a whole number of 5001"
+        ):
+            await client.complete({"messages": WIRE, "seed": HUGE})
+    with pytest.raises(RequestValidationError, match=r"model_extras\['a'\] is a whole number"):
+        ChatCompletionsClient(emulator.endpoint(), "k", model_extras={"a": HUGE})
+    with pytest.raises(
+        RequestValidationError, match=r"seed must fit .* got a whole number of 5001"
+    ):
+        inference.ChatCompletionsClient(emulator.endpoint(), "k", seed=HUGE)
+    with pytest.raises(RequestValidationError, match=r"stop\[0\] must be a str, got int a whole"):
+        ChatCompletionsClient(emulator.endpoint(), "k", stop=[HUGE])
+    with pytest.raises(RequestValidationError, match=r"unknown parameter x=a whole number of 5001"):
+        async with client_for(emulator) as client:
+            await client.complete(messages=WIRE, x=HUGE)  # type: ignore[call-arg]
+    assert emulator.requests == []
+
+
+@pytest.mark.anyio
+async def test_embeddings_refuse_a_huge_whole_number_naming_it(emulator: Emulator) -> None:
+    """embed(dimensions=...) named no place ("not JSON-serializable"); model_extras raised a
+    raw ValueError."""
+    async with EmbeddingsClient(emulator.endpoint(), "k", retry=0) as client:
+        with pytest.raises(
+            RequestValidationError,
+            match=r"dimensions must be a positive int .* got a whole number of 5001",
+        ):
+            await client.embed(input=["x"], dimensions=HUGE)
+        with pytest.raises(
+            RequestValidationError, match=r"model_extras\['a'\] is a whole number of 5001"
+        ):
+            await client.embed(input=["x"], model_extras={"a": HUGE})
+        with pytest.raises(
+            RequestValidationError, match=r"encoding_format must be one of .* got a whole"
+        ):
+            await client.embed(input=["x"], encoding_format=HUGE)  # type: ignore[arg-type]
+    assert emulator.requests == []
+
+
+def test_whole_numbers_are_shown_in_full_up_to_40_digits() -> None:
+    """Short enough to read: in full; longer: by their number of digits (exact)."""
+    assert _values.show_int(10**40 - 1) == "9" * 40
+    assert _values.show_int(10**40) == "a whole number of 41 digits"
+    assert _values.show_int(-(10**4999)) == "a negative whole number of 5000 digits"
+    assert _values.show_int(10**5000 - 1) == "a whole number of 5000 digits"
+    assert _values.show([HUGE]) == "<a list too large to print>"
+
+
+PLACES: list[tuple[str, Callable[[Any], dict[str, Any]], str]] = [
+    ("body", lambda v: {"body": {"messages": WIRE, "r": v}}, "body['r']"),
+    ("extra_body", lambda v: {"messages": WIRE, "extra_body": {"r": v}}, "extra_body['r']"),
+    ("model_extras", lambda v: {"messages": WIRE, "model_extras": {"r": v}}, "model_extras['r']"),
+    (
+        "messages",
+        lambda v: {"messages": [{"role": "user", "content": "x", "r": v}]},
+        "messages[0]['r']",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "call", "place"), PLACES, ids=[p[0] for p in PLACES])
+@pytest.mark.anyio
+async def test_a_cycle_is_refused_naming_it(
+    emulator: Emulator, name: str, call: Callable[[Any], dict[str, Any]], place: str
+) -> None:
+    """A list holding itself raised RecursionError; now the message names the loop."""
+    arguments = call(cycle())
+    body = arguments.pop("body", None)
+    async with client_for(emulator) as client:
+        with pytest.raises(RequestValidationError) as info:
+            await client.complete(body, **arguments)
+    assert str(info.value).startswith(f"{place} holds itself ({place}[0] is {place}): a cycle")
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(("name", "call", "place"), PLACES, ids=[p[0] for p in PLACES])
+@pytest.mark.anyio
+async def test_nesting_past_the_encoders_limit_is_refused(
+    emulator: Emulator, name: str, call: Callable[[Any], dict[str, Any]], place: str
+) -> None:
+    """A list nested 100,000 deep raised RecursionError; now the message names the place and
+    the encoder's limit of 254 levels."""
+    arguments = call(nested(100_000))
+    body = arguments.pop("body", None)
+    async with client_for(emulator) as client:
+        with pytest.raises(RequestValidationError) as info:
+            await client.complete(body, **arguments)
+    message = str(info.value)
+    assert message.startswith(f"{place}[0][0]")
+    assert "it takes at most 254 levels of lists and dicts" in message
+    assert emulator.requests == []
+
+
+def test_the_limit_is_the_json_encoders() -> None:
+    """orjson writes 254 levels and refuses 255: the limit the check uses."""
+    assert _values.MAX_DEPTH == 254
+    orjson.dumps(nested(254))
+    with pytest.raises(orjson.JSONEncodeError, match="Recursion limit"):
+        orjson.dumps(nested(255))
+
+
+@pytest.mark.parametrize("where", ["body", "extra_body", "model_extras", "messages"])
+@pytest.mark.anyio
+async def test_the_deepest_body_the_encoder_writes_is_sent(emulator: Emulator, where: str) -> None:
+    """Exactly 254 levels (the body's dict included) is sent; one more is refused."""
+    # The body dict is level 1: a value at its root may hold 253 levels; in a message
+    # (body, messages list, message dict) 251.
+    room = 251 if where == "messages" else 253
+    async with client_for(emulator) as client:
+        for levels, fits in ((room, True), (room + 1, False)):
+            value = nested(levels)
+            if where == "body":
+                call: dict[str, Any] = {
+                    "body": {"messages": WIRE, "r": value},
+                    "headers": {"extra-parameters": "pass-through"},
+                }
+            elif where == "messages":
+                call = {"messages": [{"role": "user", "content": "x", "r": value}]}
+            else:
+                call = {"messages": WIRE, where: {"r": value}}
+            body = call.pop("body", None)
+            if fits:
+                await client.complete(body, **call)
+            else:
+                with pytest.raises(RequestValidationError, match="at most 254 levels"):
+                    await client.complete(body, **call)
+    assert len(emulator.requests) == 1
+    sent = emulator.requests[0].json
+    found = sent["messages"][0]["r"] if where == "messages" else sent["r"]
+    assert found == nested(room)
+
+
+def test_the_sync_client_refuses_a_cycle_and_a_huge_number() -> None:
+    """The sync API runs the same checks."""
+    with Emulator().run_in_thread() as emulator:
+        client = inference.ChatCompletionsClient(emulator.endpoint(), "test-key", retry=0)
+        with client:
+            with pytest.raises(RequestValidationError, match=r"body\['r'\] holds itself"):
+                client.complete({"messages": WIRE, "r": cycle()})
+            with pytest.raises(RequestValidationError, match="a whole number of 5001 digits"):
+                client.complete(messages=WIRE, seed=HUGE)
+        assert emulator.requests == []
+
+
+def test_the_walk_stays_cheap_for_an_ordinary_body() -> None:
+    """The check runs on every request: a typical body (a dozen messages, a few extras) is
+    walked in well under a millisecond."""
+    body = {
+        "messages": [{"role": "user", "content": "hello " * 50}] * 12,
+        "temperature": 0.5,
+        "top_k": 40,
+        "logit_bias": {"50256": -100.0},
+        "tags": ["a", "b", {"c": [1, 2.5, None, True]}],
+    }
+    seconds = min(
+        timeit.repeat(lambda: _values.check_json_value(body, "body"), number=200, repeat=3)
+    )
+    assert seconds / 200 < 1e-3
