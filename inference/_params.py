@@ -128,14 +128,6 @@ class Wire:
     convert: Callable[[str, Any], Any]
 
 
-def _sequence(name: str, value: Any, what: str) -> Sequence[Any]:
-    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
-        raise RequestValidationError(
-            f"{name} must be a list of {what}, got {type(value).__name__} {_show(value)}"
-        )
-    return value
-
-
 def _stop(name: str, value: Any) -> list[str]:
     if not isinstance(value, str | list | tuple):
         raise RequestValidationError(
@@ -152,9 +144,8 @@ def _stop(name: str, value: Any) -> list[str]:
     return list(items)
 
 
-def _tools(name: str, value: Any) -> list[dict[str, Any]]:
-    tools = _sequence(name, value, "tools (functions, ChatCompletionsToolDefinition or dicts)")
-    return tools_to_wire(tools_for_request(tools)[0] or [])
+def _tools(_name: str, value: Any) -> list[dict[str, Any]]:
+    return tools_to_wire(tools_for_request(value)[0] or [])  # it checks value is a list
 
 
 def _stream_options(name: str, value: Any) -> Any:

@@ -24,6 +24,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._accumulate import text_delta
 from ._parse import ParseFailure, structure, to_json_text
 from ._schema import function_definition, parameter_hints
+from ._values import show
 from .exceptions import (
     InferenceError,
     RequestValidationError,
@@ -98,13 +99,24 @@ def _as_tool(item: Any) -> Tool | None:
     return None
 
 
-def tools_for_request(tools: Sequence[Any] | None) -> tuple[list[Any] | None, dict[str, Tool]]:
+def tools_for_request(tools: Any) -> tuple[list[Any] | None, dict[str, Tool]]:
     """``tools`` with functions replaced by their definitions, and the functions by name.
 
     Tool definitions and dicts pass through unchanged (they have no function to run).
+    Anything but a list or tuple (None aside) raises
+    :class:`~inference.exceptions.RequestValidationError`: ``complete()``, ``run_tools()``
+    and ``stream_tools()`` all check ``tools=`` here.
     """
-    if tools is None or isinstance(tools, str | bytes | Mapping):
-        return tools, {}  # type: ignore[return-value]  # left for the request check to refuse
+    if tools is None:
+        return None, {}
+    if isinstance(tools, str | bytes) or not isinstance(tools, list | tuple):
+        hint = ""
+        if callable(tools) and not isinstance(tools, type):
+            hint = f"; put it in a list: tools=[{getattr(tools, '__name__', 'func')}]"
+        raise RequestValidationError(
+            "tools must be a list of tools (functions, ChatCompletionsToolDefinition or "
+            f"dicts), got {type(tools).__name__} {show(tools)}{hint}"
+        )
     wire: list[Any] = []
     runnable: dict[str, Tool] = {}
     for item in tools:
@@ -272,7 +284,9 @@ def _check_run(
     tools: Sequence[Any], max_rounds: int, params: Mapping[str, Any]
 ) -> tuple[list[Any], dict[str, Tool]]:
     if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or max_rounds < 0:
-        raise RequestValidationError(f"max_rounds must be a whole number >= 0, got {max_rounds!r}")
+        raise RequestValidationError(
+            f"max_rounds must be a whole number >= 0, got {show(max_rounds)}"
+        )
     for name in ("stream", "body"):
         if name in params:
             raise RequestValidationError(

@@ -530,6 +530,52 @@ async def test_run_tools_argument_errors(
     assert emulator.requests == []
 
 
+NOT_A_LIST = [
+    (
+        weather,
+        r"tools must be a list of tools .*got function .*; put it in a list: tools=\[weather\]",
+    ),
+    ({"weather": weather}, "tools must be a list of tools .*got dict"),
+    ("weather", "tools must be a list of tools .*got str 'weather'"),
+    (iter([weather]), "tools must be a list of tools .*got list_iterator"),
+]
+
+
+@pytest.mark.parametrize(("tools", "words"), NOT_A_LIST)
+@pytest.mark.anyio
+async def test_tools_must_be_a_list_in_every_method(
+    emulator: Emulator, tools: Any, words: str
+) -> None:
+    """run_tools(tools=func) and stream_tools(tools=func) raised a raw TypeError ('function'
+    object is not iterable); they get complete()'s RequestValidationError, from the one check
+    the three share. Nothing is sent."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(RequestValidationError, match=words):
+            await client.run_tools(messages=BOTH, tools=tools)
+        with pytest.raises(RequestValidationError, match=words):
+            async for _event in client.stream_tools(messages=BOTH, tools=tools):
+                pass
+        with pytest.raises(RequestValidationError, match=words):
+            await client.complete(messages=BOTH, tools=tools)
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(("tools", "words"), NOT_A_LIST[:2])
+def test_tools_must_be_a_list_in_every_sync_method(tools: Any, words: str) -> None:
+    """The same with the sync client."""
+    with (
+        Emulator().run_in_thread() as emu,
+        inference.ChatCompletionsClient(emu.endpoint(), "key") as client,
+    ):
+        with pytest.raises(RequestValidationError, match=words):
+            client.run_tools(messages=BOTH, tools=tools)
+        with pytest.raises(RequestValidationError, match=words):
+            list(client.stream_tools(messages=BOTH, tools=tools))
+        with pytest.raises(RequestValidationError, match=words):
+            client.complete(messages=BOTH, tools=tools)
+        assert emu.requests == []
+
+
 @attrs.define
 class Report:
     """A weather report."""
