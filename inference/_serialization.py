@@ -522,9 +522,25 @@ def tool_choice_to_wire(choice: Any) -> Any:
 
 _RF_HELP = (
     "use 'text', 'json_object', JsonSchemaFormat(name=..., schema={...}), "
-    "ChatCompletionsResponseFormatText(), ChatCompletionsResponseFormatJSON(), or a dict such as "
-    "{'type': 'json_object'}"
+    "ChatCompletionsResponseFormatText(), ChatCompletionsResponseFormatJSON(), a dict such as "
+    "{'type': 'json_object'}, or a class to parse the answer into: an attrs class, a "
+    "dataclass, a TypedDict or a pydantic model"
 )
+
+
+def _response_format_refused(fmt: Any) -> RequestValidationError:
+    if not isinstance(fmt, type):
+        return RequestValidationError(f"response_format is a {type(fmt).__name__}; {_RF_HELP}")
+    name = fmt.__qualname__
+    if fmt.__module__ == "inference.models":
+        return RequestValidationError(
+            f"response_format={name} is a response-format class: pass an instance, "
+            f"{name}(...); {_RF_HELP}"
+        )
+    return RequestValidationError(
+        f"response_format={name} is a class that is not an attrs class, a dataclass, a "
+        f"TypedDict or a pydantic model, so no schema can be made from it; {_RF_HELP}"
+    )
 
 
 def response_format_to_wire(fmt: Any) -> dict[str, Any]:
@@ -559,4 +575,4 @@ def response_format_to_wire(fmt: Any) -> dict[str, Any]:
                 )
             return unstructure(dict(fmt))  # type: ignore[no-any-return]
         raise RequestValidationError(f"response_format type {inner!r} is not supported; {_RF_HELP}")
-    raise RequestValidationError(f"response_format is a {type(fmt).__name__}; {_RF_HELP}")
+    raise _response_format_refused(fmt)

@@ -258,6 +258,40 @@ def test_a_plain_class_is_refused() -> None:
         _schema.object_schema(Plain)
 
 
+class NotAModel:
+    """A plain class: not attrs, dataclass, TypedDict or pydantic."""
+
+
+KINDS_NAMED = "an attrs class, a dataclass, a TypedDict or a pydantic model"
+
+
+@pytest.mark.parametrize(
+    ("given", "start"),
+    [
+        (NotAModel, "response_format=NotAModel is a class that is not an attrs class, a "),
+        (5, "response_format is a int; use 'text', "),
+        (
+            inference.models.JsonSchemaFormat,
+            "response_format=JsonSchemaFormat is a response-format ",
+        ),
+    ],
+)
+@pytest.mark.anyio
+async def test_a_refused_response_format_names_the_classes_accepted(
+    emulator: Emulator, given: Any, start: str
+) -> None:
+    """response_format=<a plain class> or =5 said "response_format is a type; use 'text', ..."
+    without the classes it takes: the message names them (and the plain class). Nothing is
+    sent."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(RequestValidationError) as info:
+            await client.complete(messages=[UserMessage("Hi")], response_format=given)
+    message = str(info.value)
+    assert message.startswith(start)
+    assert message.endswith(f"or a class to parse the answer into: {KINDS_NAMED}")
+    assert emulator.requests == []
+
+
 # -- parsing ----------------------------------------------------------------------------------
 
 
