@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 from . import models as m
 from ._params import _check_names, check_json_numbers
 from ._serialization import DecodeFailure, _loads, structure, unstructure
-from ._values import INT64_MAX, show
+from ._values import INT64_MAX, plain_whole, show
 from .exceptions import RequestValidationError
 
 __all__ = [
@@ -71,12 +71,13 @@ def _texts(value: Any) -> list[str]:
 
 
 def _dimensions(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT64_MAX:
+    whole = plain_whole(value)  # an int subclass or numpy integer is sent as a plain int
+    if whole is None or not 1 <= whole <= INT64_MAX:
         raise RequestValidationError(
             "dimensions must be a positive int up to 2**63 - 1 (the length of each vector), "
             f"got {show(value)}"
         )
-    return value
+    return whole
 
 
 def _choice(name: str, value: Any, enum_cls: type[enum.StrEnum]) -> str:

@@ -5,8 +5,10 @@ clients take it as ``**params: Unpack[...]`` (in ``complete()``, and as the clie
 defaults), so a parameter is added here and nowhere else. Each parameter's check and wire
 conversion follow from its declared type, read once at import: a number must be a finite
 ``int`` or ``float``, a whole number an ``int`` (never a bool), within its ``AtLeast`` bound,
-a text a ``str``; a ``Wire`` marker names the converter of the richer ones (``stop``,
-``tools``, ``tool_choice``, ``response_format``, ``stream_options``).
+a text a ``str``; subclasses and other number types (``numpy.float64``, ``IntEnum``,
+``numpy.int64``) are sent as plain ``int`` or ``float``; a ``Wire`` marker names the
+converter of the richer ones (``stop``, ``tools``, ``tool_choice``, ``response_format``,
+``stream_options``).
 
 Everything is checked before anything is sent; a bad value raises
 :class:`~inference.exceptions.RequestValidationError` naming the argument and saying how to
@@ -68,7 +70,15 @@ from ._serialization import (
     unstructure,
 )
 from ._tools import Tool, tools_for_request
-from ._values import INT64_MAX, INT64_MIN, check_json_value, json_number_problem, show
+from ._values import (
+    INT64_MAX,
+    INT64_MIN,
+    check_json_value,
+    json_number_problem,
+    plain_real,
+    plain_whole,
+    show,
+)
 from .exceptions import RequestValidationError
 
 __all__ = [
@@ -224,34 +234,36 @@ _show = show
 
 
 def _number(name: str, value: Any) -> float:
-    if type(value) not in (int, float):
+    number = plain_real(value)
+    if number is None:
         raise RequestValidationError(
             f"{name} must be a number (int or float), got {type(value).__name__} "
             f"{_show(value)}; e.g. {name}=0.5"
         )
-    problem = json_number_problem(value)
+    problem = json_number_problem(number)
     if problem is not None:
-        if isinstance(value, float):
-            raise RequestValidationError(f"{name} must be a finite number, got {value!r}")
+        if isinstance(number, float):
+            raise RequestValidationError(f"{name} must be a finite number, got {number!r}")
         raise RequestValidationError(f"{name} {problem}")
-    return value  # type: ignore[no-any-return]
+    return number
 
 
 def _whole(minimum: int | None) -> Callable[[str, Any], int]:
     def check(name: str, value: Any) -> int:
-        if type(value) is not int:
+        whole = plain_whole(value)
+        if whole is None:
             raise RequestValidationError(
                 f"{name} must be a whole number (int), got {type(value).__name__} "
                 f"{_show(value)}; e.g. {name}={max(minimum or 0, 1)}"
             )
-        if minimum is not None and value < minimum:
-            raise RequestValidationError(f"{name} must be at least {minimum}, got {_show(value)}")
-        if not INT64_MIN <= value <= INT64_MAX:
+        if minimum is not None and whole < minimum:
+            raise RequestValidationError(f"{name} must be at least {minimum}, got {_show(whole)}")
+        if not INT64_MIN <= whole <= INT64_MAX:
             raise RequestValidationError(
                 f"{name} must fit in a signed 64-bit integer ({INT64_MIN} to {INT64_MAX}), "
-                f"got {_show(value)}"
+                f"got {_show(whole)}"
             )
-        return value
+        return whole
 
     return check
 

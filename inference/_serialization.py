@@ -26,7 +26,7 @@ from ._converter import (
     structure_created,
     unstructure,
 )
-from ._values import check_json_value
+from ._values import check_json_value, plain_real
 from .exceptions import RequestValidationError
 
 __all__ = [
@@ -45,10 +45,19 @@ __all__ = [
 ]
 
 
+def _plain_number(value: Any) -> Any:
+    """orjson's ``default``: a number type it does not write itself (a float subclass such as
+    ``numpy.float64``, numpy's integers and ``float32``) as a plain int or float."""
+    number = plain_real(value)
+    if number is None:
+        raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+    return number
+
+
 def dumps(body: Any) -> bytes:
     """Serialize wire data to JSON bytes."""
     try:
-        return orjson.dumps(body)
+        return orjson.dumps(body, default=_plain_number)
     except TypeError as exc:
         raise RequestValidationError(
             f"the request holds a value that is not JSON-serializable: {exc}. Pass str, int, "

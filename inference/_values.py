@@ -11,6 +11,8 @@ digits, a list nested 100,000 deep). Protocol code: no I/O, no clock.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -22,6 +24,8 @@ __all__ = [
     "MAX_DEPTH",
     "UINT64_MAX",
     "check_json_value",
+    "plain_real",
+    "plain_whole",
     "show",
     "show_int",
 ]
@@ -66,6 +70,40 @@ def show(value: Any) -> str:
     except (ValueError, RecursionError):  # a huge int inside, or nesting too deep to print
         return f"<a {type(value).__name__} too large to print>"
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def plain_whole(value: Any) -> int | None:
+    """``value`` as a plain ``int`` when it is a whole number: an ``int``, a subclass of it
+    (an ``IntEnum`` member) or any other integer type (one with ``__index__``, as numpy's
+    are); None for anything else, ``True`` and ``False`` included."""
+    if type(value) is int:
+        return value
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(operator.index(value))
+    except TypeError:
+        return None
+
+
+def plain_real(value: Any) -> float | None:
+    """``value`` as a plain ``float`` or ``int`` when it is a real number: a ``float`` or an
+    ``int``, a subclass of either (``numpy.float64``, an ``IntEnum`` member), an integer type
+    (``__index__``) or a registered :class:`numbers.Real` (``numpy.float32``); None for
+    anything else, ``True`` and ``False`` included. Whole numbers stay whole."""
+    cls = type(value)
+    if cls is float or cls is int:
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return float(value)
+    whole = plain_whole(value)
+    if whole is not None:
+        return whole
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return None
 
 
 def json_number_problem(value: float) -> str | None:

@@ -4,6 +4,8 @@ the JSON encoder writes."""
 
 from __future__ import annotations
 
+import enum
+import numbers
 import timeit
 from collections.abc import Callable
 from typing import Any
@@ -241,3 +243,102 @@ def test_the_walk_stays_cheap_for_an_ordinary_body() -> None:
         timeit.repeat(lambda: _values.check_json_value(body, "body"), number=200, repeat=3)
     )
     assert seconds / 200 < 1e-3
+
+
+# -- subclasses of float and int, and other number types ---------------------------------------
+
+
+class Float(float):
+    """A float subclass, as numpy.float64 is."""
+
+
+class Int(int):
+    """An int subclass."""
+
+
+class Level(enum.IntEnum):
+    """An IntEnum: its members are ints."""
+
+    LOW = 5
+
+
+class Index:
+    """An integer type that is no int subclass but has __index__, as numpy.int64 is."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
+class Real:
+    """A number type registered as numbers.Real (not a float), as numpy.float32 is."""
+
+    def __float__(self) -> float:
+        return 0.25
+
+
+numbers.Real.register(Real)
+
+
+@pytest.mark.anyio
+async def test_number_subclasses_are_accepted_and_sent_as_plain_numbers(
+    emulator: Emulator,
+) -> None:
+    """temperature=Float(0.5) and max_tokens=Level.LOW were refused ("must be a number (int
+    or float), got F 0.5"); they are accepted, and the JSON carries plain numbers. A float
+    subclass in extra_body, which the JSON encoder refuses, is written as a plain float."""
+    async with client_for(emulator) as client:
+        await client.complete(
+            messages=WIRE,
+            temperature=Float(0.5),
+            top_p=Real(),  # type: ignore[arg-type]
+            frequency_penalty=Level.LOW,
+            presence_penalty=Int(1),
+            max_tokens=Level.LOW,
+            seed=Index(-7),  # type: ignore[arg-type]
+            n=Int(1),
+            extra_body={"w": [Float(1.5), Index(3)]},
+        )
+    sent = emulator.requests[-1].body
+    assert (
+        b'"temperature":0.5,"top_p":0.25,"frequency_penalty":5,"presence_penalty":1,'
+        b'"max_tokens":5,"seed":-7,"n":1,"w":[1.5,3]}' in sent
+    )
+
+
+@pytest.mark.anyio
+async def test_client_defaults_and_embeddings_take_number_subclasses(emulator: Emulator) -> None:
+    """The client's defaults and embed(dimensions=) get the same: sent as plain numbers."""
+    async with ChatCompletionsClient(
+        emulator.endpoint(), "k", retry=0, temperature=Float(0.5), max_tokens=Index(9)
+    ) as client:  # type: ignore[arg-type]
+        await client.complete(messages=WIRE)
+    assert b'"temperature":0.5,"max_tokens":9' in emulator.requests[-1].body
+    async with EmbeddingsClient(emulator.endpoint(), "k", retry=0) as embeddings:
+        await embeddings.embed(input=["x"], dimensions=Index(4))  # type: ignore[arg-type]
+    assert b'"dimensions":4' in emulator.requests[-1].body
+
+
+BAD_NUMBERS = [
+    ({"temperature": Float("nan")}, "temperature must be a finite number, got nan"),
+    ({"max_tokens": Level.LOW, "n": Int(0)}, "n must be at least 1"),
+    ({"max_tokens": Float(3.0)}, "max_tokens must be a whole number (int), got Float 3.0"),
+    ({"presence_penalty": True}, "presence_penalty must be a number (int or float), got bool"),
+    ({"seed": False}, "seed must be a whole number (int), got bool"),
+    ({"extra_body": {"w": Float("inf")}}, "extra_body['w'] is inf, which JSON cannot carry"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD_NUMBERS)
+@pytest.mark.anyio
+async def test_number_subclasses_get_the_same_checks(
+    emulator: Emulator, kwargs: dict[str, Any], message: str
+) -> None:
+    """A subclass's value is checked like a plain number's; bool stays refused."""
+    async with client_for(emulator) as client:
+        with pytest.raises(RequestValidationError) as info:
+            await client.complete(messages=WIRE, **kwargs)
+    assert str(info.value).startswith(message)
+    assert emulator.requests == []
