@@ -163,6 +163,7 @@ def _stream_options(name: str, value: Any) -> Any:
         raise RequestValidationError(
             f"{name} must be a dict such as {{'include_usage': True}}, got {type(value).__name__}"
         )
+    check_json_value(value, name, depth=2)
     return unstructure(dict(value))
 
 

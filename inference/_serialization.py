@@ -500,6 +500,7 @@ def tools_to_wire(tools: Iterable[Any]) -> list[dict[str, Any]]:
                     f"tools[{i}] has no 'function'; write "
                     "{'type': 'function', 'function': {'name': ..., 'parameters': {...}}}"
                 )
+            check_json_value(tool, f"tools[{i}]", depth=3)  # the body, tools, this tool
             out.append(unstructure(dict(tool)))
         else:
             raise RequestValidationError(
@@ -521,8 +522,11 @@ def tool_choice_to_wire(choice: Any) -> Any:
             "ChatCompletionsNamedToolChoice(function=ChatCompletionsNamedToolChoiceFunction("
             f"name={choice!r}))"
         )
-    if isinstance(choice, m.ChatCompletionsNamedToolChoice | Mapping):
-        return unstructure(choice if not isinstance(choice, Mapping) else dict(choice))
+    if isinstance(choice, Mapping):
+        check_json_value(choice, "tool_choice", depth=2)
+        return unstructure(dict(choice))
+    if isinstance(choice, m.ChatCompletionsNamedToolChoice):
+        return unstructure(choice)
     raise RequestValidationError(
         f"tool_choice is a {type(choice).__name__}; use 'auto', 'none', 'required' or "
         "ChatCompletionsNamedToolChoice(...)"
@@ -568,6 +572,7 @@ def response_format_to_wire(fmt: Any) -> dict[str, Any]:
             )
         raise RequestValidationError(f"response_format={fmt!r} is not supported; {_RF_HELP}")
     if isinstance(fmt, Mapping):
+        check_json_value(fmt, "response_format", depth=2)
         inner = fmt.get("type")
         if (
             isinstance(inner, m.ChatCompletionsResponseFormat | m.JsonSchemaFormat)

@@ -342,3 +342,40 @@ async def test_number_subclasses_get_the_same_checks(
             await client.complete(messages=WIRE, **kwargs)
     assert str(info.value).startswith(message)
     assert emulator.requests == []
+
+
+RICHER = [
+    (
+        "tools",
+        lambda v: {"tools": [{"type": "function", "function": {"name": "f", "parameters": v}}]},
+        "tools[0]['function']['parameters']",
+    ),
+    ("tool_choice", lambda v: {"tool_choice": {"type": "function", "x": v}}, "tool_choice['x']"),
+    (
+        "response_format",
+        lambda v: {"response_format": {"type": "json_object", "x": v}},
+        "response_format['x']",
+    ),
+    (
+        "stream_options",
+        lambda v: {"stream": True, "stream_options": {"x": v}},
+        "stream_options['x']",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "call", "place"), RICHER, ids=[r[0] for r in RICHER])
+@pytest.mark.anyio
+async def test_the_dicts_of_tools_and_formats_get_the_same_walk(
+    emulator: Emulator, name: str, call: Callable[[Any], dict[str, Any]], place: str
+) -> None:
+    """A cycle in a tool, tool_choice, response_format or stream_options dict raised
+    RecursionError, and a NaN in one was sent as null: both are refused naming the place."""
+    async with client_for(emulator) as client:
+        with pytest.raises(RequestValidationError) as info:
+            await client.complete(messages=WIRE, **call(cycle()))
+        assert str(info.value).startswith(f"{place} holds itself ({place}[0] is {place})")
+        with pytest.raises(RequestValidationError) as info:
+            await client.complete(messages=WIRE, **call([float("nan")]))
+        assert str(info.value).startswith(f"{place}[0] is nan, which JSON cannot carry")
+    assert emulator.requests == []
