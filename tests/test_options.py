@@ -3,12 +3,12 @@ constructors, checked by type checkers and at run time, documented, defaults unc
 
 from __future__ import annotations
 
-import ast
 import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _spelled import spelled_in
 from _typecheck import mypy_errors
 
 import inference
@@ -78,18 +78,8 @@ def test_every_constructor_takes_its_declared_options(cls: type) -> None:
 
 
 def spelled_in_init(path: Path) -> set[str]:
-    """The names a module's ``__init__`` methods spell: parameters, keyword arguments of the
-    calls they make, and string constants."""
-    found: set[str] = set()
-    for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(function, ast.FunctionDef) and function.name == "__init__":
-            found.update(a.arg for a in function.args.args + function.args.kwonlyargs)
-            for node in ast.walk(function):
-                if isinstance(node, ast.keyword) and node.arg:
-                    found.add(node.arg)
-                elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                    found.add(node.value)
-    return found
+    """The names a module's ``__init__`` methods spell out."""
+    return spelled_in(path, ("__init__",))
 
 
 @pytest.mark.parametrize(

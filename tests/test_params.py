@@ -4,13 +4,13 @@ extra_query)."""
 
 from __future__ import annotations
 
-import ast
 import math
 import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _spelled import spelled_in
 from _typecheck import mypy_errors
 
 import inference
@@ -34,22 +34,8 @@ def client_for(emu: Emulator, **kwargs: Any) -> ChatCompletionsClient:
 
 
 def spelled_parameters(path: Path) -> set[str]:
-    """The parameter names the constructors and ``complete()`` methods of a module spell out:
-    their parameters, keyword arguments of the calls they make, and string constants (dict
-    keys such as ``"temperature"``)."""
-    found: set[str] = set()
-    for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
-        if function.name not in ("__init__", "complete"):
-            continue
-        found.update(a.arg for a in function.args.args + function.args.kwonlyargs)
-        for node in ast.walk(function):
-            if isinstance(node, ast.keyword) and node.arg:
-                found.add(node.arg)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                found.add(node.value)
-    return found
+    """The parameter names the constructors and ``complete()`` methods of a module spell out."""
+    return spelled_in(path, ("__init__", "complete"))
 
 
 def test_no_request_parameter_is_spelled_out_in_the_clients() -> None:
