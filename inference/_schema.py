@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import enum
 import inspect
+import re
 import sys
 import types
 import typing
@@ -295,6 +296,10 @@ def parameter_hints(func: Callable[..., Any]) -> dict[str, inspect.Parameter]:
     return params
 
 
+# The tool (function) names OpenAI-compatible services accept.
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def function_definition(
     func: Callable[..., Any], *, name: str | None = None, description: str | None = None
 ) -> dict[str, Any]:
@@ -304,6 +309,11 @@ def function_definition(
         raise RequestValidationError(
             "a tool function needs a name: use a def, not a lambda (or wrap it with "
             "inference.tool(func, name=...))"
+        )
+    if not _TOOL_NAME.fullmatch(name):
+        raise RequestValidationError(
+            f"tool name {name[:80]!r}: services take 1 to 64 ASCII letters, digits, "
+            "underscores and hyphens; give another with inference.tool(func, name=...)"
         )
     doc, described = _docstring(func)
     builder = _Builder()

@@ -234,6 +234,29 @@ def test_functions_that_cannot_be_tools(function: Any, words: str) -> None:
         tool(function)
 
 
+def größe(city: str) -> str:
+    """A name Python takes and services do not."""
+    return city
+
+
+@pytest.mark.parametrize(
+    ("function", "name"),
+    [(no_hint, "has space"), (größe, None), (no_hint, "x" * 65), (no_hint, "a.b")],
+    ids=["space", "non_ascii", "too_long", "dot"],
+)
+def test_tool_names_services_refuse_are_refused(function: Any, name: str | None) -> None:
+    """Services take 1 to 64 ASCII letters, digits, underscores and hyphens as a tool name;
+    other names are refused before sending, saying how to give another."""
+    with pytest.raises(RequestValidationError, match="1 to 64 ASCII letters") as info:
+        tool(function, name=name)
+    assert "inference.tool(func, name=...)" in str(info.value)
+
+
+def test_the_longest_tool_name_services_take_is_taken() -> None:
+    """64 characters with hyphens and digits is a valid name."""
+    assert tool(größe, name="a-1_" * 16).name == "a-1_" * 16
+
+
 @pytest.mark.anyio
 async def test_complete_sends_function_definitions(emulator: Emulator) -> None:
     """tools=[function] in complete() sends the derived definition beside a dict tool."""
