@@ -186,6 +186,8 @@ def loads_embeddings(data: bytes | str) -> m.EmbeddingsResult:
             item["embedding"] = decode_base64_vector(item["embedding"])
         _check_vector(item.get("embedding"), position)
         index = item.get("index", position)
+        if type(index) is not int:
+            raise DecodeFailure(f"data[{position}].index is {index!r}, not a whole number")
         if index in seen:
             raise DecodeFailure(f"data[{position}] repeats index {index!r} of an earlier embedding")
         seen.add(index)

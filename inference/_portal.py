@@ -31,6 +31,7 @@ import asyncio
 import atexit
 import os
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable
@@ -94,7 +95,17 @@ class _Call(Generic[T]):
     up goes to ``discard``.
     """
 
-    __slots__ = ("_claim", "_done", "_error", "_result", "cancelled", "discard", "func", "task")
+    __slots__ = (
+        "_claim",
+        "_done",
+        "_error",
+        "_result",
+        "_stored",
+        "cancelled",
+        "discard",
+        "func",
+        "task",
+    )
 
     def __init__(
         self,
@@ -109,6 +120,7 @@ class _Call(Generic[T]):
         self._done.acquire()
         self._result: T | None = None
         self._error: BaseException | None = None
+        self._stored = False  # the outcome is in _result/_error
         self.cancelled = False  # given up by the waiting thread before it was settled
 
     async def run(self, calls: set[asyncio.Task[Any]]) -> None:
@@ -137,6 +149,7 @@ class _Call(Generic[T]):
         if not self._claim.acquire(False):
             return False
         self._result, self._error = result, error
+        self._stored = True
         self._done.release()
         return True
 
@@ -156,6 +169,14 @@ class _Call(Generic[T]):
         if self._error is not None:
             raise self._error
         return self._result  # type: ignore[return-value]
+
+    def outcome(self) -> tuple[T | None, BaseException | None]:
+        """The result and error of a call whose :meth:`cancel` failed (it is settled, or being
+        settled this instant). Does not take ``_done``: a Ctrl-C in :meth:`wait` may have
+        landed after it took the lock and before it let go of it."""
+        while not self._stored:
+            time.sleep(0.0001)  # settle() stores the outcome right after winning the claim
+        return self._result, self._error
 
     def failed_with(self, exc: BaseException) -> bool:
         """True if ``exc`` is the call's own error (as opposed to a Ctrl-C while waiting)."""
@@ -384,11 +405,9 @@ class Portal:
             if job.cancel():
                 running.portal.call(self._cancel, job)
                 return
-            try:
-                result = job.wait()  # settled or settling: at once
-            except Exception:
-                return  # it failed: nothing to release
-            running.portal.call(job.release, result)
+            result, error = job.outcome()
+            if error is None:
+                running.portal.call(job.release, result)
 
     @staticmethod
     async def _cancel(job: _Call[Any]) -> None:

@@ -12,6 +12,7 @@ Errors: everything this module raises is :class:`~inference.exceptions.RequestVa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -51,6 +52,9 @@ def _plain_number(value: Any) -> Any:
     number = plain_real(value)
     if number is None:
         raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+    if not math.isfinite(number):
+        # JSON has no NaN or infinity (orjson would write null): refused, as for floats.
+        raise TypeError(f"{type(value).__name__} {number!r} is not a finite number")
     return number
 
 

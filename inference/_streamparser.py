@@ -226,9 +226,12 @@ class StreamParser:
 
     def _too_long(self) -> ResponseTooLargeError:
         limit = self._limit
+        size = f"{limit} bytes"
+        if limit is not None and limit >= 1024 * 1024:
+            size += f", {limit / (1024 * 1024):g} MiB"
         error = ResponseTooLargeError(
-            f"the stream from {self._server} brought more than max_stream_bytes ({limit} bytes, "
-            f"{(limit or 0) / (1024 * 1024):g} MiB) and was closed; what arrived before is on "
+            f"the stream from {self._server} brought more than max_stream_bytes ({size}) and "
+            "was closed; what arrived before is on "
             "the error's .partial. If answers this long are expected, raise the limit with "
             "ChatCompletionsClient(..., max_stream_bytes=...) (None: no limit)"
         )

@@ -102,7 +102,10 @@ def plain_real(value: Any) -> float | None:
     if whole is not None:
         return whole
     if isinstance(value, numbers.Real):
-        return float(value)
+        try:
+            return float(value)
+        except (OverflowError, ValueError):
+            return math.inf if value > 0 else -math.inf  # type: ignore[operator]  # too large
     return None
 
 

@@ -158,6 +158,10 @@ def test_base64_vectors_decode_to_float32_values() -> None:
             "data[1] repeats index 0",
         ),
         (b'{"object": "list", "data": [[1.0]]}', "data[0] is not an embedding object"),
+        (
+            b'{"object": "list", "data": [{"embedding": [1.0], "index": [0]}]}',
+            "data[0].index is [0], not a whole number",
+        ),
     ],
 )
 def test_malformed_answers_are_decode_failures(body: bytes, needle: str) -> None:

@@ -5,9 +5,11 @@ the JSON encoder writes."""
 from __future__ import annotations
 
 import enum
+import math
 import numbers
 import timeit
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import orjson
@@ -282,6 +284,16 @@ class Real:
 numbers.Real.register(Real)
 
 
+class NotFinite:
+    """A registered numbers.Real whose value is NaN, as numpy.float32('nan') is."""
+
+    def __float__(self) -> float:
+        return math.nan
+
+
+numbers.Real.register(NotFinite)
+
+
 @pytest.mark.anyio
 async def test_number_subclasses_are_accepted_and_sent_as_plain_numbers(
     emulator: Emulator,
@@ -328,6 +340,8 @@ BAD_NUMBERS = [
     ({"presence_penalty": True}, "presence_penalty must be a number (int or float), got bool"),
     ({"seed": False}, "seed must be a whole number (int), got bool"),
     ({"extra_body": {"w": Float("inf")}}, "extra_body['w'] is inf, which JSON cannot carry"),
+    ({"model_extras": {"w": NotFinite()}}, "the request holds a value that is not JSON"),
+    ({"temperature": Fraction(10**400)}, "temperature must be a finite number, got inf"),
 ]
 
 

@@ -195,3 +195,22 @@ async def test_a_waiting_call_asks_itself_when_the_asking_call_is_cancelled() ->
             await first
     assert info.model_name == "counted"
     assert len(server.seen) == 2
+
+
+@pytest.mark.anyio
+async def test_a_waiting_call_cancelled_with_the_asking_call_stays_cancelled() -> None:
+    """Both calls cancelled (the asking one first, as gather and timeouts do): the waiting one
+    raises CancelledError instead of asking again; one request in all."""
+    server = _SlowInfoServer(delay=0.5)
+    async with serve(server) as url, ChatCompletionsClient(f"{url}/models", "key") as client:
+        first = asyncio.ensure_future(client.get_model_info())
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(client.get_model_info())
+        await asyncio.sleep(0.05)
+        first.cancel()
+        second.cancel()
+        for call in (first, second):
+            with pytest.raises(asyncio.CancelledError):
+                await call
+        await asyncio.sleep(0.6)  # a request sent by a call that should have stopped arrives
+    assert len(server.seen) == 1

@@ -945,3 +945,31 @@ def test_a_call_cut_by_the_interpreter_exit_says_so() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "closed because the interpreter is exiting" in done.stdout, done.stdout
+
+
+def test_a_ctrl_c_inside_wait_after_the_result_came_does_not_hang() -> None:
+    """Ctrl-C landing in wait() after it took the settled call's lock and before it let go:
+    the interrupted caller's clean-up must not wait on that lock again (it hung forever);
+    the result goes to discard."""
+    discarded: list[str] = []
+
+    async def closer() -> None:
+        pass
+
+    async def produce() -> str:
+        return "made"
+
+    async def discard(result: str) -> None:
+        discarded.append(result)
+
+    portal = Portal(closer)
+    loop = portal._start()
+    job = _Call(produce, discard)
+    loop.call_soon_threadsafe(loop.create_task, job.run(portal._calls))
+    assert job._done.acquire(timeout=WAIT)  # wait() took the lock; Ctrl-C lands here
+    cleanup = threading.Thread(target=portal._abandon, args=(job,), daemon=True)
+    cleanup.start()
+    cleanup.join(WAIT)
+    assert not cleanup.is_alive(), "the clean-up after Ctrl-C hung"
+    assert discarded == ["made"]
+    portal.stop()

@@ -351,9 +351,10 @@ class ChatCompletionsClient:
             try:
                 return await asyncio.shield(under_way)
             except asyncio.CancelledError:
-                if not under_way.cancelled():
-                    raise  # this call was cancelled
-                # The call that asked was cancelled: ask again (or wait for the next one).
+                me = asyncio.current_task()
+                if not under_way.cancelled() or (me is not None and me.cancelling()):
+                    raise  # this call was cancelled (perhaps with the one that asked)
+                # Only the call that asked was cancelled: ask again (or wait for the next one).
         answer: asyncio.Future[ModelInfo] = asyncio.get_running_loop().create_future()
         asked[key] = answer
         try:
