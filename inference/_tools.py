@@ -421,7 +421,7 @@ async def _pump(
             async for event in iterator:
                 await send.send(event)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the consumer went away
+            return  # the consumer went away: nothing more to send
         except Exception as exc:
             with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await send.send(_Failed(exc))

@@ -37,6 +37,8 @@ from typing import Any
 import attrs
 import orjson
 
+from .._params import SPEC_PARAMS
+
 __all__ = [
     "CANNED_ANSWERS",
     "CONTENT_FILTER_TRIGGERS",
@@ -58,25 +60,7 @@ __all__ = [
 #: Body keys the Azure AI Model Inference API defines for chat completions. Any other key at the
 #: body root is an "extra parameter": refused unless the request carries the header
 #: ``extra-parameters: pass-through`` (or ``drop``). ``stream_options`` is accepted as well.
-KNOWN_PARAMETERS: frozenset[str] = frozenset(
-    {
-        "messages",
-        "frequency_penalty",
-        "stream",
-        "stream_options",
-        "presence_penalty",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "response_format",
-        "stop",
-        "tools",
-        "tool_choice",
-        "seed",
-        "model",
-        "modalities",
-    }
-)
+KNOWN_PARAMETERS: frozenset[str] = SPEC_PARAMS | {"stream_options"}
 
 #: Case-insensitive substrings of user text that make the content filter refuse the prompt.
 CONTENT_FILTER_TRIGGERS: tuple[str, ...] = ("knife skills", "[content-filter]")
