@@ -232,7 +232,12 @@ def _bind(found: Tool, arguments: str) -> dict[str, Any]:
 async def _call(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     if inspect.iscoroutinefunction(function):
         return await function(**kwargs)
-    result = await anyio.to_thread.run_sync(functools.partial(function, **kwargs))
+    # A thread cannot be stopped: when the loop is cancelled (a timeout, Ctrl-C, a closed
+    # stream_tools iterator) the caller is let go at once and the function is left to finish
+    # on its own, its result dropped, instead of the cancellation waiting for it.
+    result = await anyio.to_thread.run_sync(
+        functools.partial(function, **kwargs), abandon_on_cancel=True
+    )
     if inspect.isawaitable(result):
         result = await result
     return result

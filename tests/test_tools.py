@@ -777,3 +777,59 @@ async def test_async_stream_tools_stopped_early(emulator: Emulator) -> None:
         assert emulator.active_streams == 0
         answer = await client.complete(messages=[UserMessage("Hello")])
     assert answer.choices[0].message.content
+
+
+def _stuck_tool(release: threading.Event, started: threading.Event) -> Any:
+    def stuck(city: str) -> str:
+        """Waits until released."""
+        started.set()
+        release.wait(30)
+        return "late"
+
+    return stuck
+
+
+@pytest.mark.anyio
+async def test_cancelling_the_loop_does_not_wait_for_a_stuck_sync_tool() -> None:
+    """A sync tool that does not return (in its worker thread) does not hold up the
+    cancellation of run_tools: a timeout around it fires on time."""
+    release, started = threading.Event(), threading.Event()
+    stuck = _stuck_tool(release, started)
+    script = _tool_call_body(("stuck", '{"city": "Oslo"}'))
+    try:
+        async with (
+            FaultServer(raw(200, script), raw(200, orjson.dumps(chat_body("Done.")))) as server,
+            ChatCompletionsClient(server.endpoint(), "key") as client,
+        ):
+            begun = time.monotonic()
+            with anyio.move_on_after(0.5) as scope:
+                await client.run_tools(messages=[UserMessage("Oslo")], tools=[stuck])
+            waited = time.monotonic() - begun
+        assert started.is_set() and scope.cancelled_caught
+        assert waited < 5, f"the cancellation waited {waited:.1f} s for the tool"
+    finally:
+        release.set()
+
+
+def test_closing_sync_stream_tools_does_not_wait_for_a_stuck_tool() -> None:
+    """Closing the sync stream_tools iterator while a sync tool is stuck returns at once and
+    leaves the client usable."""
+    release, started = threading.Event(), threading.Event()
+    stuck = _stuck_tool(release, started)
+    try:
+        with (
+            Emulator().run_in_thread() as emu,
+            inference.ChatCompletionsClient(emu.endpoint(), "key") as client,
+        ):
+            events = client.stream_tools(messages=[UserMessage("stuck in Oslo")], tools=[stuck])
+            for event in events:
+                if isinstance(event, ToolCallEvent):
+                    break
+            assert started.wait(10)
+            begun = time.monotonic()
+            events.close()  # type: ignore[attr-defined]
+            waited = time.monotonic() - begun
+            assert waited < 2, f"close() waited {waited:.1f} s for the tool"
+            assert client.complete(messages=[UserMessage("Hello")]).choices[0].message.content
+    finally:
+        release.set()
