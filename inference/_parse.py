@@ -20,7 +20,13 @@ from cattrs.errors import BaseValidationError
 from cattrs.strategies import configure_union_passthrough
 
 from ._schema import class_kind, json_schema_format, object_schema
-from .exceptions import RefusalError, StructuredOutputError, TruncatedOutputError
+from ._values import check_json_value
+from .exceptions import (
+    RefusalError,
+    RequestValidationError,
+    StructuredOutputError,
+    TruncatedOutputError,
+)
 from .models import ChatCompletions, CompletionsFinishReason
 
 __all__ = [
@@ -129,14 +135,23 @@ def parse_json(text: str, tp: Any) -> Any:
 
 
 def to_json_text(value: Any) -> str:
-    """A tool's return value as message text: a str as it is, anything else as JSON."""
+    """A tool's return value as message text: a str as it is, anything else as JSON.
+
+    :class:`ParseFailure` for a value JSON cannot carry: an object it has no form for, a NaN
+    or infinity, a whole number outside 64 bits, a list or dict holding itself (each named
+    by its place in the value, which is called ``result``).
+    """
     if isinstance(value, str):
         return value
     try:
-        return orjson.dumps(_converter.unstructure(value)).decode()
+        data = _converter.unstructure(value)
+        check_json_value(data, "result")
+        return orjson.dumps(data).decode()
+    except RequestValidationError as exc:
+        raise ParseFailure(str(exc)) from exc
     except (TypeError, ValueError) as exc:
         raise ParseFailure(
-            f"the tool returned a {type(value).__name__}, which is not JSON-serializable ({exc})"
+            f"result is {type(value).__name__}, which is not JSON-serializable ({exc})"
         ) from exc
 
 

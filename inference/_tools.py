@@ -177,7 +177,8 @@ class ToolCallEvent:
 @attrs.frozen
 class ToolResultEvent:
     """A tool call finished: ``content`` went back to the model; ``error`` is the exception
-    the tool raised, or the reason its arguments were refused (None on success)."""
+    the tool raised, the reason its arguments were refused, or why its return value could not
+    be sent (None on success)."""
 
     call: ChatCompletionsToolCall
     content: str
@@ -247,7 +248,9 @@ async def _call(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
 class _Outcome:
     content: str = ""
     error: BaseException | None = None
-    raised: bool = False  # the tool itself raised (not refused arguments)
+    # What the tool did wrong, for ToolCallError: it raised, or returned a value that cannot
+    # be sent (None when it worked, or when the model's arguments were refused).
+    failure: str | None = None
 
 
 async def _run_call(call: ChatCompletionsToolCall, runnable: Mapping[str, Tool]) -> _Outcome:
@@ -262,9 +265,17 @@ async def _run_call(call: ChatCompletionsToolCall, runnable: Mapping[str, Tool])
         return _Outcome(f"Error: invalid arguments for {name}: {exc}", exc)
     try:
         result = await _call(found.function, kwargs)
-        return _Outcome(to_json_text(result))
     except Exception as exc:
-        return _Outcome(f"Error: {name} raised {type(exc).__name__}: {exc}", exc, raised=True)
+        failure = f"{name} raised {type(exc).__name__}: {exc}"
+        return _Outcome(f"Error: {failure}", exc, failure)
+    try:
+        return _Outcome(to_json_text(result))
+    except ParseFailure as exc:
+        failure = (
+            f"{name} returned a value that cannot be sent to the model: {exc}; return a str, "
+            "or JSON values (numbers, lists, dicts with str keys, attrs classes, dataclasses)"
+        )
+        return _Outcome(f"Error: {failure}", exc, failure)
 
 
 async def _run_calls(
@@ -346,7 +357,7 @@ async def run_tool_events(
         async for event in _ask(client, stream, round_, kwargs, sink):
             yield event
         completion = sink[0]
-        message = completion.choices[0].message
+        message = _answer(completion, round_)
         history.append(message)
         if not message.tool_calls:
             yield ToolRunDoneEvent(ToolRunResult(completion, history, round_))
@@ -369,6 +380,23 @@ async def run_tool_events(
             params["tool_choice"] = "auto"  # a forced call was made: now the model may answer
 
 
+def _answer(completion: ChatCompletions, round_: int) -> Any:
+    """The message of the model's answer to continue the conversation with. A tool call the
+    service sent without an id (some OpenAI-compatible servers do) gets one,
+    ``call_<round>_<n>``, for its tool message to answer."""
+    if not completion.choices:
+        raise InferenceError(
+            f"the model's answer in round {round_} of the tool loop has no choices, so the "
+            f"conversation cannot go on (completion id {completion.id!r}, usage "
+            f"{completion.usage}); the service sent no message: look at its logs, or try again"
+        )
+    message = completion.choices[0].message
+    for number, call in enumerate(message.tool_calls or ()):
+        if not isinstance(call.id, str) or not call.id:
+            call.id = f"call_{round_}_{number}"
+    return message
+
+
 def _raise_first_error(
     calls: Sequence[ChatCompletionsToolCall],
     outcomes: Sequence[_Outcome],
@@ -378,11 +406,9 @@ def _raise_first_error(
     if not raise_tool_errors:
         return
     for call, outcome in zip(calls, outcomes, strict=True):
-        if outcome.raised and outcome.error is not None:
+        if outcome.failure is not None:
             raise ToolCallError(
-                f"tool {call.function.name} raised {type(outcome.error).__name__}: {outcome.error}",
-                call=call,
-                messages=history,
+                f"tool {outcome.failure}", call=call, messages=history
             ) from outcome.error
 
 

@@ -22,7 +22,7 @@ import attrs
 import orjson
 import pydantic
 import pytest
-from _fault_server import FaultServer, chat_body, raw
+from _fault_server import FaultServer, chat_body, raw, sse
 
 import inference
 from inference import (
@@ -35,6 +35,7 @@ from inference import (
 )
 from inference.aio import ChatCompletionsClient
 from inference.exceptions import (
+    InferenceError,
     RequestValidationError,
     ToolCallError,
     ToolRoundsExceededError,
@@ -833,3 +834,103 @@ def test_closing_sync_stream_tools_does_not_wait_for_a_stuck_tool() -> None:
             assert client.complete(messages=[UserMessage("Hello")]).choices[0].message.content
     finally:
         release.set()
+
+
+def _with_ids(body: bytes, *ids: Any) -> bytes:
+    data = orjson.loads(body)
+    for call, id_ in zip(data["choices"][0]["message"]["tool_calls"], ids, strict=True):
+        call["id"] = id_
+    return orjson.dumps(data)
+
+
+@pytest.mark.anyio
+async def test_tool_calls_without_ids_get_ids_their_results_answer() -> None:
+    """Some servers send tool calls with a null or empty id: the loop gives each one an id
+    (call_<round>_<n>) and the tool messages answer them; it raised RequestValidationError
+    (ToolMessage needs tool_call_id=) after running the tools."""
+    script = _with_ids(
+        _tool_call_body(("weather", '{"city": "Oslo"}'), ("weather", '{"city": "Rome"}')),
+        None,
+        "",
+    )
+    async with (
+        FaultServer(raw(200, script), raw(200, orjson.dumps(chat_body("Done.")))) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        result = await client.run_tools(messages=[UserMessage("Weather?")], tools=[weather])
+    assert result.content == "Done."
+    sent = orjson.loads(server.attempts[1].body)["messages"]
+    ids = ["call_0_0", "call_0_1"]
+    assert [c["id"] for c in sent[1]["tool_calls"]] == ids
+    assert [(m["role"], m["tool_call_id"]) for m in sent[2:4]] == [("tool", i) for i in ids]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_without_choices_is_a_clear_error(stream: bool) -> None:
+    """An answer with no choices cannot continue the conversation: an InferenceError says
+    so (it was an IndexError)."""
+    body = chat_body()
+    body["choices"] = []
+    usage_only = (
+        b'data: {"id": "chatcmpl-empty", "object": "chat.completion.chunk", "created": 1, '
+        b'"model": "m", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 0, '
+        b'"total_tokens": 3}}\n\n'
+    )
+    action = sse(usage_only) if stream else raw(200, orjson.dumps(body))
+    async with (
+        FaultServer(action) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        with pytest.raises(InferenceError, match="round 0 of the tool loop has no choices"):
+            if stream:
+                async for _ in client.stream_tools(messages=BOTH, tools=[weather]):
+                    pass
+            else:
+                await client.run_tools(messages=BOTH, tools=[weather])
+
+
+def nan_weather(city: str) -> dict[str, float]:
+    """A forecast whose temperature is NaN."""
+    return {"temperature": float("nan")}
+
+
+class _Opaque:
+    pass
+
+
+def opaque_weather(city: str) -> object:
+    """A forecast JSON has no form for."""
+    return _Opaque()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("function", "words"),
+    [
+        (nan_weather, "result['temperature'] is nan, which JSON cannot carry"),
+        (opaque_weather, "result is _Opaque, which is not JSON-serializable"),
+    ],
+)
+async def test_a_result_json_cannot_carry_is_an_error_message(function: Any, words: str) -> None:
+    """A return value JSON cannot carry goes back as an error saying what the tool returned
+    (a NaN was sent as null; an object was reported as 'raised ParseFailure'), and
+    raise_tool_errors raises it as a ToolCallError."""
+    name = function.__name__
+    script = _tool_call_body((name, '{"city": "Oslo"}'))
+    done = raw(200, orjson.dumps(chat_body("Done.")))
+    async with (
+        FaultServer(raw(200, script), done, raw(200, script)) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        result = await client.run_tools(messages=[UserMessage("Oslo")], tools=[function])
+        with pytest.raises(ToolCallError) as info:
+            await client.run_tools(
+                messages=[UserMessage("Oslo")], tools=[function], raise_tool_errors=True
+            )
+    content = result.messages[2].content
+    assert content.startswith(f"Error: {name} returned a value that cannot be sent to the model: ")
+    assert words in content
+    assert "raised" not in content
+    assert orjson.loads(server.attempts[1].body)["messages"][2]["content"] == content
+    assert str(info.value) == f"tool {content.removeprefix('Error: ')}"

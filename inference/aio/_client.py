@@ -420,9 +420,10 @@ class ChatCompletionsClient:
         function's signature; the assistant turn and the tool results are appended, and the
         model is asked again, until it answers without tool calls.
 
-        A tool that raises, or arguments that do not fit, go back to the model as an
-        ``Error: ...`` tool message; ``raise_tool_errors=True`` raises
-        :class:`~inference.exceptions.ToolCallError` when a tool raises instead. More than
+        A tool that raises or returns a value JSON cannot carry, or arguments that do not
+        fit, go back to the model as an ``Error: ...`` tool message;
+        ``raise_tool_errors=True`` raises :class:`~inference.exceptions.ToolCallError` when a
+        tool raises or returns such a value instead. More than
         ``max_rounds`` rounds of tool calls raise
         :class:`~inference.exceptions.ToolRoundsExceededError`. A ``tool_choice`` that forces a
         call (``"required"`` or a named tool) applies until tools have run once, then becomes
