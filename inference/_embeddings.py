@@ -170,8 +170,13 @@ def decode_base64_vector(text: str) -> list[float]:
     return values.tolist()
 
 
-def loads_embeddings(data: bytes | str) -> m.EmbeddingsResult:
-    """Parse an embeddings response body; base64 vectors become lists of floats."""
+def loads_embeddings(data: bytes | str, count: int | None = None) -> m.EmbeddingsResult:
+    """Parse an embeddings response body; base64 vectors become lists of floats.
+
+    ``count``: the number of input texts. The answer must then hold one embedding for each,
+    indexes 0 to ``count - 1``; they are put in that order (``data[i]`` is the vector of
+    ``input[i]``) when the service sent them in another.
+    """
     obj = _loads(data, "the response body")
     if not isinstance(obj, dict):
         raise DecodeFailure(f"the response body is JSON but not an object: {type(obj).__name__}")
@@ -191,7 +196,29 @@ def loads_embeddings(data: bytes | str) -> m.EmbeddingsResult:
         if index in seen:
             raise DecodeFailure(f"data[{position}] repeats index {index!r} of an earlier embedding")
         seen.add(index)
+    if count is not None:
+        _check_count(items, count)
     return structure(obj, m.EmbeddingsResult)
+
+
+def _check_count(items: list[dict[str, Any]], count: int) -> None:
+    """One embedding per input text (indexes already known unique), put in input order."""
+    texts = "text" if count == 1 else "texts"
+    if len(items) != count:
+        raise DecodeFailure(
+            f"the answer holds {len(items)} embedding(s) for {count} input {texts} (one per "
+            "text was expected), so the vectors cannot be matched to the texts"
+        )
+    ordered: list[dict[str, Any]] = list(items)
+    for position, item in enumerate(items):
+        index = item.get("index", position)
+        if not 0 <= index < count:
+            raise DecodeFailure(
+                f"data[{position}].index is {index}, but there are {count} input {texts} "
+                f"(indexes 0 to {count - 1})"
+            )
+        ordered[index] = item
+    items[:] = ordered
 
 
 def _check_vector(vector: object, position: int) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 import pytest
 from _fault_server import FaultServer, error, raw
+from _loopback import serve_in_thread
+from aiohttp import web
 
 import inference
 from inference import (
@@ -332,6 +334,62 @@ async def test_transient_errors_are_retried() -> None:
         assert len(server.attempts) == 3
         assert server.attempts[-1].target == "/v1/embeddings"
         assert server.attempts[-1].headers["authorization"] == "Bearer key"
+
+
+def _indexed(*indexes: int) -> bytes:
+    """An embeddings body with one vector per index, ``[index, 0.5]``."""
+    data = orjson.loads(embeddings_json([[float(i), 0.5] for i in indexes]))
+    for item, index in zip(data["data"], indexes, strict=True):
+        item["index"] = index
+    return orjson.dumps(data)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (_indexed(0), "the answer holds 1 embedding(s) for 2 input texts"),
+        (_indexed(0, 1, 2), "the answer holds 3 embedding(s) for 2 input texts"),
+        (_indexed(0, 5), "data[1].index is 5, but there are 2 input texts (indexes 0 to 1)"),
+    ],
+)
+async def test_an_answer_that_does_not_match_the_input_is_a_decode_error(
+    body: bytes, needle: str
+) -> None:
+    """Fewer or more embeddings than texts, or an index past the last text, cannot be
+    matched to the input: ResponseDecodeError (they were returned as they came)."""
+    async with (
+        FaultServer(default=raw(200, body)) as server,
+        EmbeddingsClient(server.endpoint(), "key") as client,
+    ):
+        with pytest.raises(ResponseDecodeError) as info:
+            await client.embed(input=["first", "second"])
+    assert needle in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_embeddings_sent_out_of_order_come_back_in_input_order() -> None:
+    """data[i] is the vector of input[i], as embed() says, whatever order the service sent
+    them in (each keeps its index)."""
+    async with (
+        FaultServer(default=raw(200, _indexed(2, 0, 1))) as server,
+        EmbeddingsClient(server.endpoint(), "key") as client,
+    ):
+        result = await client.embed(input=["a", "b", "c"])
+    assert [item.index for item in result.data] == [0, 1, 2]
+    assert [item.embedding[0] for item in result.data] == [0.0, 1.0, 2.0]
+
+
+def test_sync_embed_checks_the_count_too() -> None:
+    """The sync client runs the same check (a real aiohttp server in a thread)."""
+
+    async def one_vector(request: web.Request) -> web.Response:
+        return web.Response(body=_indexed(0), content_type="application/json")
+
+    with serve_in_thread(one_vector) as url, inference.EmbeddingsClient(url + "/v1", "k") as client:
+        with pytest.raises(ResponseDecodeError, match=r"1 embedding\(s\) for 3 input texts"):
+            client.embed(input=["a", "b", "c"])
+        assert len(client.embed(input=["a"]).data) == 1
 
 
 @pytest.mark.anyio

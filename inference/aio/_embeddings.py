@@ -132,7 +132,7 @@ class EmbeddingsClient:
             connection.endpoint.embeddings_url, dumps(body), extra_headers, timeout, retry
         )
         try:
-            return loads_embeddings(data)
+            return loads_embeddings(data, len(body["input"]))
         except DecodeFailure as exc:
             content_type = response.headers.get("content-type", "")
             raise ResponseDecodeError(
