@@ -189,8 +189,10 @@ def _server(base_url: str) -> tuple[str, int]:
 
 
 def _error_type(exc: BaseException) -> str:
+    """The HTTP status of an error answer, else the exception's class (an answer with a
+    success status but a broken body is named by its class, not by "200")."""
     status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
+    if isinstance(status, int) and status >= 400:
         return str(status)
     cls = type(exc)
     return (

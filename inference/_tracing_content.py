@@ -16,16 +16,24 @@ from .models import ChatCompletions
 __all__ = ["input_messages", "output_messages"]
 
 
+def _field(value: Any, name: str) -> Any:
+    """``value[name]`` when ``value`` is a mapping, else None: message dicts are sent as
+    given, so any part of them may be of another shape than the API's (a service may take
+    it, or refuse it; recording it must not fail the call)."""
+    return value.get(name) if isinstance(value, Mapping) else None
+
+
 def _part(item: Mapping[str, Any]) -> dict[str, Any]:
     kind = item.get("type")
     if kind == "text":
         return {"type": "text", "content": item.get("text")}
     if kind == "image_url":
-        url = item.get("image_url") or {}
-        return {"type": "uri", "modality": "image", "uri": url.get("url")}
+        url = item.get("image_url")
+        uri = url if isinstance(url, str) else _field(url, "url")
+        return {"type": "uri", "modality": "image", "uri": uri}
     if kind == "input_audio":
-        audio = item.get("input_audio") or {}
-        return {"type": "blob", "modality": "audio", "content": audio.get("data")}
+        audio = item.get("input_audio")
+        return {"type": "blob", "modality": "audio", "content": _field(audio, "data")}
     return {"type": str(kind)}
 
 
@@ -45,14 +53,15 @@ def _parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:
             parts.append({"type": "text", "content": content})
     elif isinstance(content, list):
         parts.extend(_part(item) for item in content if isinstance(item, Mapping))
-    for call in message.get("tool_calls") or ():
-        function = call.get("function") or {}
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list | tuple) else ():
+        function = _field(call, "function")
         parts.append(
             {
                 "type": "tool_call",
-                "id": call.get("id"),
-                "name": function.get("name"),
-                "arguments": function.get("arguments"),
+                "id": _field(call, "id"),
+                "name": _field(function, "name"),
+                "arguments": _field(function, "arguments"),
             }
         )
     return parts
@@ -67,9 +76,10 @@ def input_messages(request: Mapping[str, Any]) -> str | None:
         return None
     try:
         wire = messages_to_wire(messages)
-    except Exception:  # the call itself reports bad messages
+        recorded = [{"role": _field(m, "role"), "parts": _parts(m)} for m in wire]
+        return orjson.dumps(recorded, default=str).decode()
+    except Exception:  # the call itself reports bad messages; recording never fails a call
         return None
-    return orjson.dumps([{"role": m.get("role"), "parts": _parts(m)} for m in wire]).decode()
 
 
 def output_messages(completion: ChatCompletions) -> str:

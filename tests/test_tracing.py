@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _fault_server import FaultServer, completion
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
@@ -166,6 +167,52 @@ async def test_message_content_only_on_opt_in(
             "finish_reason": "stop",
         }
     ]
+
+
+@pytest.mark.anyio
+async def test_recording_content_never_fails_a_call(
+    otel: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Message dicts are sent as given: parts of another shape than the API's (an image_url
+    given as a bare string, tool calls that are not objects) are recorded as far as they can
+    be; with content capture on they raised AttributeError out of complete()."""
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": "http://i/a.png"}]}]
+    calls = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": None, "tool_calls": ["call", {"function": "f"}]},
+    ]
+    async with (
+        FaultServer(default=completion("Seen.")) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        await client.complete(messages=image)
+        await client.complete(messages=calls)
+    first, second = otel.finished()
+    assert json.loads(str((first.attributes or {})["gen_ai.input.messages"])) == [
+        {"role": "user", "parts": [{"type": "uri", "modality": "image", "uri": "http://i/a.png"}]}
+    ]
+    recorded = json.loads(str((second.attributes or {})["gen_ai.input.messages"]))
+    assert recorded[1]["parts"] == [
+        {"type": "text", "content": ""},
+        {"type": "tool_call", "id": None, "name": None, "arguments": None},
+        {"type": "tool_call", "id": None, "name": None, "arguments": None},
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_broken_success_answer_is_named_by_its_class() -> None:
+    """error.type is the status code for an HTTP error, but a 200 whose body is broken is a
+    ResponseDecodeError: error.type names that class (it said "200")."""
+    assert _tracing._error_type(inference.ServiceError("x", _error_response(503))) == "503"
+    broken = inference.ResponseDecodeError("not JSON", _error_response(200))
+    assert _tracing._error_type(broken) == "inference.exceptions.ResponseDecodeError"
+
+
+def _error_response(status: int) -> Any:
+    from inference.exceptions import ErrorResponse
+
+    return ErrorResponse(status, "OK" if status == 200 else "Error", {}, b"{}")
 
 
 @pytest.mark.anyio
