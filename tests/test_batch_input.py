@@ -52,6 +52,24 @@ BAD_LINES = [
     (line(custom_id=7), "custom_id must be a non-empty string"),
     (line(custom_id="x" * 513), "longer than 512"),
     (line(url="/v1/embeddings", body={"input": ""}), "body.input must be a non-empty"),
+    # What EmbeddingsClient.embed() refuses is refused here (it was a failed result, after
+    # the run had started and the valid lines were being sent).
+    (
+        line(url="/v1/embeddings", body={"input": [[1, 2, 3]]}),
+        "body: input[0] is list, not str: embed() takes strings",
+    ),
+    (
+        line(url="/v1/embeddings", body={"input": "a", "dimensions": "256"}),
+        "body: dimensions must be a positive int",
+    ),
+    (
+        line(url="/v1/embeddings", body={"input": "a", "encoding_format": "wat"}),
+        "body: encoding_format must be one of",
+    ),
+    (
+        line(url="/v1/embeddings", body={"input": "a", "model": 5}),
+        "body: model must be a str",
+    ),
 ]
 
 
@@ -83,6 +101,7 @@ def test_the_request_kind_comes_from_the_url() -> None:
         line("c2", url="/chat/completions"),
         line("e1", url="/v1/embeddings", body={"input": ["a", "b"]}),
         line("e2", url="/embeddings", body={"input": "a"}),
+        line("e3", url="/embeddings", body={"input": "a", "dimensions": 8, "user": "u"}),
     ]
     requests, errors = parse_lines(lines)
     assert errors == []
@@ -91,6 +110,7 @@ def test_the_request_kind_comes_from_the_url() -> None:
         ("c2", "chat"),
         ("e1", "embeddings"),
         ("e2", "embeddings"),
+        ("e3", "embeddings"),
     ]
 
 

@@ -18,6 +18,9 @@ from typing import Any, Final, Literal
 import attrs
 import orjson
 
+from .._embeddings import NAMED, embeddings_body
+from ..exceptions import RequestValidationError
+
 __all__ = ["ENDPOINT_URLS", "BatchRequest", "LineError", "parse_lines"]
 
 RequestKind = Literal["chat", "embeddings"]
@@ -109,11 +112,17 @@ def _chat_body(body: Mapping[str, Any]) -> None:
 
 def _embeddings_body(body: Mapping[str, Any]) -> None:
     value = body.get("input")
-    if isinstance(value, str) and value:
-        return
-    if isinstance(value, list) and value:
-        return
-    raise _Bad("body.input must be a non-empty string or a non-empty list")
+    if not (isinstance(value, str | list) and value):
+        raise _Bad("body.input must be a non-empty string or a non-empty list")
+    # The body goes through EmbeddingsClient.embed(): what it would refuse (input that is not
+    # text, dimensions that are not a positive whole number, an unknown encoding_format ...)
+    # is refused here, before anything is sent.
+    named = {k: v for k, v in body.items() if k in NAMED}
+    extras = {k: v for k, v in body.items() if k not in NAMED}
+    try:
+        embeddings_body(named, extras)
+    except RequestValidationError as exc:
+        raise _Bad(f"body: {exc}") from None
 
 
 def _request(line: int, data: Mapping[str, Any], kinds: frozenset[str]) -> BatchRequest:

@@ -22,6 +22,7 @@ from typing import Any, Final
 import attrs
 
 from .._config import RetryPolicy
+from .._embeddings import NAMED
 from ..aio import ChatCompletionsClient, EmbeddingsClient
 from ..exceptions import (
     ClientAuthenticationError,
@@ -46,9 +47,7 @@ FATAL_ERRORS: Final = (ClientAuthenticationError, CredentialError, ServiceReques
 # passed to the model there too (other services ignore this header).
 _PASS_THROUGH: Final = {"extra-parameters": "pass-through"}
 # The body keys EmbeddingsClient.embed() takes by name; the others go in model_extras.
-_EMBED_PARAMETERS: Final = frozenset(
-    {"input", "dimensions", "encoding_format", "input_type", "model"}
-)
+_EMBED_PARAMETERS: Final = NAMED
 _REQUEST_ID_HEADERS: Final = ("x-request-id", "apim-request-id", "x-ms-request-id")
 
 
