@@ -13,6 +13,11 @@ repeats interleaved (async, sync, then sync, async, ...):
 * ``--requests`` sequential non-streamed requests on one client: microseconds per request;
 * one stream of ``--chunks`` updates, iterated to the end: updates per second.
 
+A third side, for the non-streamed requests only, drives the async client from the calling
+thread with an event loop of its own (``loop.run_until_complete`` per request). The sync API
+does not work that way (its loop runs on its own thread, anyio's portal); the line shows how
+much of the sync overhead is the hand-off between threads rather than the code.
+
 It prints the medians of wall time and of the process's CPU time (all threads; steadier on a
 busy machine), and the sync/async ratios (time ratios: above 1 means the sync API is slower):
 the ratio of the medians, and in brackets the median of the ratios of the runs paired in
@@ -184,6 +189,25 @@ def sync_requests(endpoint: str, n: int) -> Sample:
         for _ in range(n):
             client.complete(messages=MESSAGES)
         return clock.read()
+
+
+def own_loop_requests(endpoint: str, n: int) -> Sample:
+    """Time ``n`` sequential non-streamed requests on the async client driven from this
+    thread by a loop of its own (``run_until_complete`` per request): not how the sync API
+    works, but the same code with no hand-off to another thread, to show what the hop costs."""
+    loop = asyncio.new_event_loop()
+    try:
+        client = AsyncChatCompletionsClient(endpoint, model="bench-model")
+        try:
+            loop.run_until_complete(client.complete(messages=MESSAGES))
+            clock = Clock()
+            for _ in range(n):
+                loop.run_until_complete(client.complete(messages=MESSAGES))
+            return clock.read()
+        finally:
+            loop.run_until_complete(client.close())
+    finally:
+        loop.close()
 
 
 async def async_stream(endpoint: str, chunks: int) -> Sample:
@@ -375,6 +399,17 @@ def main(argv: list[str] | None = None) -> None:
             f"{r.a_switches / args.requests:.1f}  sync {r.s_switches / args.requests:.1f}; "
             f"garbage collections per run: async {r.a_collections:.0f}  "
             f"sync {r.s_collections:.0f}"
+        )
+        r = interleaved(
+            args.repeat,
+            lambda: asyncio.run(async_requests(endpoint, args.requests)),
+            lambda: own_loop_requests(endpoint, args.requests),
+        )
+        print(
+            f"no hop        wall: async {r.a_wall * per:7.1f} us/request  loop in the calling "
+            f"thread {r.s_wall * per:7.1f} us/request  {r.s_wall / r.a_wall:.2f}x "
+            f"[{r.paired_wall:.2f}x]; context switches per request "
+            f"{r.s_switches / args.requests:.1f}"
         )
         r = interleaved(
             args.repeat,
