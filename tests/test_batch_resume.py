@@ -110,3 +110,52 @@ def test_ctrl_c_stops_the_run_cleanly_and_a_rerun_finishes_it(tmp_path: Path) ->
         finished = {json.loads(x)["custom_id"] for x in kept.splitlines()}
         resent, _ = finish(source, target, emulator)
     check_complete(target, finished, resent)
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+    """The command started twice: the second run exits 2 at once, saying another run writes
+    the output, and sends nothing; the first finishes with each custom_id once (both runs
+    sent every request and wrote every result twice)."""
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_requests(source)
+    # 0.1 s per answer, 4 at a time: the first run takes about 5 s, the second starts in it.
+    with Emulator(EmulatorOptions(first_token_delay=0.1)).run_in_thread() as emulator:
+        first = start_batch(source, target, emulator.endpoint())
+        deadline = time.monotonic() + 30
+        while lines_in(target) < 5 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert first.poll() is None and lines_in(target) < COUNT
+        second = start_batch(source, target, emulator.endpoint())
+        _, err = second.communicate(timeout=30)
+        assert second.returncode == 2, err.decode()
+        assert b"is being written by another run" in err
+        _, first_err = first.communicate(timeout=60)
+        assert first.returncode == 0, first_err.decode()
+        sent = sent_ids(emulator, 0)
+    assert len(sent) == COUNT
+    check_complete(target, set(), sent)
+
+
+def test_the_output_stays_locked_after_retry_failed_rewrites_it(tmp_path: Path) -> None:
+    """retry-failed rewrites the output under a new inode: the run holding it keeps it
+    locked (another ResultFile on it is refused) until it closes it."""
+    from inference.batch._output import ResultFile
+    from inference.exceptions import RequestValidationError
+
+    target = tmp_path / "out.jsonl"
+    ok = {"custom_id": "a", "response": {"status_code": 200, "body": {}}, "error": None}
+    failed = {"custom_id": "b", "response": None, "error": {"code": "x", "message": "y"}}
+    target.write_text(json.dumps(ok) + "\n" + json.dumps(failed) + "\n")
+    results = ResultFile(target)
+    try:
+        with pytest.raises(RequestValidationError, match="being written by another run"):
+            ResultFile(target)
+        assert results.drop_failures() == 1
+        with pytest.raises(RequestValidationError, match="being written by another run"):
+            ResultFile(target)
+        results.append(failed)
+    finally:
+        results.close()
+    reopened = ResultFile(target)
+    reopened.close()
+    assert reopened.done == {"a": False, "b": True}

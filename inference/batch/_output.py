@@ -8,11 +8,16 @@ power cut) runs at most every ``fsync_interval`` seconds and when the file is cl
 On opening, bytes after the last line feed (a write cut by a kill or a crash) are removed, and
 the rest is kept. A whole line that is not a result is not a torn write: the file is refused
 rather than guessed at (it may be another file, such as the input given twice).
+
+The open file holds an exclusive advisory lock (``flock``) for as long as a run writes it: a
+second run on the same output file (the command started twice, overlapping scheduled runs) is
+refused at once instead of sending every request a second time and writing duplicate results.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +28,25 @@ import orjson
 from ..exceptions import RequestValidationError
 
 __all__ = ["ResultFile", "Scan", "is_failure", "scan_results"]
+
+
+def _lock(fd: int, path: str) -> None:
+    """Take the file's exclusive lock, or refuse: another run is writing it. Where the file
+    system has no locks (or on Windows) the file is used without one."""
+    if sys.platform == "win32":
+        return
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise RequestValidationError(
+            f"{path} is being written by another run (this batch started twice?); two runs "
+            "on one output file would send every request twice. Wait for the other run to "
+            "end (then run again to finish what it left), or choose another output file"
+        ) from None
+    except OSError:
+        return  # a file system without flock (some network mounts): no lock to take
 
 
 def is_failure(record: Mapping[str, Any]) -> bool:
@@ -95,6 +119,7 @@ class ResultFile:
         self._last_sync = time.monotonic()
         self._unsynced = False
         try:
+            _lock(self._fd, self.path)
             self._load()
         except BaseException:
             os.close(self._fd)
@@ -138,18 +163,26 @@ class ResultFile:
             lines = file.read().splitlines(keepends=True)
         kept = [line for line in lines if (_readable(line) or {}).get("custom_id") not in failed]
         temporary = f"{self.path}.rewrite"
-        with open(temporary, "wb") as file:
-            file.writelines(kept)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, self.path)
+        # The new file is locked before it takes the output's name, so no other run can take
+        # it in between; it stays open as the file this run appends to.
+        fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        try:
+            _lock(fd, self.path)
+            with open(fd, "wb", closefd=False) as file:
+                file.writelines(kept)
+                file.flush()
+            os.fsync(fd)
+            os.replace(temporary, self.path)
+        except BaseException:
+            os.close(fd)
+            raise
         directory = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
         try:
             os.fsync(directory)
         finally:
             os.close(directory)
         os.close(self._fd)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        self._fd = fd
         for custom_id in failed:
             del self.done[custom_id]
         return len(failed)
