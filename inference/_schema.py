@@ -24,6 +24,7 @@ import re
 import sys
 import types
 import typing
+import unicodedata
 import uuid
 from collections import abc
 from collections.abc import Callable
@@ -250,11 +251,25 @@ def object_schema(cls: type) -> dict[str, Any]:
     return root
 
 
+def format_name(cls: type) -> str:
+    """The class name as a response format's name, which services take as 1 to 64 ASCII
+    letters, digits, underscores and hyphens: accents dropped (``Résumé`` gives ``Resume``),
+    any other character made ``_``, cut at 64. The name only labels the schema; the answer is
+    parsed into ``cls`` whatever it is."""
+    letters = unicodedata.normalize("NFKD", cls.__name__)
+    name = "".join("" if unicodedata.combining(c) else c for c in letters)
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
+    return name if name.strip("_") else "response"
+
+
 def json_schema_format(cls: type) -> JsonSchemaFormat:
-    """The strict structured-output format for ``cls``: its name, description and schema."""
+    """The strict structured-output format for ``cls``: its name (see :func:`format_name`),
+    description and schema."""
     schema = object_schema(cls)
     description = schema.pop("description", None)
-    return JsonSchemaFormat(name=cls.__name__, schema=schema, description=description, strict=True)
+    return JsonSchemaFormat(
+        name=format_name(cls), schema=schema, description=description, strict=True
+    )
 
 
 # -- functions -------------------------------------------------------------------------------

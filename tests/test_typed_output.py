@@ -651,3 +651,50 @@ async def test_a_class_as_the_clients_default_format(emulator: Emulator) -> None
     assert emulator.requests[-1].json["response_format"] == {"type": "text"}
     assert text.choices[0].message.parsed is None
     assert text.choices[0].message.content and text.choices[0].message.content[0] != "{"
+
+
+@dataclasses.dataclass
+class Résumé:  # a class name services refuse as a format name
+    """A CV."""
+
+    name: str
+
+
+@dataclasses.dataclass
+class AClassWhoseNameIsLongerThanTheSixtyFourCharactersServicesTakeAsAName:
+    """A thing with a long name."""
+
+    name: str
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("cls", "sent"),
+    [
+        (Résumé, "Resume"),
+        (
+            AClassWhoseNameIsLongerThanTheSixtyFourCharactersServicesTakeAsAName,
+            "AClassWhoseNameIsLongerThanTheSixtyFourCharactersServicesTakeAsA",
+        ),
+    ],
+)
+async def test_a_class_name_services_refuse_is_sent_as_a_name_they_take(
+    emulator: Emulator, cls: type, sent: str
+) -> None:
+    """json_schema.name must be 1-64 ASCII letters, digits, _ or - (OpenAI and Azure OpenAI
+    answer 400 otherwise): a non-ASCII or long class name is sent in that form (it was sent
+    as it is), and the answer still parses into the class."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.complete(messages=QUESTION, response_format=cls)
+    name = emulator.requests[0].json["response_format"]["json_schema"]["name"]
+    assert name == sent and len(name) <= 64
+    assert isinstance(result.choices[0].message.parsed, cls)
+
+
+@pytest.mark.parametrize(
+    ("name", "sent"), [("Ünïcødé_Thing", "Unic_de_Thing"), ("履歴", "response"), ("Ok-1", "Ok-1")]
+)
+def test_format_names_keep_what_services_take(name: str, sent: str) -> None:
+    """Accents are dropped, other characters become _, a name with nothing left is
+    'response'."""
+    assert _schema.format_name(type(name, (), {})) == sent
