@@ -116,7 +116,15 @@ class _Stage(ABC):
         requests, errors = parse_lines(lines)
         found: dict[int, BatchRequest | LineError] = {r.line: r for r in requests}
         found.update({e.line: e for e in errors})
+        for request in requests:
+            problem = self._refuse(request.body)
+            if problem is not None:
+                found[request.line] = LineError(request.line, problem, request.custom_id)
         return [found[index + 1] for index in range(size)]
+
+    def _refuse(self, body: Mapping[str, Any]) -> str | None:
+        """Why a row's valid request cannot fill the row's columns (None when it can)."""
+        return None
 
     async def _send_all(
         self, requests: Sequence[BatchRequest | LineError]
@@ -237,7 +245,9 @@ class ChatCompletions(_Stage):
 class Embeddings(_Stage):
     """Embeddings for the rows of a Ray Data batch (``map_batches``; one per actor).
 
-    A row holds ``input`` (one text), sent with ``body_defaults`` (``model``, ``dimensions``...).
+    A row holds ``input`` (one text), sent with ``body_defaults`` (``model``, ``dimensions``...);
+    a row whose ``input`` is a list of several texts gets an ``error`` (put each text in a row
+    of its own) and nothing is sent for it.
     Columns added: ``embedding`` (a list of floats), ``total_tokens``, ``status_code`` and
     ``error`` (None on success). The other parameters are those of :class:`ChatCompletions`.
     """
@@ -246,6 +256,17 @@ class Embeddings(_Stage):
 
     def _body(self, row: Mapping[str, Any]) -> Any:
         return {**self._defaults, "input": row.get("input")}
+
+    def _refuse(self, body: Mapping[str, Any]) -> str | None:
+        # The row has one embedding column: a list of several texts would get as many
+        # vectors, all but the first lost.
+        texts = body.get("input")
+        if isinstance(texts, list) and len(texts) > 1:
+            return (
+                f"input holds {len(texts)} texts, but a row has one embedding column: put each "
+                "text in a row of its own"
+            )
+        return None
 
     def _columns(self, outcome: Outcome | LineError) -> dict[str, Any]:
         status, error = _failure(outcome)

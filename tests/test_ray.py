@@ -151,6 +151,24 @@ def test_embeddings_rows_get_their_vectors(emulator_thread: Emulator) -> None:
     assert all(tokens for tokens in out["total_tokens"])
 
 
+def test_an_embeddings_row_with_several_texts_is_a_row_error(emulator_thread: Emulator) -> None:
+    """A row has one embedding column: a row whose input holds several texts gets an error
+    saying to split it, and nothing is sent for it (it got the first text's vector, the
+    others' lost); a one-text list is still one text."""
+    stage = Embeddings(emulator_thread.endpoint(), body_defaults={"dimensions": 4})
+    try:
+        out = stage({"input": ["a", ["b", "c", "d"], ["e"]]})
+    finally:
+        stage.close()
+    assert [len(vector or []) for vector in out["embedding"]] == [4, 0, 4]
+    assert out["error"][0] is None and out["error"][2] is None
+    assert out["error"][1] == (
+        "invalid request: input holds 3 texts, but a row has one embedding column: put each "
+        "text in a row of its own"
+    )
+    assert sorted(r.json["input"] for r in emulator_thread.requests) == [["a"], ["e"]]
+
+
 def test_close_is_idempotent_and_bad_concurrency_is_refused(emulator_thread: Emulator) -> None:
     """close() twice is fine; concurrency_per_actor below 1 is refused at construction."""
     stage = ChatCompletions(emulator_thread.endpoint())
