@@ -149,9 +149,10 @@ def to_json_text(value: Any) -> str:
         return orjson.dumps(data).decode()
     except RequestValidationError as exc:
         raise ParseFailure(str(exc)) from exc
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:  # orjson's TypeError, or what unstructuring the value raised
         raise ParseFailure(
-            f"result is {type(value).__name__}, which is not JSON-serializable ({exc})"
+            f"result is {type(value).__name__}, which is not JSON-serializable "
+            f"({type(exc).__name__}: {exc})"
         ) from exc
 
 

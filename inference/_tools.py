@@ -266,7 +266,7 @@ async def _run_call(call: ChatCompletionsToolCall, runnable: Mapping[str, Tool])
     try:
         result = await _call(found.function, kwargs)
     except Exception as exc:
-        failure = f"{name} raised {type(exc).__name__}: {exc}"
+        failure = f"{name} raised {type(exc).__name__}: {_message(exc)}"
         return _Outcome(f"Error: {failure}", exc, failure)
     try:
         return _Outcome(to_json_text(result))
@@ -276,6 +276,14 @@ async def _run_call(call: ChatCompletionsToolCall, runnable: Mapping[str, Tool])
             "or JSON values (numbers, lists, dicts with str keys, attrs classes, dataclasses)"
         )
         return _Outcome(f"Error: {failure}", exc, failure)
+
+
+def _message(exc: BaseException) -> str:
+    """The exception's message; a placeholder when turning it into text fails itself."""
+    try:
+        return str(exc)
+    except Exception as failure:
+        return f"(its message could not be read: {type(failure).__name__})"
 
 
 async def _run_calls(

@@ -934,3 +934,51 @@ async def test_a_result_json_cannot_carry_is_an_error_message(function: Any, wor
     assert "raised" not in content
     assert orjson.loads(server.attempts[1].body)["messages"][2]["content"] == content
     assert str(info.value) == f"tool {content.removeprefix('Error: ')}"
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def unprintable(city: str) -> str:
+    """Raises an exception whose message cannot be read."""
+    raise _Unprintable
+
+
+@attrs.define
+class _Pair:
+    left: int
+    right: int
+
+
+def half_built(city: str) -> _Pair:
+    """Returns an attrs instance missing an attribute (unstructuring it fails)."""
+    pair = _Pair(1, 2)
+    del pair.right
+    return pair
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("function", "content"),
+    [
+        (unprintable, "Error: unprintable raised _Unprintable: (its message could not be read: "),
+        (half_built, "Error: half_built returned a value that cannot be sent to the model: "),
+    ],
+)
+async def test_a_tool_failing_in_odd_ways_is_still_an_error_message(
+    function: Any, content: str
+) -> None:
+    """An exception whose str() raises, and a value whose unstructuring raises something
+    other than TypeError, go back to the model as errors (they escaped run_tools as an
+    ExceptionGroup of the task group running the calls)."""
+    name = function.__name__
+    script = _tool_call_body((name, '{"city": "Oslo"}'))
+    async with (
+        FaultServer(raw(200, script), raw(200, orjson.dumps(chat_body("Done.")))) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        result = await client.run_tools(messages=[UserMessage("Oslo")], tools=[function])
+    assert result.content == "Done."
+    assert result.messages[2].content.startswith(content)
