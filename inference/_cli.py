@@ -4,6 +4,7 @@ Commands (``chat`` is the default, so ``inference-chat "Hi"`` works)::
 
     python -m inference chat "How many feet are in a mile?"   # streams the answer
     echo "Hi" | python -m inference chat                      # prompt from stdin
+    git diff | python -m inference chat "Review this patch"   # prompt, then stdin's text
     python -m inference chat                                  # interactive, on a terminal
     python -m inference info                                  # the endpoint's model info
     python -m inference serve --port 8000                     # the local emulator
@@ -247,6 +248,14 @@ def _after_answer(prog: str, args: argparse.Namespace, answer: _Answer, err: Tex
     if answer.finish_reason == "content_filter":
         err.write(f"{prog}: error: the content filter stopped the answer\n")
         return EXIT_CONTENT_FILTER
+    if args.json and answer.finish_reason == "length":
+        # What was printed is the start of a JSON document, not one: a pipe into a JSON
+        # reader must see a failure, not a success with broken output.
+        err.write(
+            f"{prog}: error: the JSON answer was cut at the token limit and is not valid "
+            "JSON; raise --max-tokens\n"
+        )
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -313,22 +322,73 @@ def _load_images(files: Sequence[str]) -> list[ImageUrl]:
 
 
 def _prompt(given: str | None) -> str | None:
-    """The one-shot prompt (argument or stdin), or None for an interactive session."""
+    """The one-shot prompt, or None for an interactive session.
+
+    The prompt argument (``-`` or none: stdin). With a prompt argument and stdin piped or
+    redirected from a file (``git diff | chat "Review this"``), stdin's text follows the
+    prompt after a blank line; a terminal or the null device on stdin adds nothing.
+    """
     if given is not None and given != "-":
         if not given.strip():
             raise RequestValidationError(
                 'the prompt is empty; ask something, e.g. chat "How many feet are in a mile?"'
             )
+        _check_text(given, "the prompt argument")
+        if _piped(sys.stdin):
+            extra = _read_stdin()
+            if extra.strip():
+                return f"{given}\n\n{extra}"
         return given
     if given is None and sys.stdin is not None and sys.stdin.isatty():
         return None
-    prompt = sys.stdin.read() if sys.stdin is not None else ""
+    prompt = _read_stdin() if sys.stdin is not None else ""
     if not prompt.strip():
         raise RequestValidationError(
             "no prompt: pass it as an argument, pipe it on stdin, or run on a "
             "terminal for an interactive session"
         )
     return prompt
+
+
+def _piped(stream: TextIO | None) -> bool:
+    """True if ``stream`` is a pipe or a regular file (not a terminal, the null device or a
+    stream with no file descriptor)."""
+    if stream is None:
+        return False
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+def _read_stdin() -> str:
+    """All of stdin as text, refused (naming the first bad byte) unless it is UTF-8."""
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # a text stream with no bytes beneath it
+        text = sys.stdin.read()
+        _check_text(text, "stdin")
+        return text
+    data = raw.read()
+    try:
+        return str(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RequestValidationError(
+            f"stdin is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "convert it first, e.g. with iconv -f latin1 -t utf-8"
+        ) from None
+
+
+def _check_text(text: str, what: str) -> None:
+    """Refuse text holding lone surrogates (bytes that were not UTF-8, decoded with
+    ``surrogateescape``, as the interpreter does for arguments and some stdin)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RequestValidationError(
+            f"{what} is not UTF-8 text (an undecodable byte at character {exc.start}); "
+            "convert it first, e.g. with iconv -f latin1 -t utf-8"
+        ) from None
 
 
 def _cmd_chat(args: argparse.Namespace, prog: str, out: _Output, err: TextIO) -> int:

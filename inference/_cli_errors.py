@@ -39,7 +39,7 @@ KEY_ENV: Final = "AZURE_INFERENCE_CREDENTIAL"
 
 #: Success.
 EXIT_OK: Final = 0
-#: Any other failure.
+#: Any other failure (also: a ``--json`` answer cut at the token limit, which is not JSON).
 EXIT_ERROR: Final = 1
 #: Bad arguments or options (a missing prompt, an unreadable image, an invalid value).
 EXIT_USAGE: Final = 2
@@ -61,7 +61,7 @@ EXIT_BROKEN_PIPE: Final = 128 + signal.SIGPIPE
 #: Exit code -> meaning, as printed by ``--help``.
 EXIT_CODES: Final = {
     EXIT_OK: "success",
-    EXIT_ERROR: "other error",
+    EXIT_ERROR: "other error (also: a --json answer cut at the token limit)",
     EXIT_USAGE: "bad arguments (missing prompt, unreadable image, invalid value)",
     EXIT_AUTH: "authentication failed (HTTP 401/403, no token)",
     EXIT_NOT_FOUND: "not found (HTTP 404: endpoint URL, deployment or model name)",
@@ -133,9 +133,16 @@ def cli_terms(text: str) -> str:
         return _OPTIONS.get(name, name)
 
     text = _ENFORCE_HTTPS.sub("--allow-http", text)
+    return _PARAMETER.sub(option, library_words(text))
+
+
+def library_words(text: str) -> str:
+    """``text`` with the library's names of settings the command line spells otherwise
+    (``Timeout.read``, ``RetryPolicy.max_retry_after``) in the command line's words. Safe on
+    any text, a service's message included: only those exact names are replaced."""
     for pattern, words in _LIBRARY_WORDS:
         text = pattern.sub(words, text)
-    return _PARAMETER.sub(option, text)
+    return text
 
 
 def _hint(exc: BaseException) -> str:
@@ -166,10 +173,15 @@ def _text(exc: BaseException) -> str:
         )
     if isinstance(exc, ResponseTooLargeError):
         return _too_large(exc)
-    if isinstance(exc, RequestValidationError | ServiceResponseError | InferenceTimeoutError):
-        # The library's own words, with the command line's names for its settings.
-        return cli_terms(_CLASS_PREFIX.sub("", str(exc)))
-    return _CLASS_PREFIX.sub("", str(exc)) or type(exc).__name__
+    text = _CLASS_PREFIX.sub("", str(exc))
+    if isinstance(exc, RequestValidationError | ServiceResponseError | InferenceTimeoutError) or (
+        isinstance(exc, HttpResponseError) and exc.status_code is None
+    ):
+        # The library's own words (no service sent them), with the command line's names
+        # for its settings.
+        return cli_terms(text)
+    # A service's message, perhaps with the library's note after it ("not retried: ...").
+    return library_words(text) or type(exc).__name__
 
 
 def _too_large(exc: ResponseTooLargeError) -> str:

@@ -255,7 +255,7 @@ def _parse(endpoint: object) -> _Parsed:
             "contains a user name or password; remove it and pass the key as the credential",
         )
     if parts.fragment:
-        raise _invalid(endpoint, "has a '#' fragment; remove it")
+        raise _invalid(endpoint, "is followed by a '#' fragment (not shown); remove it")
     api_version = _api_version_from_query(endpoint, parts.query)
     bracketed = f"[{host}]" if ":" in host else host
     netloc = bracketed if port is None else f"{bracketed}:{port}"

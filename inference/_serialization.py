@@ -27,7 +27,7 @@ from ._converter import (
     structure_created,
     unstructure,
 )
-from ._values import check_json_value, plain_real
+from ._values import check_json_value, plain_real, text_problem
 from .exceptions import RequestValidationError
 
 __all__ = [
@@ -63,6 +63,9 @@ def dumps(body: Any) -> bytes:
     try:
         return orjson.dumps(body, default=_plain_number)
     except TypeError as exc:
+        problem = text_problem(body, "the request body") if "surrogates" in str(exc) else None
+        if problem is not None:
+            raise RequestValidationError(problem) from exc
         raise RequestValidationError(
             f"the request holds a value that is not JSON-serializable: {exc}. Pass str, int, "
             "float, bool, None, lists and dicts of them, or this library's models."

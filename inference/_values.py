@@ -203,3 +203,32 @@ def check_json_value(value: Any, path: str, depth: int = 1) -> None:
             on_path.pop()
             if keys:
                 keys.pop()
+
+
+def text_problem(value: Any, path: str) -> str | None:
+    """Where ``value`` (wire data: dicts, lists, strings) holds text that UTF-8 cannot encode
+    (a lone surrogate, as ``bytes.decode(errors="surrogateescape")`` leaves for bytes that
+    were not UTF-8), and what to do; None if nowhere. Only called once encoding has failed,
+    so it need not be fast."""
+    stack: list[tuple[list[Any], Any, bool]] = [([], value, False)]
+    while stack:
+        keys, item, is_key = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                where = (
+                    f"the key {item!r} in {_place(path, keys)}" if is_key else _place(path, keys)
+                )
+                return (
+                    f"{where} holds text that is not valid Unicode: the lone surrogate "
+                    f"{item[exc.start]!r} at character {exc.start} (left by decoding bytes "
+                    "that were not UTF-8 with errors='surrogateescape'); decode the bytes "
+                    "with their real encoding, or with errors='replace'"
+                )
+        elif isinstance(item, Mapping | list | tuple):
+            for key, inner in reversed(list(_items(item))):
+                stack.append(([*keys, key], inner, False))
+                if isinstance(key, str):
+                    stack.append((keys, key, True))
+    return None

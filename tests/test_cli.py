@@ -26,7 +26,7 @@ from typing import Any
 
 import anyio
 import pytest
-from _fault_server import FaultServer, chunk_event, raw, reset, sse
+from _fault_server import FaultServer, chunk_event, error, raw, reset, sse
 
 from inference import ChatCompletionsClient
 from inference._cli import (
@@ -34,6 +34,7 @@ from inference._cli import (
     EXIT_BROKEN_PIPE,
     EXIT_CONNECTION,
     EXIT_CONTENT_FILTER,
+    EXIT_ERROR,
     EXIT_NOT_FOUND,
     EXIT_SERVICE,
     EXIT_USAGE,
@@ -223,6 +224,94 @@ def test_prompt_from_piped_stdin(emulator: Emulator) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == MILE_ANSWER + "\n"
     assert emulator.requests[-1].json["messages"][-1]["content"] == MILE_QUESTION + "\n"
+
+
+def test_prompt_then_piped_stdin(emulator: Emulator) -> None:
+    """A prompt argument with a piped stdin (`git diff | chat "Review this"`): the piped text
+    follows the prompt after a blank line, nothing dropped."""
+    patch = "diff --git a/x b/x\n+new line\n"
+    result = run_cli("chat", "Review this patch", *connect(emulator), input=patch)
+    assert result.returncode == 0, result.stderr
+    sent = emulator.requests[-1].json["messages"][-1]["content"]
+    assert sent == "Review this patch\n\n" + patch
+
+
+def test_prompt_from_a_redirected_file(emulator: Emulator, tmp_path: Path) -> None:
+    """stdin redirected from a file counts as piped; the null device adds nothing."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("line one\nline two\n", encoding="utf-8")
+    with notes.open("rb") as stdin:
+        result = subprocess.run(
+            [sys.executable, "-m", "inference", "chat", "Summarise", *connect(emulator)],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert emulator.requests[-1].json["messages"][-1]["content"] == (
+        "Summarise\n\nline one\nline two\n"
+    )
+    result = run_cli("chat", "Summarise", *connect(emulator))  # stdin: the null device
+    assert result.returncode == 0, result.stderr
+    assert emulator.requests[-1].json["messages"][-1]["content"] == "Summarise"
+
+
+@pytest.mark.parametrize("with_prompt", [False, True], ids=["stdin-only", "prompt-and-stdin"])
+def test_stdin_that_is_not_utf8_is_refused_naming_the_byte(
+    emulator: Emulator, with_prompt: bool
+) -> None:
+    """Latin-1 bytes on stdin: a usage error naming the byte and its offset, nothing sent."""
+    before = len(emulator.requests)
+    prompt = ["Translate"] if with_prompt else []
+    done = subprocess.run(
+        [sys.executable, "-m", "inference", "chat", *prompt, *connect(emulator)],
+        input=b"caf\xe9 au lait",
+        capture_output=True,
+        env=clean_env(),
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    result = subprocess.CompletedProcess(done.args, done.returncode, "", done.stderr.decode())
+    line = assert_one_error_line(result, EXIT_USAGE)
+    assert "stdin is not UTF-8 text (byte 0xe9 at offset 3)" in line
+    assert "iconv" in line
+    assert len(emulator.requests) == before
+
+
+def test_a_prompt_argument_that_is_not_utf8_is_refused(emulator: Emulator) -> None:
+    """An argument of Latin-1 bytes (decoded by the interpreter with surrogateescape) is a
+    usage error saying so, not a serialization error in library terms."""
+    before = len(emulator.requests)
+    done = subprocess.run(
+        [sys.executable.encode(), b"-m", b"inference", b"chat", b"caf\xe9"]
+        + [arg.encode() for arg in connect(emulator)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=clean_env(),
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    result = subprocess.CompletedProcess(done.args, done.returncode, "", done.stderr.decode())
+    line = assert_one_error_line(result, EXIT_USAGE)
+    assert "the prompt argument is not UTF-8 text (an undecodable byte at character 3)" in line
+    assert len(emulator.requests) == before
+
+
+def test_a_json_answer_cut_at_the_token_limit_fails(emulator: Emulator) -> None:
+    """--json with an answer cut by --max-tokens: what arrived is printed, but the exit
+    status is a failure with a line saying the output is not valid JSON."""
+    result = run_cli("chat", "--json", "--max-tokens", "3", "List colours", *connect(emulator))
+    assert result.returncode == EXIT_ERROR, result.stderr
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(result.stdout)
+    assert "the JSON answer was cut at the token limit and is not valid JSON" in result.stderr
+    assert "raise --max-tokens" in result.stderr
+    complete = run_cli("chat", "--json", "List colours", *connect(emulator))
+    assert complete.returncode == 0, complete.stderr
+    assert isinstance(json.loads(complete.stdout), dict)
 
 
 @pytest.mark.parametrize("args", [["chat", "-"], []], ids=["dash", "default-command"])
@@ -902,6 +991,33 @@ def test_an_oversized_stream_is_reported_as_such() -> None:
         "the stream brought more than the client's limit of 2 MiB and was stopped (what "
         "arrived is shown above)"
     )
+
+
+@pytest.mark.anyio
+async def test_a_service_error_line_names_settings_in_the_command_lines_words() -> None:
+    """A 429 asking for a day's wait: the library's note after the service's message uses the
+    command line's words; the service's own text is left as it is."""
+    refused = error(
+        429, message="Rate limit of model=x exceeded.", headers={"Retry-After": "86400"}
+    )
+    async with FaultServer(default=refused) as server:
+        command = ["chat", "Hi", "--no-stream", "--endpoint", server.endpoint(), "--key", KEY]
+        done = await anyio.run_process(
+            [sys.executable, "-m", "inference", *command], env=clean_env(), check=False
+        )
+    result = subprocess.CompletedProcess(done.args, done.returncode, "", done.stderr.decode())
+    line = assert_one_error_line(result, EXIT_SERVICE)
+    assert "Rate limit of model=x exceeded." in line  # the service's words, untouched
+    assert "longer than the longest wait the client accepts, 60 s" in line
+    assert "RetryPolicy" not in line
+
+
+def test_a_library_made_not_found_uses_the_command_lines_words() -> None:
+    """A not-found the client made itself (no service answered) names --model, not model=."""
+    from inference.exceptions import ResourceNotFoundError
+
+    made_here = ResourceNotFoundError("no /info route; the model name is what you pass as model=")
+    assert "what you pass as --model" in describe(made_here)
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import pytest
 
 import inference
 from inference import _values
+from inference import models as inference_models
 from inference.aio import ChatCompletionsClient, EmbeddingsClient
 from inference.exceptions import RequestValidationError
 from inference.testing import Emulator
@@ -392,4 +393,44 @@ async def test_the_dicts_of_tools_and_formats_get_the_same_walk(
         with pytest.raises(RequestValidationError) as info:
             await client.complete(messages=WIRE, **call([float("nan")]))
         assert str(info.value).startswith(f"{place}[0] is nan, which JSON cannot carry")
+    assert emulator.requests == []
+
+
+LONE = "caf\udce9"  # b"caf\xe9" decoded with errors="surrogateescape"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "place"),
+    [
+        ({"messages": [inference_models.UserMessage(LONE)]}, "['messages'][0]['content']"),
+        ({"messages": [{"role": "user", "content": LONE}]}, "['messages'][0]['content']"),
+        ({"messages": WIRE, "user": LONE}, "['user']"),
+        ({"messages": WIRE, "model_extras": {LONE: 1}}, "the key 'caf\\udce9' in"),
+    ],
+    ids=["model", "dict", "user", "extras-key"],
+)
+@pytest.mark.anyio
+async def test_text_that_is_not_unicode_is_refused_naming_its_place(
+    emulator: Emulator, kwargs: dict[str, Any], place: str
+) -> None:
+    """A lone surrogate (bytes that were not UTF-8, decoded with surrogateescape) said "not
+    JSON-serializable ... Pass str" of a str; now the message names the place, the character
+    and what to do."""
+    async with client_for(emulator) as client:
+        with pytest.raises(RequestValidationError) as info:
+            await client.complete(**kwargs)
+    message = str(info.value)
+    assert place in message
+    assert "the lone surrogate '\\udce9' at character 3" in message
+    assert "errors='replace'" in message
+    assert "JSON-serializable" not in message
+    assert emulator.requests == []
+
+
+@pytest.mark.anyio
+async def test_embeddings_refuse_text_that_is_not_unicode(emulator: Emulator) -> None:
+    """The embeddings input goes through the same check."""
+    async with EmbeddingsClient(emulator.endpoint(), "k", retry=0) as client:
+        with pytest.raises(RequestValidationError, match=r"\['input'\]\[1\] holds text"):
+            await client.embed(input=["fine", LONE])
     assert emulator.requests == []

@@ -399,21 +399,23 @@ async def test_async_with_releases_the_connection_on_break(emulator: Emulator) -
         assert not stream.finished
 
 
+@pytest.mark.parametrize("close", ["aclose", "close"])
 @pytest.mark.anyio
-async def test_aclose_is_idempotent_and_releases(emulator: Emulator) -> None:
-    """aclose() releases the connection and may be called again, also after the end."""
+async def test_aclose_is_idempotent_and_releases(emulator: Emulator, close: str) -> None:
+    """aclose() (or its other name, close()) releases the connection and may be called again,
+    also after the end."""
     headers = {"x-emulator-token-delay": "0.01"}
     async with open_client(emulator.endpoint("openai_compatible")) as client:
         stream = await client.complete(messages=QUESTION, stream=True, headers=headers)
         await stream.__anext__()
-        await stream.aclose()
+        await getattr(stream, close)()
         assert client._transport.pool_stats() == (0, 0)
-        await stream.aclose()
+        await getattr(stream, close)()
         await wait_until(lambda: emulator.active_streams == 0, "the server saw the close")
         done = await client.complete(messages=HELLO, stream=True)
         await done.until_done()
-        await done.aclose()
-        await done.aclose()
+        await getattr(done, close)()
+        await getattr(done, close)()
         assert client._transport.pool_stats() == (0, 1)
         assert done.get_final_completion().choices[0].message.content == "".join(HELLO_TOKENS)
 

@@ -265,6 +265,11 @@ class AsyncChatCompletionsStream:
         self._parser.close()
         self._close()
 
+    # ``await stream.close()`` works too, as the async client's ``close()`` is spelt.
+    async def close(self) -> None:
+        """Stop reading and release the connection. Idempotent."""
+        await self.aclose()
+
     async def __aenter__(self) -> AsyncChatCompletionsStream:
         return self
 
