@@ -74,6 +74,7 @@ from ._values import (
     INT64_MAX,
     INT64_MIN,
     check_json_value,
+    foreign_body_value,
     json_number_problem,
     plain_real,
     plain_whole,
@@ -516,6 +517,17 @@ def _raw_body(body: Any, stream: bool | None, named: Mapping[str, Any]) -> dict[
     return wire
 
 
+def _dumps_raw(wire: dict[str, Any]) -> bytes:
+    """A JSON body's bytes; what it holds that is not JSON is named by its place."""
+    try:
+        return dumps(wire)
+    except RequestValidationError:
+        problem = foreign_body_value(wire)
+        if problem is None:
+            raise
+    raise RequestValidationError(problem)
+
+
 def _messages(messages: Any) -> list[dict[str, Any]]:
     if messages is None:
         raise RequestValidationError('complete() needs messages=[...], e.g. [UserMessage("Hello")]')
@@ -629,7 +641,7 @@ def prepare_call(
         headers["extra-parameters"] = "pass-through"
     headers.update(_call_headers(params.get("headers"), params.get("extra_headers")))
     return PreparedCall(
-        payload=dumps(wire),
+        payload=dumps(wire) if body is None else _dumps_raw(wire),
         headers=headers,
         query=_query(params.get("extra_query"), endpoint_query),
         streaming=bool(wire.get("stream")),

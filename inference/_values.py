@@ -24,6 +24,8 @@ __all__ = [
     "MAX_DEPTH",
     "UINT64_MAX",
     "check_json_value",
+    "foreign_body_value",
+    "foreign_value",
     "plain_real",
     "plain_whole",
     "show",
@@ -232,3 +234,47 @@ def text_problem(value: Any, path: str) -> str | None:
                 if isinstance(key, str):
                     stack.append((keys, key, True))
     return None
+
+
+def foreign_value(value: Any, path: str) -> tuple[str, Any] | None:
+    """The place and value of the first thing in ``value`` that is not JSON data (str, a
+    number, bool, None, and dicts with str keys, lists and tuples of them), or None. For
+    values already walked by :func:`check_json_value` (so no cycle, and bounded depth)."""
+    if value is None or isinstance(value, str | bool) or plain_real(value) is not None:
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path} key {show(key)}", key
+            found = foreign_value(item, _place(path, [key]))
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = foreign_value(item, _place(path, [index]))
+            if found is not None:
+                return found
+        return None
+    return path, value
+
+
+def foreign_body_value(body: dict[str, Any]) -> str | None:
+    """What a JSON body given to ``complete(body)`` holds that is not JSON (a model, a class),
+    named by its place with the keyword call that takes it; None when it holds none."""
+    found = foreign_value(body, "body")
+    if found is None:
+        return None
+    place, value = found
+    key = next((k for k, v in body.items() if v is value and place == f"body[{k!r}]"), None)
+    if isinstance(value, type):
+        what = f"the class {value.__qualname__}"
+        fix = "pass the request as keywords instead"
+        fix += f", {key}={value.__name__}" if key else ""
+        fix += " (complete(messages=[...], ...) takes this library's models and classes)"
+    else:
+        what = f"a {type(value).__name__}"
+        fix = "pass the request as keywords instead (complete(messages=[...], ...) takes this "
+        fix += "library's models and classes), or its JSON form"
+        fix += " (.as_dict())" if hasattr(value, "as_dict") else ""
+    return f"{place} is {what}: a JSON body is sent as given, so it holds only JSON values; {fix}"

@@ -698,3 +698,32 @@ def test_format_names_keep_what_services_take(name: str, sent: str) -> None:
     """Accents are dropped, other characters become _, a name with nothing left is
     'response'."""
     assert _schema.format_name(type(name, (), {})) == sent
+
+
+@pytest.mark.anyio
+async def test_a_class_or_model_inside_a_json_body_is_named_with_the_keyword_fix(
+    emulator: Emulator,
+) -> None:
+    """complete(body) sends the body as given: a class as its response_format, or a message
+    model inside it, is refused naming its place and the keyword call that takes it (it said
+    "Type is not JSON serializable: type ... or this library's models")."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(inference.RequestValidationError) as typed:
+            await client.complete(
+                {"messages": [{"role": "user", "content": "Hi"}], "response_format": Tree}
+            )
+        with pytest.raises(inference.RequestValidationError) as model:
+            await client.complete({"messages": [UserMessage("Hi")]})
+        with pytest.raises(inference.RequestValidationError) as deep:
+            await client.complete(
+                {"messages": [{"role": "user", "content": "Hi"}], "x": [{"y": Tree}]}
+            )
+    assert str(typed.value).startswith(
+        "body['response_format'] is the class Tree: a JSON body is sent as given, so it holds "
+        "only JSON values; pass the request as keywords instead, response_format=Tree"
+    )
+    assert str(model.value).startswith("body['messages'][0] is a UserMessage: ")
+    assert str(model.value).endswith("or its JSON form (.as_dict())")
+    assert str(deep.value).startswith("body['x'][0]['y'] is the class Tree: ")
+    assert "x=Tree" not in str(deep.value)
+    assert emulator.requests == []
