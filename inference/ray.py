@@ -98,6 +98,12 @@ class _Stage(ABC):
         self._paced = PacedSender(self._sender, self._limiter)
         self._portal_cm: Any = anyio.from_thread.start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
+        kind = "chat" if self._url == _CHAT_URL else "embeddings"
+        try:
+            self._portal.call(self._sender.prepare, [kind])  # refused options fail here
+        except BaseException:
+            self.close()
+            raise
 
     @abstractmethod
     def _body(self, row: Mapping[str, Any]) -> Any:

@@ -512,3 +512,46 @@ def test_cli_batch_passes_allow_http_to_the_clients(
     assert seen["client_options"] == {"enforce_https": False}
     run_cli("batch", str(source), str(target), *endpoint, capsys=capsys)
     assert seen["client_options"] == {}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"max_conections": 5}, "client_options: ChatCompletionsClient() got an unknown parameter"),
+        ({"timeout": "soon"}, "client_options: timeout='soon'"),
+        ({"response_hook": 1}, "client_options['response_hook'] must be a function"),
+    ],
+)
+async def test_client_options_the_client_refuses_stop_the_run_before_sending(
+    emulator: Emulator, tmp_path: Path, options: dict[str, Any], words: str
+) -> None:
+    """A misspelt or mistyped client option fails every request the same way: it is raised
+    before anything is sent (each request was written as a failed result; a response_hook
+    raised a bare ExceptionGroup)."""
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_requests(source, 3)
+    with pytest.raises(RequestValidationError) as info:
+        await run_batch(source, target, endpoint=emulator.endpoint(), client_options=options)
+    assert str(info.value).startswith(words)
+    assert emulator.requests == []
+    assert not target.exists() or target.read_bytes() == b""
+
+
+@pytest.mark.anyio
+async def test_a_response_hook_in_client_options_sees_every_answer(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Your response_hook is called for every response head, after the runner's own (giving
+    one raised TypeError inside the run, as a bare ExceptionGroup)."""
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_requests(source, 4)
+    seen: list[int] = []
+    summary = await run_batch(
+        source,
+        target,
+        endpoint=emulator.endpoint(),
+        client_options={"response_hook": lambda status, headers: seen.append(status)},
+    )
+    assert summary.succeeded == 4
+    assert seen == [200] * 4

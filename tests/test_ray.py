@@ -199,3 +199,19 @@ def test_the_ray_data_example_runs_on_a_local_ray() -> None:
     assert "40 rows, 0 failed" in run.stdout
     # Rows come back in the order the actors finish them.
     assert re.search(r"How many feet are in \d+ miles\? -> \S", run.stdout)
+
+
+def test_client_options_the_client_refuses_fail_the_constructor(
+    emulator_thread: Emulator,
+) -> None:
+    """A misspelt client option is refused when the actor's stage is built, not written into
+    every row's error."""
+    with pytest.raises(
+        ValueError, match=r"client_options: ChatCompletionsClient\(\) got an unknown"
+    ):
+        ChatCompletions(emulator_thread.endpoint(), client_options={"max_conections": 2})
+    with pytest.raises(
+        ValueError, match=r"client_options: EmbeddingsClient\(\) does not take max_stream_bytes"
+    ):
+        Embeddings(emulator_thread.endpoint(), client_options={"max_stream_bytes": 2})
+    assert emulator_thread.requests == []

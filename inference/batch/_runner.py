@@ -313,6 +313,7 @@ async def run_batch(
         failed_before = sum(1 for r in requests if results.done.get(r.custom_id))
         sink = _sink(progress, progress_stream, counts)
         async with Sender(endpoint, credential, limiter, client_options) as sender:
+            await sender.prepare(r.kind for r in pending)
             run = _Run(PacedSender(sender, limiter), results, counts, sink)
             try:
                 await _drive(run, pending, concurrency)

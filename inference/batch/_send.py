@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -126,6 +126,13 @@ class Sender:
         self._credential = credential
         self._limiter = limiter
         self._options = dict(client_options or {})
+        # The runner reads every response head itself (for the pace); yours is called after.
+        self._user_hook = self._options.pop("response_hook", None)
+        if self._user_hook is not None and not callable(self._user_hook):
+            raise RequestValidationError(
+                f"client_options['response_hook'] must be a function (status, headers), got "
+                f"{type(self._user_hook).__name__}"
+            )
         policy = RetryPolicy.coerce(self._options.get("retry"), RetryPolicy())
         #: How many times a request refused with HTTP 429 is sent again (the client's policy).
         self.max_retries = policy.max_retries
@@ -143,15 +150,27 @@ class Sender:
             exchange.status = status
             exchange.headers = headers
         self._limiter.observe(status, headers, exchange.ticket if exchange else None)
+        if self._user_hook is not None:
+            self._user_hook(status, headers)
 
     def _client(self, kind: str) -> Any:
         client = self._clients.get(kind)
         if client is None:
-            client = _CLIENTS[kind](
-                self._endpoint, self._credential, response_hook=self._hook, **self._options
-            )
+            try:
+                client = _CLIENTS[kind](
+                    self._endpoint, self._credential, response_hook=self._hook, **self._options
+                )
+            except RequestValidationError as exc:
+                raise RequestValidationError(f"client_options: {exc}") from None
             self._clients[kind] = client
         return client
+
+    async def prepare(self, kinds: Iterable[str]) -> None:
+        """Build the clients for ``kinds`` now, so that options they refuse (a misspelt
+        keyword, a wrong type) stop the run before anything is sent, instead of failing
+        every request the same way."""
+        for kind in sorted(set(kinds)):
+            self._client(kind)
 
     async def send(self, request: BatchRequest, ticket: Ticket | None) -> Outcome:
         """Send ``request``; the result line for it. Raises only :data:`FATAL_ERRORS`."""
