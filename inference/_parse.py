@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -232,7 +233,26 @@ def partial_json(text: str | None) -> Any:
         return None
     import jiter
 
+    text = _without_open_number(text)
     try:
         return jiter.from_json(text.encode(), partial_mode="trailing-strings")
     except ValueError:
         return None
+
+
+# A string of the document (closed, or open at the end of the text), and a number at its end.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*("|\\?$)', re.DOTALL)
+_END_NUMBER = re.compile(r"(?<![\w.+-])(?:-?[0-9][-+0-9.eE]*|-)$")
+
+
+def _without_open_number(text: str) -> str:
+    """``text`` without the number it ends in, outside a string: more digits may follow
+    (``'{"age": 3'`` may become ``'{"age": 36'``), so its value is not known yet."""
+    if not _END_NUMBER.search(text):
+        return text
+    last = None
+    for last in _STRING.finditer(text):  # noqa: B007 - only the last string matters
+        pass
+    if last is not None and last.end() == len(text) and not last.group(1):
+        return text  # the number's characters are inside an open string
+    return _END_NUMBER.sub("", text)

@@ -595,7 +595,8 @@ def _consistent(part: Any, whole: Any) -> bool:
         return isinstance(whole, str) and whole.startswith(part)
     if isinstance(part, bool) or part is None:
         return part is whole
-    return isinstance(whole, int | float) and not isinstance(whole, bool)
+    # A number is shown only once it is complete (a prefix "3" of 36 would be wrong).
+    return part == whole and not isinstance(whole, bool)
 
 
 def test_partial_json_of_every_prefix() -> None:
@@ -609,6 +610,14 @@ def test_partial_json_of_every_prefix() -> None:
     assert inference.partial_json('{"name": "Ad') == {"name": "Ad"}
     assert inference.partial_json('{"name": "Ada", "ag') == {"name": "Ada"}
     assert inference.partial_json('{"ok": tr') == {}
+    # A number at the end may go on ("3" of 36): left out until something follows it; digits
+    # inside an open string are text.
+    assert inference.partial_json('{"age": 3') == {}
+    assert inference.partial_json('{"tags": [1, 2') == {"tags": [1]}
+    assert inference.partial_json('{"r": -12.5e') == {}
+    assert inference.partial_json('{"age": 36,') == {"age": 36}
+    assert inference.partial_json('{"name": "Ada 12') == {"name": "Ada 12"}
+    assert inference.partial_json('{"ok": true') == {"ok": True}
     for end in range(1, len(DOCUMENT)):
         part = inference.partial_json(DOCUMENT[:end])
         assert part is None or _consistent(part, whole), DOCUMENT[:end]
