@@ -555,3 +555,29 @@ async def test_a_response_hook_in_client_options_sees_every_answer(
     )
     assert summary.succeeded == 4
     assert seen == [200] * 4
+
+
+@pytest.mark.anyio
+async def test_a_success_status_with_a_broken_body_is_a_failure(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """HTTP 200 with a body that is not the API's JSON (a proxy's HTML page) is a failed
+    result with error.code 'invalid_response' (it was stored as status 200, counted as
+    succeeded and skipped by every rerun); --retry-failed sends it again."""
+    from _fault_server import FaultServer, raw
+
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    ids = write_requests(source, 3)
+    page = raw(200, b"<html>Sign in to the proxy</html>", content_type="text/html")
+    async with FaultServer(default=page) as server:
+        summary = await run_batch(source, target, endpoint=server.endpoint())
+    assert (summary.succeeded, summary.failed) == (0, 3)
+    lines = results(target)
+    assert all(r["response"] is None for r in lines)
+    assert {r["error"]["code"] for r in lines} == {"invalid_response"}
+    assert "not the expected chat-completions JSON (content-type text/html)" in str(
+        lines[0]["error"]["message"]
+    )
+    rerun = await run_batch(source, target, endpoint=emulator.endpoint(), retry_failed=True)
+    assert rerun.succeeded == 3
+    assert sorted(r["custom_id"] for r in results(target)) == ids

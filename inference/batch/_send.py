@@ -31,6 +31,7 @@ from ..exceptions import (
     InferenceError,
     InferenceTimeoutError,
     RequestValidationError,
+    ResponseDecodeError,
     ServiceRequestError,
     ServiceResponseError,
 )
@@ -91,6 +92,8 @@ def _error_code(exc: BaseException) -> str:
         return "connection_error"
     if isinstance(exc, RequestValidationError):
         return "invalid_request"
+    if isinstance(exc, ResponseDecodeError):
+        return "invalid_response"
     return "request_failed"
 
 
@@ -185,6 +188,11 @@ class Sender:
         except FATAL_ERRORS:
             raise
         except HttpResponseError as exc:
+            if isinstance(exc, ResponseDecodeError) or (exc.status_code or 500) < 400:
+                # Not an error answer of the service: a success status whose body is not the
+                # API's JSON (a proxy's HTML page, a body of another kind), or a redirect.
+                error = {"code": _error_code(exc), "message": str(exc)}
+                return Outcome(_line(request.custom_id, None, error), None)
             response = {
                 "status_code": exc.status_code or 500,
                 "request_id": exc.request_id or client_request_id,
