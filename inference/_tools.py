@@ -305,11 +305,19 @@ async def _run_calls(
 
 
 def _check_run(
-    tools: Sequence[Any], max_rounds: int, params: Mapping[str, Any]
+    tools: Sequence[Any], max_rounds: int, params: Mapping[str, Any], default_n: Any = None
 ) -> tuple[list[Any], dict[str, Tool]]:
     if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or max_rounds < 0:
         raise RequestValidationError(
             f"max_rounds must be a whole number >= 0, got {show(max_rounds)}"
+        )
+    n = params["n"] if params.get("n") is not None else default_n
+    if n is not None and n != 1:
+        where = "n=" if params.get("n") is not None else "the client's n="
+        raise RequestValidationError(
+            f"run_tools() and stream_tools() follow one conversation, so they ask for one "
+            f"answer at a time: {where}{show(n)} would have every answer but the first "
+            "dropped; leave n out (or pass n=1)"
         )
     for name in ("stream", "body"):
         if name in params:
@@ -356,7 +364,8 @@ async def run_tool_events(
 ) -> AsyncIterator[ToolRunEvent]:
     """The tool-running loop (see the module docstring), as events; the last one is a
     :class:`ToolRunDoneEvent`."""
-    wire, runnable = _check_run(tools, max_rounds, params)
+    defaults = getattr(getattr(client, "_request_defaults", None), "wire", None) or {}
+    wire, runnable = _check_run(tools, max_rounds, params, defaults.get("n"))
     params = dict(params)
     history = list(messages)
     for round_ in range(max_rounds + 1):

@@ -982,3 +982,25 @@ async def test_a_tool_failing_in_odd_ways_is_still_an_error_message(
         result = await client.run_tools(messages=[UserMessage("Oslo")], tools=[function])
     assert result.content == "Done."
     assert result.messages[2].content.startswith(content)
+
+
+@pytest.mark.anyio
+async def test_several_answers_per_call_are_refused(emulator: Emulator) -> None:
+    """The loop continues one conversation with the first choice: n=2 (in the call or as
+    the client's default) had every other answer dropped; it is refused before sending,
+    and n=1 in the call overrides the client's default."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(RequestValidationError, match=r"n=2 would have every answer but"):
+            await client.run_tools(messages=[UserMessage("Paris")], tools=[weather], n=2)
+        with pytest.raises(RequestValidationError, match=r"n=2 would have every answer but"):
+            async for _ in client.stream_tools(
+                messages=[UserMessage("Paris")], tools=[weather], n=2
+            ):
+                pass
+    async with ChatCompletionsClient(emulator.endpoint(), "key", n=3) as client:
+        with pytest.raises(RequestValidationError, match=r"the client's n=3 would have"):
+            await client.run_tools(messages=[UserMessage("Paris")], tools=[weather])
+        assert emulator.requests == []
+        result = await client.run_tools(messages=[UserMessage("Paris")], tools=[weather], n=1)
+    assert result.rounds == 1
+    assert all(r.json["n"] == 1 for r in emulator.requests)
