@@ -10,16 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import functools
-import inspect
 import math
 import sys
 from array import array
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from . import models as m
-from ._params import _check_names, check_json_numbers
+from ._params import check_json_numbers
 from ._serialization import DecodeFailure, _loads, structure, unstructure
 from ._values import INT64_MAX, plain_whole, show
 from .exceptions import RequestValidationError
@@ -27,13 +25,10 @@ from .exceptions import RequestValidationError
 __all__ = [
     "NAMED",
     "check_extras",
-    "checked_keywords",
     "decode_base64_vector",
     "embeddings_body",
     "loads_embeddings",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: The body keys ``embed()`` sets from its named parameters (the Azure AI Model Inference
 #: API's EmbeddingsOptions): a ``model_extras`` key with one of these names is a mistake.
@@ -94,33 +89,6 @@ def _choice(name: str, value: Any, enum_cls: type[enum.StrEnum]) -> str:
     raise RequestValidationError(
         f"{name} must be one of {allowed}, got {show(value)} (letter case does not matter)"
     )
-
-
-def checked_keywords(method: F) -> F:
-    """``method`` (``embed()`` of a client) with an unknown keyword refused as a
-    :class:`RequestValidationError` suggesting the closest name, before the call starts."""
-    known = frozenset(
-        name
-        for name, parameter in inspect.signature(method).parameters.items()
-        if parameter.kind is parameter.KEYWORD_ONLY
-    )
-    where = f"{method.__name__}()"
-
-    if inspect.iscoroutinefunction(method):
-
-        @functools.wraps(method)
-        async def checked_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-            _check_names(kwargs, known, where, "model_extras={...}")
-            return await method(self, *args, **kwargs)
-
-        return cast(F, checked_async)
-
-    @functools.wraps(method)
-    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _check_names(kwargs, known, where, "model_extras={...}")
-        return method(self, *args, **kwargs)
-
-    return cast(F, checked)
 
 
 def embeddings_body(

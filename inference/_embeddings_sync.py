@@ -11,8 +11,8 @@ from typing import Any, Unpack
 
 from ._auth import Credential
 from ._config import RetryPolicy, Timeout
-from ._embeddings import checked_keywords
 from ._endpoint import Endpoint
+from ._keywords import EXTRAS, checked_keywords
 from ._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
 from ._options import EmbeddingsClientOptions
 from ._portal import Portal
@@ -48,6 +48,7 @@ class EmbeddingsClient:
     cancels the request and leaves the client usable.
     """
 
+    @checked_keywords(EXTRAS)
     def __init__(
         self,
         endpoint: str,
@@ -68,7 +69,7 @@ class EmbeddingsClient:
     def __repr__(self) -> str:
         return repr(self._async).replace("<", "<sync ", 1)
 
-    @checked_keywords
+    @checked_keywords(EXTRAS)
     def embed(
         self,
         *,
@@ -109,6 +110,7 @@ class EmbeddingsClient:
     def _keep_model_info(self, info: ModelInfo) -> None:
         self._async._keep_model_info(info)
 
+    @checked_keywords()
     def get_model_info(
         self,
         *,
@@ -151,6 +153,7 @@ class EmbeddingsClient:
         self.close()
 
 
+@checked_keywords()
 def load_client(
     endpoint: str, credential: Credential | None = None, **kwargs: Any
 ) -> ChatCompletionsClient | EmbeddingsClient:

@@ -10,6 +10,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from ._keywords import closest
 from ._options import option_names, unpacked_options
 from .exceptions import RequestValidationError, ResourceNotFoundError
 from .models import ModelInfo
@@ -73,9 +74,12 @@ def probe_kwargs(kwargs: Mapping[str, Any], chat: type, embeddings: type) -> dic
     chat_names, embeddings_names = _parameters(chat), _parameters(embeddings)
     unknown = sorted(set(kwargs) - chat_names - embeddings_names)
     if unknown:
+        candidates = chat_names | embeddings_names | {"endpoint", "credential"}
+        meant = [m for m in (closest(k, candidates) for k in unknown) if m is not None]
+        hint = f"; did you mean {', '.join(f'{m}=' for m in meant)}?" if meant else ""
         raise RequestValidationError(
             f"load_client() got {', '.join(f'{k}=' for k in unknown)}, which neither "
-            "ChatCompletionsClient nor EmbeddingsClient takes"
+            f"ChatCompletionsClient nor EmbeddingsClient takes{hint}"
         )
     shared = (chat_names & embeddings_names) - _REQUEST_DEFAULTS
     return {k: v for k, v in kwargs.items() if k in shared}

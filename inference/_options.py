@@ -30,7 +30,8 @@ from typing import (
     is_typeddict,
 )
 
-from ._params import RequestParams, _check_names
+from ._keywords import EXTRAS, check_names
+from ._params import RequestParams
 from .exceptions import RequestValidationError
 
 if TYPE_CHECKING:
@@ -158,6 +159,9 @@ def unpacked_options(function: Any) -> type | None:
     return None
 
 
+# The constructors' named parameters, besides the options: taken into account when suggesting
+# the name a misspelt option meant (``credentail=`` -> ``credential=``).
+_CONSTRUCTOR_ARGUMENTS = ("endpoint", "credential")
 _NAMES = {
     ChatClientOptions: option_names(ChatClientOptions),
     EmbeddingsClientOptions: option_names(EmbeddingsClientOptions),
@@ -182,7 +186,7 @@ def check_options(options: Mapping[str, Any], declared: type, where: str) -> Non
                 f"{'it is an option' if len(wrong) == 1 else 'they are options'} of "
                 f"{client} only; leave {'it' if len(wrong) == 1 else 'them'} out"
             )
-    _check_names(options, names, where, "model_extras={...}")
+    check_names(options, names, where, EXTRAS, _CONSTRUCTOR_ARGUMENTS)
 
 
 def check_limit(name: str, value: object, *, optional: bool = False) -> None:

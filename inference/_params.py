@@ -32,7 +32,6 @@ use ``api_version=`` on the client).
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -60,6 +59,7 @@ from ._dicts import (
     StreamOptionsParam,
     ToolParam,
 )
+from ._keywords import BODY_EXTRAS, EXTRAS, check_names
 from ._parse import typed_response_format
 from ._serialization import (
     dumps,
@@ -344,22 +344,9 @@ SPEC_PARAMS = frozenset(
 _RESERVED = frozenset({"messages", "stream"} | (SPEC_PARAMS & set(RULES)))
 
 
-def _check_names(
-    params: Mapping[str, Any],
-    known: frozenset[str],
-    where: str,
-    elsewhere: str = "model_extras={...} or extra_body={...}",
-) -> None:
-    if params.keys() <= known:
-        return
-    for name in params:
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f"; did you mean {close[0]}=?" if close else ""
-            raise RequestValidationError(
-                f"{where} got an unknown parameter {name}={_show(params[name])}{hint} "
-                f"(a parameter this library does not name goes in {elsewhere})"
-            )
+# complete()'s own arguments besides the **params above: taken into account when suggesting
+# the name a misspelt keyword meant (``mesages=`` -> ``messages=``).
+_COMPLETE_ARGUMENTS = ("body", "messages", "stream")
 
 
 def to_wire(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -470,7 +457,7 @@ class RequestDefaults:
     __slots__ = ("model_extras", "output_type", "wire")
 
     def __init__(self, params: Mapping[str, Any], model_extras: Any) -> None:
-        _check_names(params, DEFAULT_NAMES, "ChatCompletionsClient()")
+        check_names(params, DEFAULT_NAMES, "ChatCompletionsClient()", EXTRAS)
         params = dict(params)
         self.output_type: type | None = None
         if params.get("response_format") is not None:
@@ -621,7 +608,7 @@ def prepare_call(
 ) -> PreparedCall:
     """Check a ``complete()`` call and build its body, headers and query; raises
     :class:`RequestValidationError` before anything is sent."""
-    _check_names(params, _KNOWN, "complete()")
+    check_names(params, _KNOWN, "complete()", BODY_EXTRAS, _COMPLETE_ARGUMENTS)
     _check_stream(stream)
     named = {k: v for k, v in params.items() if k not in _OPTIONS and v is not None}
     output_type = defaults.output_type

@@ -42,6 +42,7 @@ from ._accumulate import text_delta
 from ._auth import Credential
 from ._config import RetryPolicy, Timeout
 from ._endpoint import Endpoint
+from ._keywords import BODY_EXTRAS, EXTRAS, checked_keywords
 from ._options import ChatClientOptions
 from ._params import CompleteParams, MessageInput, ToolInput, ToolLoopParams
 from ._portal import Portal
@@ -110,6 +111,7 @@ class ChatCompletionsClient:
     a new client there; one not used before the fork works in the child.
     """
 
+    @checked_keywords(EXTRAS)
     def __init__(
         self,
         endpoint: str,
@@ -217,6 +219,7 @@ class ChatCompletionsClient:
     def _keep_model_info(self, info: ModelInfo) -> None:
         self._async._keep_model_info(info)
 
+    @checked_keywords()
     def get_model_info(
         self,
         *,
@@ -240,6 +243,7 @@ class ChatCompletionsClient:
             )
         )
 
+    @checked_keywords(BODY_EXTRAS)
     def run_tools(
         self,
         *,
@@ -284,6 +288,7 @@ class ChatCompletionsClient:
             )
         )
 
+    @checked_keywords(BODY_EXTRAS)
     def stream_tools(
         self,
         *,

@@ -319,13 +319,6 @@ def _check_run(
             f"answer at a time: {where}{show(n)} would have every answer but the first "
             "dropped; leave n out (or pass n=1)"
         )
-    for name in ("stream", "body"):
-        if name in params:
-            raise RequestValidationError(
-                f"run_tools() does not take {name}=: use stream_tools() for a streamed run"
-                if name == "stream"
-                else "run_tools() takes messages= and keyword parameters, not a body"
-            )
     wire, runnable = tools_for_request(tools)
     if not runnable:
         raise RequestValidationError(

@@ -31,6 +31,7 @@ from .._endpoint import (
     is_secure_for_credentials,
     resolve_endpoint,
 )
+from .._keywords import BODY_EXTRAS, EXTRAS, checked_keywords
 from .._options import ChatClientOptions, check_limit, check_options
 from .._params import (
     DEFAULT_NAMES,
@@ -127,6 +128,7 @@ class ChatCompletionsClient:
     # The requests to /info under way, by the same key: concurrent first calls share one.
     _model_infos_asked: dict[tuple[tuple[str, str], ...], asyncio.Future[ModelInfo]] | None = None
 
+    @checked_keywords(EXTRAS)
     def __init__(
         self,
         endpoint: str,
@@ -316,6 +318,7 @@ class ChatCompletionsClient:
             return completion
         return attach_parsed(completion, call.output_type)
 
+    @checked_keywords()
     async def get_model_info(
         self,
         *,
@@ -400,6 +403,7 @@ class ChatCompletionsClient:
         # load_client() hands over the answer it read: the client need not ask again.
         self._model_infos = {(): info}
 
+    @checked_keywords(BODY_EXTRAS)
     async def run_tools(
         self,
         *,
@@ -442,6 +446,7 @@ class ChatCompletionsClient:
             params=params,
         )
 
+    @checked_keywords(BODY_EXTRAS)
     def stream_tools(
         self,
         *,

@@ -10,8 +10,9 @@ from typing import Any, Unpack, cast
 
 from .._auth import Credential
 from .._config import EMBEDDINGS_MAX_RESPONSE_BYTES, RetryPolicy, Timeout
-from .._embeddings import check_extras, checked_keywords, embeddings_body, loads_embeddings
+from .._embeddings import check_extras, embeddings_body, loads_embeddings
 from .._endpoint import Endpoint
+from .._keywords import EXTRAS, checked_keywords
 from .._load_client import client_kind, explain_missing_info, kwargs_for, probe_kwargs
 from .._options import (
     ChatClientOptions,
@@ -58,6 +59,7 @@ class EmbeddingsClient:
     Use it as ``async with EmbeddingsClient(...) as client:`` or call :meth:`close`.
     """
 
+    @checked_keywords(EXTRAS)
     def __init__(
         self,
         endpoint: str,
@@ -89,7 +91,7 @@ class EmbeddingsClient:
     def __repr__(self) -> str:
         return repr(self._connection).replace("ChatCompletionsClient", type(self).__name__, 1)
 
-    @checked_keywords
+    @checked_keywords(EXTRAS)
     @traced_embed
     async def embed(
         self,
@@ -145,6 +147,7 @@ class EmbeddingsClient:
     def _keep_model_info(self, info: ModelInfo) -> None:
         self._connection._keep_model_info(info)
 
+    @checked_keywords()
     async def get_model_info(
         self,
         *,
@@ -180,6 +183,7 @@ class EmbeddingsClient:
         await self.close()
 
 
+@checked_keywords()
 async def load_client(
     endpoint: str, credential: Credential | None = None, **kwargs: Any
 ) -> ChatCompletionsClient | EmbeddingsClient:
