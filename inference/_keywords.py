@@ -8,11 +8,11 @@ Every public function that takes keywords refuses a misspelt one with a
 :func:`checked_keywords` (``run_tools()``, ``stream_tools()``, ``embed()``,
 ``get_model_info()``). The suggestion is taken from every keyword the function accepts, its
 named parameters as well as the keys of its ``**params: Unpack[...]``: the same name in
-another letter case or with ``_``/``-`` left out, a trailing ``s`` more or less, one letter
-wrong, missing, extra or swapped with its neighbour, and last a close match by
-:mod:`difflib`.
+another letter case or with ``_``/``-`` left out, a trailing ``s`` more or less (``ies`` for
+``y``), one letter wrong, missing, extra or swapped with its neighbour, and last a close match
+by :mod:`difflib`.
 
-Nothing here runs on a call whose keywords are all known but the cheap test that says so.
+Nothing here runs on a call whose keywords are all known but the one set test that says so.
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 def _plural(a: str, b: str) -> bool:
-    return a + "s" == b or a == b + "s"
+    """Whether one is the other with an ``s`` more (``retries`` and ``retry`` too)."""
+    short, long = sorted((a, b), key=len)
+    return long == short + "s" or (short.endswith("y") and long == short[:-1] + "ies")
 
 
 def closest(name: str, candidates: Collection[str]) -> str | None:
@@ -108,8 +110,9 @@ def closest(name: str, candidates: Collection[str]) -> str | None:
 
     Tried in turn, the first rule that matches wins (the most alike by :mod:`difflib` among
     several): the same letters in another case or without ``_`` and ``-``; a trailing ``s``
-    more or less; one letter changed, added or removed, or two neighbours swapped (ignoring
-    case); then :func:`difflib.get_close_matches` with a high cutoff.
+    more or less (``retries`` for ``retry``); one letter changed, added or removed, or two
+    neighbours swapped (ignoring case); then :func:`difflib.get_close_matches` with a high
+    cutoff.
     """
     ranked = sorted(c for c in candidates if c != name)
     folded = _folded(name)
@@ -219,9 +222,8 @@ class _Keywords:
         if var is not None:
             declared = _declared_keys(function, var)
             self.known = None if declared is None else self.named | declared
-        # Keywords only (besides the instance): checked before the call, with two set tests.
+        # Keywords only (besides the instance): checked before the call, with one set test.
         self.upfront = self.known is not None and not self.positional
-        self.required_keywords = frozenset(self.required)
 
     def refuse(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         """Raise the error for too many positional arguments, an unknown keyword or a
@@ -252,72 +254,46 @@ class _Keywords:
 
 
 def checked_keywords(elsewhere: str | None = None) -> Callable[[F], F]:
-    """A decorator: the function (or method) refuses an unknown keyword, and a missing
-    required argument, with a :class:`RequestValidationError` naming the function and the
-    keyword meant (see :func:`closest`), instead of Python's ``TypeError``.
+    """A decorator: the function (or method) refuses an unknown keyword, a missing required
+    argument and too many positional ones with a :class:`RequestValidationError` naming the
+    function and the keyword meant (see :func:`closest`), instead of Python's ``TypeError``.
 
-    A function that takes only keywords (``run_tools()``, ``embed()``) is checked before
-    the call, with two set tests; one with positional parameters (a constructor,
-    ``load_client()``) when Python refuses the call. The keys of ``**params: Unpack[...]``
-    count as keywords the function takes; a plain ``**kwargs`` takes any (its body checks).
-    ``elsewhere`` says where a parameter the library does not name may go.
+    A function that takes keywords only (``run_tools()``, ``embed()``) has them checked
+    before it runs, with one set test; the keys of its ``**params: Unpack[...]`` count as
+    keywords it takes. One with positional parameters (a constructor, ``load_client()``) has
+    its ``**options`` checked by its body. Either way the ``TypeError`` Python raises for
+    arguments that do not fit the signature is explained; one raised by the body, with
+    arguments that fit, passes on. ``elsewhere`` says where a parameter the library does not
+    name may go.
     """
 
     def decorate(function: F) -> F:
         spec = _Keywords(function, elsewhere)
-        if spec.upfront:
-            return cast(F, _checked_before(function, spec))
-        return cast(F, _checked_when_refused(function, spec))
+        known = spec.known if spec.upfront else None
+        if inspect.iscoroutinefunction(function):
 
-    return decorate
+            @functools.wraps(function)
+            async def checked_async(*args: Any, **kwargs: Any) -> Any:
+                if known is not None and not known.issuperset(kwargs):
+                    spec.refuse(args, kwargs)
+                try:
+                    return await function(*args, **kwargs)
+                except TypeError:
+                    spec.refuse(args, kwargs)
+                    raise
 
-
-def _checked_before(function: Callable[..., Any], spec: _Keywords) -> Callable[..., Any]:
-    """``function`` checking its keywords before it is called (it takes keywords only)."""
-    known = cast(frozenset[str], spec.known)
-    required = spec.required_keywords
-    bound = spec.bound
-    if inspect.iscoroutinefunction(function):
+            return cast(F, checked_async)
 
         @functools.wraps(function)
-        async def checked_async(*args: Any, **kwargs: Any) -> Any:
-            if len(args) > bound or not (kwargs.keys() <= known and kwargs.keys() >= required):
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if known is not None and not known.issuperset(kwargs):
                 spec.refuse(args, kwargs)
-            return await function(*args, **kwargs)
-
-        return checked_async
-
-    @functools.wraps(function)
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        if len(args) > bound or not (kwargs.keys() <= known and kwargs.keys() >= required):
-            spec.refuse(args, kwargs)
-        return function(*args, **kwargs)
-
-    return checked
-
-
-def _checked_when_refused(function: Callable[..., Any], spec: _Keywords) -> Callable[..., Any]:
-    """``function`` explaining the ``TypeError`` Python raises when the arguments do not fit
-    its signature (a ``TypeError`` from its body, with arguments that fit, passes on)."""
-    if inspect.iscoroutinefunction(function):
-
-        @functools.wraps(function)
-        async def checked_async(*args: Any, **kwargs: Any) -> Any:
             try:
-                call = function(*args, **kwargs)  # the arguments are bound here; nothing runs
+                return function(*args, **kwargs)
             except TypeError:
                 spec.refuse(args, kwargs)
                 raise
-            return await call
 
-        return checked_async
+        return cast(F, checked)
 
-    @functools.wraps(function)
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except TypeError:
-            spec.refuse(args, kwargs)
-            raise
-
-    return checked
+    return decorate

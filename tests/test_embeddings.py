@@ -435,14 +435,23 @@ def test_bad_defaults_fail_in_the_constructor() -> None:
 BAD_KEYWORDS = [
     ({"dimension": 5}, "embed() got an unknown parameter dimension=5; did you mean dimensions=?"),
     ({"inputs": ["x"]}, "did you mean input=?"),
+    ({"Input": ["x"]}, "embed() got an unknown parameter Input=['x']; did you mean input=?"),
+    ({"dimensons": 5}, "unknown parameter dimensons=5; did you mean dimensions=?"),
+    ({"encodingFormat": "float"}, "did you mean encoding_format=?"),
+    ({"input_types": "query"}, "did you mean input_type=?"),
+    ({"header": {}}, "did you mean headers=?"),
+    ({"nothing": 1}, 'embed() needs input=["some text"]'),
     ({"encoding_format": "yaml"}, "encoding_format must be one of 'base64'"),
     ({"input_type": "bogus"}, "input_type must be one of 'text', 'query', 'document'"),
 ]
 
 
 def embed_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``input=["x"]`` with ``kwargs`` (which may replace ``input`` by a misspelling)."""
-    return {**({} if "inputs" in kwargs else {"input": ["x"]}), **kwargs}
+    """``input=["x"]`` with ``kwargs`` (which may replace ``input`` by a misspelling, or
+    leave it out: ``nothing``)."""
+    if "nothing" in kwargs:
+        return {}  # no input at all
+    return {**({} if {"inputs", "Input"} & set(kwargs) else {"input": ["x"]}), **kwargs}
 
 
 @pytest.mark.parametrize(("kwargs", "needle"), BAD_KEYWORDS)

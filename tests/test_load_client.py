@@ -88,6 +88,40 @@ async def test_bad_keywords_are_refused() -> None:
             await inference.aio.load_client(emu.endpoint(), "key", temperature=0.1)
 
 
+MISSPELT_LOAD: list[tuple[tuple[str, ...], dict[str, object], str]] = [
+    (("http://127.0.0.1:9",), {"credentail": "k"}, "neither ChatCompletionsClient nor"),
+    (("http://127.0.0.1:9",), {"credentail": "k"}, "takes; did you mean credential=?"),
+    (("http://127.0.0.1:9",), {"temprature": 0.1}, "did you mean temperature=?"),
+    (("http://127.0.0.1:9",), {"dimension": 3}, "did you mean dimensions=?"),
+    ((), {"endpont": "http://127.0.0.1:9"}, "load_client() got an unknown parameter endpont="),
+    ((), {"endpont": "http://127.0.0.1:9"}, "; did you mean endpoint=?"),
+    ((), {}, "load_client() needs the endpoint URL as its first argument"),
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs", "needle"), MISSPELT_LOAD)
+@pytest.mark.anyio
+async def test_a_misspelt_load_client_keyword_names_the_one_meant(
+    args: tuple[str, ...], kwargs: dict[str, object], needle: str
+) -> None:
+    """A misspelt keyword is refused before any request (nothing listens on the port) with
+    the keyword meant, the endpoint and credential included; a missing or misspelt endpoint
+    raised Python's bare TypeError."""
+    with pytest.raises(RequestValidationError) as info:
+        await inference.aio.load_client(*args, **kwargs)  # type: ignore[arg-type]
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(("args", "kwargs", "needle"), MISSPELT_LOAD)
+def test_a_misspelt_sync_load_client_keyword_names_the_one_meant(
+    args: tuple[str, ...], kwargs: dict[str, object], needle: str
+) -> None:
+    """The sync twin says the same."""
+    with pytest.raises(RequestValidationError) as info:
+        inference.load_client(*args, **kwargs)  # type: ignore[arg-type]
+    assert needle in str(info.value)
+
+
 def test_sync_load_client() -> None:
     """The sync twin returns the sync clients."""
     with Emulator(model_type="embeddings").run_in_thread() as emu:

@@ -3,6 +3,8 @@ constructors, checked by type checkers and at run time, documented, defaults unc
 
 from __future__ import annotations
 
+import inspect
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -143,12 +145,14 @@ def test_max_stream_bytes_may_be_none_but_not_zero() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (
-            {"max_conections": 5},
-            r"unknown parameter max_conections=5; did you mean max_connections",
-        ),
+        ({"max_conections": 5}, "unknown parameter max_conections=5; did you mean max_connections"),
         ({"trust_envs": True}, "did you mean trust_env=?"),
         ({"timout": 5}, "did you mean timeout=?"),
+        ({"credentail": 5}, "unknown parameter credentail=5; did you mean credential=?"),
+        ({"Credential": "k"}, "did you mean credential=?"),
+        ({"credential_scope": ["s"]}, "did you mean credential_scopes=?"),
+        ({"Max_Connections": 5}, "did you mean max_connections=?"),
+        ({"apiVersion": "v"}, "did you mean api_version=?"),
     ],
 )
 def test_a_misspelt_option_is_refused_naming_the_closest(
@@ -157,9 +161,60 @@ def test_a_misspelt_option_is_refused_naming_the_closest(
     """A misspelt option raises RequestValidationError (sync and async, chat and embeddings)
     naming the keyword and the option it resembles; before, the embeddings clients raised
     Python's bare TypeError."""
-    with pytest.raises(RequestValidationError, match=message) as info:
+    with pytest.raises(RequestValidationError, match=re.escape(message)) as info:
         cls(URL, **kwargs)
     assert str(info.value).startswith(f"{cls.__name__}()")
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((), {"endpont": URL}, "() got an unknown parameter endpont='http://127.0.0.1:9/v1'; did"),
+        ((), {"endpont": URL}, "; did you mean endpoint=?"),
+        ((), {"Endpoint": URL, "credential": "k"}, "; did you mean endpoint=?"),
+        ((), {}, "() needs the endpoint URL as its first argument, e.g. "),
+        ((URL, "k", 5), {}, "() takes endpoint and credential by position and the rest by name"),
+    ],
+)
+def test_a_constructor_called_without_its_endpoint_says_so(
+    cls: type, args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    """A misspelt or missing endpoint, or a third positional argument, raised Python's bare
+    TypeError ("__init__() missing 1 required positional argument"); it is a
+    RequestValidationError naming the constructor."""
+    with pytest.raises(RequestValidationError) as info:
+        cls(*args, **kwargs)
+    assert str(info.value).startswith(f"{cls.__name__}()")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((), {"header": {}}, "get_model_info() got an unknown parameter header={}; did you mean "),
+        ((), {"Timeout": 5}, "; did you mean timeout=?"),
+        ((), {"retries": 1}, "; did you mean retry=?"),
+        (({},), {}, "get_model_info() takes its arguments by name, got 1 positional argument"),
+    ],
+)
+@pytest.mark.anyio
+async def test_a_misspelt_get_model_info_keyword_names_the_one_meant(
+    cls: type, args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    """get_model_info(header={...}) raised Python's TypeError; it is a
+    RequestValidationError naming the keyword meant, raised before anything is sent (nothing
+    listens on the endpoint's port)."""
+    client = cls("http://127.0.0.1:9", "k", retry=0)
+    try:
+        with pytest.raises(RequestValidationError) as info:
+            result = client.get_model_info(*args, **kwargs)
+            if inspect.isawaitable(result):
+                await result
+    finally:
+        close(client)
+    assert message in str(info.value)
 
 
 @pytest.mark.parametrize("cls", EMBEDDINGS, ids=lambda c: f"{c.__module__}.{c.__name__}")

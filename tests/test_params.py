@@ -14,7 +14,7 @@ from _spelled import spelled_in
 from _typecheck import mypy_errors
 
 import inference
-from inference import _params
+from inference import _keywords, _params
 from inference.aio import ChatCompletionsClient
 from inference.exceptions import RequestValidationError
 from inference.models import JsonSchemaFormat, UserMessage
@@ -70,6 +70,79 @@ async def test_an_unknown_parameter_name_is_refused_with_a_suggestion(emulator: 
     with pytest.raises(RequestValidationError, match="did you mean max_tokens"):
         ChatCompletionsClient(emulator.endpoint(), max_token=5)  # type: ignore[call-arg]
     assert emulator.requests == []
+
+
+MISSPELT_COMPLETE: list[tuple[dict[str, Any], str]] = [
+    ({"message": QUESTION}, "unknown parameter message=[UserMessage(content='Hi'"),
+    ({"message": QUESTION}, "; did you mean messages=?"),
+    ({"mesages": QUESTION}, "; did you mean messages=?"),
+    ({"Messages": QUESTION}, "; did you mean messages=?"),
+    ({"messages": QUESTION, "stram": True}, "unknown parameter stram=True; did you mean stream=?"),
+    ({"messages": QUESTION, "Stream": True}, "; did you mean stream=?"),
+    ({"messages": QUESTION, "maxTokens": 5}, "; did you mean max_tokens=?"),
+    ({"messages": QUESTION, "top-p": 0.5}, "; did you mean top_p=?"),
+    ({"messages": QUESTION, "tool_choise": "auto"}, "; did you mean tool_choice=?"),
+    ({"messages": QUESTION, "temperatrue": 0.5}, "; did you mean temperature=?"),
+    ({"messages": QUESTION, "extra_header": {}}, "; did you mean extra_headers=?"),
+    ({"messages": QUESTION, "stream_option": {}}, "; did you mean stream_options=?"),
+    ({"body": {"messages": WIRE}}, "takes the request body as its first argument, without a"),
+    ({"messages": QUESTION, "x": 1}, "unknown parameter x=1 (a parameter this library does not"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), MISSPELT_COMPLETE)
+@pytest.mark.anyio
+async def test_a_misspelt_keyword_of_complete_names_the_one_meant(
+    emulator: Emulator, kwargs: dict[str, Any], needle: str
+) -> None:
+    """messages=, stream= and the body are keywords of complete() too: a misspelling of them
+    (message=, Messages=, stram=) was refused with no suggestion, and body= was called an
+    unknown parameter. Case, '_'/'-', a trailing s and one letter wrong, missing, extra or
+    swapped are recognised; nothing is sent."""
+    async with client_for(emulator) as client:
+        with pytest.raises(RequestValidationError) as info:
+            await client.complete(**kwargs)
+    assert str(info.value).startswith("complete() ")
+    assert needle in str(info.value)
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), MISSPELT_COMPLETE)
+def test_a_misspelt_keyword_of_sync_complete_names_the_one_meant(
+    kwargs: dict[str, Any], needle: str
+) -> None:
+    """The sync client says the same, before any connection (nothing listens on the
+    endpoint's port: a request would fail with another error)."""
+    with (
+        inference.ChatCompletionsClient("http://127.0.0.1:9/v1", "key", retry=0) as client,
+        pytest.raises(RequestValidationError) as info,
+    ):
+        client.complete(**kwargs)
+    assert str(info.value).startswith("complete() ")
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "candidates", "meant"),
+    [
+        ("Messages", ["messages", "model"], "messages"),
+        ("maxTokens", ["max_tokens", "max_completion_tokens"], "max_tokens"),
+        ("message", ["messages", "model_extras"], "messages"),
+        ("max_round", ["max_rounds", "max_tokens"], "max_rounds"),
+        ("credentail", ["credential", "credential_scopes"], "credential"),
+        ("stram", ["stream", "stop", "seed"], "stream"),
+        ("temperatrue", ["temperature", "top_p"], "temperature"),
+        ("sed", ["seed", "stop"], "seed"),
+        ("seeds", ["seed", "stop"], "seed"),
+        ("x", ["n", "seed"], None),
+        ("nn", ["n"], None),
+        ("colour", ["model", "tools"], None),
+    ],
+)
+def test_the_name_meant_is_found(name: str, candidates: list[str], meant: str | None) -> None:
+    """Letter case and '_'/'-', then a trailing s, then one letter wrong, missing, extra or
+    swapped; a single letter is not taken for another, and nothing alike gives None."""
+    assert _keywords.closest(name, candidates) == meant
 
 
 def test_the_sync_client_takes_the_same_declared_parameters() -> None:

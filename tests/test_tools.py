@@ -554,6 +554,84 @@ async def test_run_tools_argument_errors(
     assert emulator.requests == []
 
 
+LOOP_MISSPELT: list[tuple[dict[str, Any], str]] = [
+    (
+        {"messages": BOTH, "tools": [weather], "max_round": 3},
+        "() got an unknown parameter max_round=3; did you mean max_rounds=?",
+    ),
+    ({"messages": BOTH, "tools": [weather], "raise_tool_error": True}, "mean raise_tool_errors=?"),
+    ({"messages": BOTH, "tools": [weather], "Reset_Tool_Choice": 0}, "mean reset_tool_choice=?"),
+    ({"messages": BOTH, "tools": [weather], "temprature": 0.1}, "did you mean temperature=?"),
+    ({"message": BOTH, "tools": [weather]}, "unknown parameter message=[UserMessage("),
+    ({"message": BOTH, "tools": [weather]}, "did you mean messages=?"),
+    ({"Messages": BOTH, "tools": [weather]}, "did you mean messages=?"),
+    ({"messages": BOTH, "tool": [weather]}, "did you mean tools=?"),
+    ({"messages": BOTH}, "() needs tools=[a_function]"),
+    ({"tools": [weather]}, '() needs messages=[UserMessage("Hello")]'),
+    ({"messages": BOTH, "tools": [weather], "body": {}}, "() takes messages= and keyword"),
+]
+
+
+@pytest.mark.parametrize("method", ["run_tools", "stream_tools"])
+@pytest.mark.parametrize(("kwargs", "needle"), LOOP_MISSPELT)
+@pytest.mark.anyio
+async def test_a_misspelt_loop_keyword_names_the_loop_and_the_one_meant(
+    emulator: Emulator, method: str, kwargs: dict[str, Any], needle: str
+) -> None:
+    """run_tools(max_round=3) was refused as "complete() got an unknown parameter max_round=3;
+    did you mean max_tokens=?", raise_tool_error= got no suggestion and message=[...] raised
+    a bare TypeError: the error now names the method called and takes its own keywords into
+    account. Nothing is sent."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(RequestValidationError) as info:
+            if method == "run_tools":
+                await client.run_tools(**kwargs)
+            else:
+                async for _event in client.stream_tools(**kwargs):
+                    pass
+    assert str(info.value).startswith(f"{method}()")
+    assert needle in str(info.value)
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("method", ["run_tools", "stream_tools"])
+@pytest.mark.parametrize(("kwargs", "needle"), LOOP_MISSPELT)
+def test_a_misspelt_sync_loop_keyword_names_the_loop_and_the_one_meant(
+    method: str, kwargs: dict[str, Any], needle: str
+) -> None:
+    """The sync client says the same, before any connection (nothing listens on the
+    endpoint's port: a request would fail with another error)."""
+    with (
+        inference.ChatCompletionsClient("http://127.0.0.1:9/v1", "key", retry=0) as client,
+        pytest.raises(RequestValidationError) as info,
+    ):
+        if method == "run_tools":
+            client.run_tools(**kwargs)
+        else:
+            list(client.stream_tools(**kwargs))
+    assert str(info.value).startswith(f"{method}()")
+    assert needle in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_stream_and_positional_arguments_to_the_loop_are_explained(
+    emulator: Emulator,
+) -> None:
+    """stream= on stream_tools() says it streams already (it was told to use stream_tools());
+    positional arguments say the loop takes keywords (it was Python's TypeError)."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(RequestValidationError, match=r"^stream_tools\(\) streams already"):
+            async for _event in client.stream_tools(messages=BOTH, tools=[weather], stream=True):
+                pass
+        with pytest.raises(
+            RequestValidationError,
+            match=r"^run_tools\(\) takes its arguments by name, got 2 positional arguments; "
+            r"e\.g\. run_tools\(messages=\.\.\., tools=\.\.\.\)",
+        ):
+            await client.run_tools(BOTH, [weather])  # type: ignore[misc]
+    assert emulator.requests == []
+
+
 NOT_A_LIST = [
     (
         weather,
