@@ -3,14 +3,14 @@ keyword most likely meant.
 
 Every public function that takes keywords refuses a misspelt one with a
 :class:`~inference.exceptions.RequestValidationError` built here: ``complete()`` (through
-:func:`inference._params.prepare_call`), the constructors (through
-:func:`inference._options.check_options`), ``load_client()``, and the methods wrapped by
-:func:`checked_keywords` (``run_tools()``, ``stream_tools()``, ``embed()``,
-``get_model_info()``). The suggestion is taken from every keyword the function accepts, its
-named parameters as well as the keys of its ``**params: Unpack[...]``: the same name in
-another letter case or with ``_``/``-`` left out, a trailing ``s`` more or less (``ies`` for
-``y``), one letter wrong, missing, extra or swapped with its neighbour, and last a close match
-by :mod:`difflib`.
+:func:`inference._params.prepare_call`), the constructors' options (through
+:func:`inference._options.check_options`) and ``load_client()``'s, and the functions wrapped
+by :func:`checked_keywords` (``run_tools()``, ``stream_tools()``, ``embed()``,
+``get_model_info()``, the constructors and ``load_client()`` themselves). The suggestion
+is taken from every keyword the function accepts, its named parameters as well as the keys
+of its ``**params: Unpack[...]``: the same name in another letter case or with ``_``/``-``
+left out, a trailing ``s`` more or less (``ies`` for ``y``), one letter wrong, missing,
+extra or swapped with its neighbour, and last a close match by :mod:`difflib`.
 
 Nothing here runs on a call whose keywords are all known but the one set test that says so.
 """
@@ -202,11 +202,10 @@ class _Keywords:
 
     def __init__(self, function: Callable[..., Any], elsewhere: str | None) -> None:
         self.where = _where(function)
-        self.bound = int("self" in inspect.signature(function).parameters)
         self.elsewhere = elsewhere
-        parameters = [
-            p for p in inspect.signature(function).parameters.values() if p.name != "self"
-        ]
+        signature = inspect.signature(function).parameters
+        self.bound = int("self" in signature)  # the instance comes first in args
+        parameters = [p for p in signature.values() if p.name != "self"]
         by_keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         self.named = frozenset(p.name for p in parameters if p.kind in by_keyword)
