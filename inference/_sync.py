@@ -274,7 +274,8 @@ class ChatCompletionsClient:
         ``"auto"`` so the model can answer; ``reset_tool_choice=False`` keeps it. Other keyword
         parameters (``model``, ``temperature``, ``tool_choice``, ``response_format``, ...) go
         to every :meth:`complete` call; ``n`` other than 1 (here or as the client's default)
-        is refused, since the loop continues one answer.
+        is refused, since the loop continues one answer. An error raised by a model call in
+        the loop carries ``messages``: the conversation so far, tool results included.
         """
         return self._portal.call(
             functools.partial(

@@ -364,8 +364,13 @@ async def run_tool_events(
     for round_ in range(max_rounds + 1):
         sink: list[ChatCompletions] = []
         kwargs = {**params, "messages": history, "tools": wire}
-        async for event in _ask(client, stream, round_, kwargs, sink):
-            yield event
+        try:
+            async for event in _ask(client, stream, round_, kwargs, sink):
+                yield event
+        except InferenceError as exc:
+            if exc.messages is None:  # the tools that ran are not lost with the call
+                exc.messages = list(history)
+            raise
         completion = sink[0]
         message = _answer(completion, round_)
         history.append(message)

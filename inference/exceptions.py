@@ -94,10 +94,14 @@ class InferenceError(Exception):
     An error raised while reading a stream carries ``partial``: everything received before
     it, assembled into a ``ChatCompletions`` (None for errors outside a stream). ``attempts``
     says how many attempts the call made (retries included), set where the error is raised.
+    An error raised by a model call inside ``run_tools()`` / ``stream_tools()`` carries
+    ``messages``: the conversation so far, the tool results included, to continue from
+    without running the tools again (None elsewhere).
     """
 
     partial: Any = None
     attempts: int = 1
+    messages: Any = None
     # False when another attempt would meet the same error (a refused certificate, a response
     # that arrived broken); None to let the exception's class decide (see RetryPolicy).
     _transient: bool | None = None

@@ -22,7 +22,7 @@ import attrs
 import orjson
 import pydantic
 import pytest
-from _fault_server import FaultServer, chat_body, raw, sse
+from _fault_server import FaultServer, chat_body, error, raw, sse
 
 import inference
 from inference import (
@@ -37,6 +37,7 @@ from inference.aio import ChatCompletionsClient
 from inference.exceptions import (
     InferenceError,
     RequestValidationError,
+    StructuredOutputError,
     ToolCallError,
     ToolRoundsExceededError,
 )
@@ -1082,3 +1083,48 @@ async def test_several_answers_per_call_are_refused(emulator: Emulator) -> None:
         result = await client.run_tools(messages=[UserMessage("Paris")], tools=[weather], n=1)
     assert result.rounds == 1
     assert all(r.json["n"] == 1 for r in emulator.requests)
+
+
+@pytest.mark.anyio
+async def test_an_error_after_tools_ran_carries_the_conversation() -> None:
+    """A model call that fails after a round of tools (here HTTP 400) raises with
+    .messages: the conversation so far, tool results included, so the caller can continue
+    without running the tools again (they were lost with the error)."""
+    calls.clear()
+    script = _tool_call_body(("weather", '{"city": "Oslo"}'))
+    refused, sunny = error(400, message="too long"), raw(200, orjson.dumps(chat_body("Sunny.")))
+    async with (
+        FaultServer(raw(200, script), refused, sunny) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        with pytest.raises(inference.HttpResponseError) as info:
+            await client.run_tools(messages=[UserMessage("Oslo?")], tools=[weather])
+        history = info.value.messages
+        assert [_role(m) for m in history] == ["user", "assistant", "tool"]
+        assert calls == ["weather Oslo"]
+        result = await client.run_tools(messages=history, tools=[weather])
+    assert result.content == "Sunny."
+    assert calls == ["weather Oslo"]  # the tool did not run again
+    assert len(server.attempts) == 3
+
+
+def _role(message: Any) -> str:
+    role = message["role"] if isinstance(message, dict) else message.role
+    return str(getattr(role, "value", role))
+
+
+@pytest.mark.anyio
+async def test_a_final_answer_that_does_not_fit_carries_the_conversation() -> None:
+    """StructuredOutputError from the final answer of run_tools(response_format=Class)
+    carries .messages (up to the answer), like any error of a model call in the loop."""
+    script = _tool_call_body(("weather", '{"city": "Oslo"}'))
+    async with (
+        FaultServer(raw(200, script), raw(200, orjson.dumps(chat_body("not json")))) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        with pytest.raises(StructuredOutputError) as info:
+            await client.run_tools(
+                messages=[UserMessage("Oslo?")], tools=[weather], response_format=Report
+            )
+    assert [_role(m) for m in info.value.messages] == ["user", "assistant", "tool"]
+    assert info.value.text == "not json"
