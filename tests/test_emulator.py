@@ -408,6 +408,184 @@ async def test_invalid_option_header(emulator: Emulator, session: aiohttp.Client
     assert "x-emulator-repeat" in body["error"]["message"]
 
 
+# ---------------------------------------------------------------------------- tool conversations
+
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def tool_call(call_id: str, name: str = "get_flight_info") -> dict[str, Any]:
+    """One tool call as an assistant message carries it."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": "{}"}}
+
+
+def asks(*call_ids: str) -> dict[str, Any]:
+    """An assistant message that calls get_flight_info once per id."""
+    return {"role": "assistant", "content": None, "tool_calls": [tool_call(i) for i in call_ids]}
+
+
+def result(call_id: str, content: str = "No flights.") -> dict[str, Any]:
+    """A tool message answering ``call_id``."""
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
+
+
+USER = {"role": "user", "content": "When is the next flight from Miami to Seattle?"}
+NAMED_NOPE = {"type": "function", "function": {"name": "nope"}}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "param", "expected"),
+    [
+        (
+            {"messages": [USER, asks("call_1"), {"role": "user", "content": "And?"}]},
+            "messages[1].tool_calls",
+            ["'messages[1]'", "messages[2] (user)", "'call_1'", "Add one tool message"],
+        ),
+        (
+            {"messages": [USER, asks("call_1")]},
+            "messages[1].tool_calls",
+            ["'messages[1]'", "the conversation ends", "'call_1'"],
+        ),
+        (
+            {"messages": [USER, asks("call_1", "call_2"), result("call_2")]},
+            "messages[1].tool_calls",
+            ["'messages[1]'", "1 call ('call_1')"],
+        ),
+        (
+            {"messages": [USER, asks("call_1"), asks("call_2"), result("call_2")]},
+            "messages[1].tool_calls",
+            ["'messages[1]'", "messages[2] (assistant)", "'call_1'"],
+        ),
+        (
+            {"messages": [USER, result("call_1")]},
+            "messages[1].tool_call_id",
+            ["'messages[1]'", "'call_1'", "does not follow an assistant message with tool_calls"],
+        ),
+        (
+            {"messages": [USER, asks("call_1"), result("call_1"), USER, result("call_1")]},
+            "messages[4].tool_call_id",
+            ["'messages[4]'", "does not follow an assistant message with tool_calls"],
+        ),
+        (
+            {"messages": [USER, asks("call_1"), result("call_9")]},
+            "messages[2].tool_call_id",
+            ["'messages[2].tool_call_id' is 'call_9'", "messages[1]", "'call_1'"],
+        ),
+        (
+            {
+                "messages": [
+                    USER,
+                    {"role": "assistant", "tool_calls": [{"function": {"name": "f"}}]},
+                ],
+            },
+            "messages[1].tool_calls[0].id",
+            ["'messages[1].tool_calls[0].id' is required"],
+        ),
+        (
+            {"messages": [USER], "tools": [FLIGHT_TOOL], "tool_choice": NAMED_NOPE},
+            "tool_choice.function.name",
+            ["'nope'", "not among 'tools'", "'get_flight_info'"],
+        ),
+        (
+            {"messages": [USER], "tool_choice": NAMED_NOPE},
+            "tool_choice.function.name",
+            ["'nope'", "declares no 'tools'"],
+        ),
+        (
+            {"messages": [USER], "tool_choice": "required"},
+            "tool_choice",
+            ["'required'", "no 'tools'"],
+        ),
+        (
+            {"messages": [USER], "tools": [], "tool_choice": "required"},
+            "tool_choice",
+            ["'required'", "no 'tools'"],
+        ),
+    ],
+    ids=[
+        "call-then-user",
+        "call-at-end",
+        "one-of-two-answered",
+        "call-then-call",
+        "tool-after-user",
+        "tool-after-finished-turn",
+        "tool-answers-unknown-id",
+        "call-without-id",
+        "named-choice-undeclared",
+        "named-choice-no-tools",
+        "required-no-tools",
+        "required-empty-tools",
+    ],
+)
+@pytest.mark.parametrize(
+    "kind", ["azure_ai_models", "azure_openai_deployment", "openai_compatible"]
+)
+async def test_tool_conversation_rules(
+    emulator: Emulator,
+    session: aiohttp.ClientSession,
+    kind: str,
+    body: dict[str, Any],
+    param: str,
+    expected: list[str],
+) -> None:
+    """Conversations the real services refuse get HTTP 400 naming the message, id and fix."""
+    status, answer, response = await post_json(session, chat_url(emulator, kind), body)
+    assert status == 400, answer
+    error = answer["error"]
+    for text in expected:
+        assert text in error["message"]
+    assert error["param"] == param
+    assert error["code"] == "invalid_value" or error["code"] == "missing_required_parameter"
+    if kind == "azure_ai_models":
+        assert error["status"] == 400
+        assert response.headers["x-ms-error-code"] == error["code"]
+    else:
+        assert error["type"] == "invalid_request_error"
+
+
+@pytest.mark.anyio
+async def test_tool_conversations_the_services_accept(
+    emulator: Emulator, session: aiohttp.ClientSession
+) -> None:
+    """Answered calls (in any order, over several rounds) and a declared named tool pass."""
+    messages = [
+        USER,
+        asks("call_1", "call_2"),
+        result("call_2", "Nothing on Monday."),
+        result("call_1", "No flights."),
+        {"role": "assistant", "content": "There are no flights."},
+        {"role": "user", "content": "And from Miami to Boston?"},
+        asks("call_3"),
+        result("call_3", "A flight at noon."),
+    ]
+    status, answer, _ = await post_json(
+        session, chat_url(emulator), {"messages": messages, "tools": [FLIGHT_TOOL]}
+    )
+    assert status == 200, answer
+    assert (
+        answer["choices"][0]["message"]["content"]
+        == "According to get_flight_info: A flight at noon."
+    )
+    body = {
+        "messages": [USER],
+        "tools": [FLIGHT_TOOL, WEATHER_TOOL],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+    }
+    status, answer, _ = await post_json(session, chat_url(emulator), body)
+    assert status == 200, answer
+    assert answer["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    body = {"messages": [USER], "tools": [WEATHER_TOOL], "tool_choice": "required"}
+    status, answer, _ = await post_json(session, chat_url(emulator), body)
+    assert status == 200, answer
+    assert answer["choices"][0]["finish_reason"] == "tool_calls"
+
+
 # ---------------------------------------------------------------------------- the model
 
 

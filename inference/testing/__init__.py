@@ -19,6 +19,12 @@ HTTP 400 ``content_filter`` error. Embeddings requests get a deterministic unit 
 text (from a SHA-256 of the text; ``dimensions`` and every ``encoding_format`` honoured), and
 ``Emulator(model_type="embeddings")`` makes ``/info`` report an embeddings model.
 
+Like the real services it refuses, with HTTP 400 in the endpoint kind's error shape, a
+conversation whose tool calls do not add up (an assistant message's ``tool_calls`` not each
+answered by a tool message right after it, a tool message that answers no call of the
+assistant message before it, a ``tool_choice`` naming a function not in ``tools`` or
+``required`` without tools).
+
 :class:`EmulatorOptions` inject the faults real services show: slow tokens, CRLF line endings,
 keep-alive comments, Azure content-filter annotations, error events, cut or stalled streams,
 error statuses with ``Retry-After``, rate limits (``rate_limit_requests``,

@@ -115,7 +115,6 @@ CANNED_ANSWERS: tuple[tuple[tuple[str, ...], str], ...] = (
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _CONTENT_TYPES = ("text", "image_url", "input_audio", "audio_url")
 _RESPONSE_FORMATS = ("text", "json_object", "json_schema")
-_TOOL_CHOICES = ("auto", "none", "required")
 
 _TOKEN_RE = re.compile(r" ?\w+(?:['’]\w+)*| ?[^\w\s]|\s+")
 _WORD_RE = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]")
@@ -245,8 +244,12 @@ def validate_request(body: Any) -> dict[str, Any]:
     """Check a chat-completions body; return it typed as a dict or raise :class:`InvalidRequest`.
 
     Checks the shapes the real services check: messages (non-empty list, known roles, content
-    where required, ``tool_call_id`` on tool messages, known content item types), and the
-    types of the optional parameters.
+    where required, ``tool_call_id`` on tool messages, known content item types), the types of
+    the optional parameters, and the rules of a tool conversation the real services enforce
+    with HTTP 400: an assistant message's ``tool_calls`` are each answered by a tool message
+    right after it, a tool message answers a call of the assistant message before it, and a
+    ``tool_choice`` that demands a call (``required``, a named function) has ``tools`` to
+    choose from, the named function among them.
     """
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
@@ -261,6 +264,7 @@ def validate_request(body: Any) -> dict[str, Any]:
         raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
     for index, message in enumerate(messages):
         _validate_message(index, message)
+    _validate_tool_turns(messages)
     _check_type(body, "model", str, "a string")
     _check_type(body, "stream", bool, "a boolean")
     _check_type(body, "seed", int, "an integer")
@@ -366,6 +370,80 @@ def _validate_tool_calls(where: str, role: str, tool_calls: Any) -> None:
                 param=f"{where}.tool_calls[{call_index}]",
                 code="missing_required_parameter",
             )
+        if not isinstance(call.get("id"), str) or not call["id"]:
+            raise InvalidRequest(
+                f"'{where}.tool_calls[{call_index}].id' is required: the id that the tool "
+                "message answering the call gives as its tool_call_id.",
+                param=f"{where}.tool_calls[{call_index}].id",
+                code="missing_required_parameter",
+            )
+
+
+def _validate_tool_turns(messages: Sequence[Mapping[str, Any]]) -> None:
+    """Every tool call is answered right after its assistant message, and only those are.
+
+    An assistant message with ``tool_calls`` must be followed directly by tool messages, one
+    per call id, before any other message (or the end of the conversation); a tool message
+    must belong to such a run and answer one of the calls of the assistant message it follows.
+    """
+    asker: int | None = None  # the assistant message whose calls the tool messages answer
+    asked: list[str] = []
+    unanswered: list[str] = []
+    for index, message in enumerate(messages):
+        if message.get("role") == "tool":
+            call_id = str(message["tool_call_id"])
+            _check_tool_answer(index, call_id, asker, asked)
+            if call_id in unanswered:
+                unanswered.remove(call_id)
+            continue
+        if asker is not None and unanswered:
+            raise _unanswered_calls(asker, unanswered, index, message)
+        calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+        asker = index if calls else None
+        asked = [str(call["id"]) for call in calls or ()]
+        unanswered = list(asked)
+    if asker is not None and unanswered:
+        raise _unanswered_calls(asker, unanswered, None, None)
+
+
+def _check_tool_answer(index: int, call_id: str, asker: int | None, asked: Sequence[str]) -> None:
+    """Raise when the tool message ``messages[index]`` answers no call of ``messages[asker]``."""
+    where = f"messages[{index}]"
+    if asker is None:
+        raise InvalidRequest(
+            f"'{where}' is a tool message (tool_call_id {call_id!r}) that does not follow an "
+            "assistant message with tool_calls: a tool message answers a tool call, so it "
+            "must come right after the assistant message that made the call (after that "
+            "message's other tool results, if any). Move it there or remove it.",
+            param=f"{where}.tool_call_id",
+        )
+    if call_id not in asked:
+        raise InvalidRequest(
+            f"'{where}.tool_call_id' is {call_id!r}, but the assistant message it follows, "
+            f"messages[{asker}], made no tool call with that id (its calls: "
+            f"{', '.join(repr(i) for i in asked)}). Set tool_call_id to the id of the call "
+            "the message answers.",
+            param=f"{where}.tool_call_id",
+        )
+
+
+def _unanswered_calls(
+    asker: int, unanswered: Sequence[str], index: int | None, message: Mapping[str, Any] | None
+) -> InvalidRequest:
+    """The error for tool calls of ``messages[asker]`` that no tool message answers."""
+    ids = ", ".join(repr(i) for i in unanswered)
+    after = (
+        "the conversation ends"
+        if index is None or message is None
+        else f"messages[{index}] ({message.get('role')}) comes"
+    )
+    return InvalidRequest(
+        f"'messages[{asker}]' is an assistant message with tool_calls, but {after} before a "
+        f"tool message answers {_plural(len(unanswered), 'call')} ({ids}). Add one tool "
+        f"message per tool call right after messages[{asker}], each with tool_call_id set "
+        "to the id of the call it answers.",
+        param=f"messages[{asker}].tool_calls",
+    )
 
 
 def _validate_message(index: int, message: Any) -> None:
@@ -454,7 +532,20 @@ def _validate_tools(tools: Any, tool_choice: Any) -> None:
                     f"'tools[{index}].function.parameters' must be a JSON schema object.",
                     param=f"tools[{index}].function.parameters",
                 )
-    if tool_choice is None or tool_choice in _TOOL_CHOICES:
+    _validate_tool_choice([t["function"]["name"] for t in tools or ()], tool_choice)
+
+
+def _validate_tool_choice(names: Sequence[str], tool_choice: Any) -> None:
+    """``tool_choice`` is a known value; one that demands a call has a declared tool to call."""
+    if tool_choice is None or tool_choice in ("auto", "none"):
+        return
+    if tool_choice == "required":
+        if not names:
+            raise InvalidRequest(
+                "'tool_choice' is 'required' but the request declares no 'tools' to call. "
+                "Declare the functions the model may call in 'tools', or leave tool_choice out.",
+                param="tool_choice",
+            )
         return
     function = tool_choice.get("function") if isinstance(tool_choice, dict) else None
     if not isinstance(function, dict) or not isinstance(function.get("name"), str):
@@ -462,6 +553,18 @@ def _validate_tools(tools: Any, tool_choice: Any) -> None:
             "'tool_choice' must be 'auto', 'none', 'required' or "
             "{'type': 'function', 'function': {'name': ...}}.",
             param="tool_choice",
+        )
+    wanted = function["name"]
+    if wanted not in names:
+        offered = (
+            f"it declares {', '.join(repr(n) for n in names)}"
+            if names
+            else "the request declares no 'tools'"
+        )
+        raise InvalidRequest(
+            f"'tool_choice' names the function {wanted!r}, which is not among 'tools' "
+            f"({offered}). Name a declared function, or declare {wanted!r} in 'tools'.",
+            param="tool_choice.function.name",
         )
 
 
