@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import logging
 import signal
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 
-from inference.testing import ENDPOINT_KINDS, Emulator, EmulatorOptions
+from inference._cli import MAX_IMAGE_BYTES, main
+from inference.testing import ENDPOINT_KINDS, MAX_REQUEST_BYTES, Emulator, EmulatorOptions
 from inference.testing import _model as model
 
 pytest_plugins = ["inference.testing.pytest_plugin"]
@@ -981,6 +985,123 @@ async def test_stop_ends_stalled_stream(session: aiohttp.ClientSession) -> None:
         with pytest.raises(aiohttp.ClientPayloadError):
             await r.read()
     await emulator.stop()
+
+
+# ---------------------------------------------------------------------------- request size
+
+
+def png_of_size(size: int) -> bytes:
+    """``size`` bytes that start like a PNG file (all the command line checks)."""
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + bytes(range(256)) * ((size - len(signature)) // 256 + 1)
+
+
+async def post_large(
+    session: aiohttp.ClientSession, url: str, body: dict[str, Any]
+) -> tuple[int, Any]:
+    """POST a JSON body of any size (from a BytesIO, which aiohttp sends in chunks)."""
+    async with session.post(url, data=io.BytesIO(orjson.dumps(body))) as response:
+        return response.status, await response.json(content_type=None)
+
+
+@pytest.mark.anyio
+async def test_bodies_over_one_mib_are_answered(
+    emulator: Emulator, session: aiohttp.ClientSession
+) -> None:
+    """A 2 MB prompt and a 1.5 MB image are answered (aiohttp alone refuses bodies over 1 MiB)."""
+    prompt = "Why is the sky blue? " + "x" * 2_000_000
+    status, answer = await post_large(
+        session, chat_url(emulator), {"messages": [{"role": "user", "content": prompt}]}
+    )
+    assert status == 200, answer
+    assert answer["usage"]["prompt_tokens"] > 1
+    image = png_of_size(1_500_000)
+    data_url = "data:image/png;base64," + base64.b64encode(image).decode()
+    content = [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": data_url}},
+    ]
+    status, answer = await post_large(
+        session,
+        chat_url(emulator, "openai_compatible"),
+        {"messages": [{"role": "user", "content": content}]},
+    )
+    assert status == 200, answer
+    text = answer["choices"][0]["message"]["content"]
+    assert text.startswith(f"I received 1 image (image/png, {len(image)} bytes).")
+
+
+# The client hands aiohttp the body as bytes, and aiohttp warns about bodies over 1 MiB
+# (ResourceWarning: "might lock the event loop"); the pytest configuration makes that an error.
+@pytest.mark.filterwarnings("ignore:Sending a large body directly with raw bytes:ResourceWarning")
+def test_cli_image_at_its_size_limit_is_answered(
+    inference_emulator_thread: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The largest image ``chat --image`` attaches reaches the emulator and is acknowledged."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # no piped text joins the prompt
+    image = png_of_size(MAX_IMAGE_BYTES)[:MAX_IMAGE_BYTES]
+    path = tmp_path / "big.png"
+    path.write_bytes(image)
+    endpoint = inference_emulator_thread.endpoint()
+    code = main(["chat", "What is this?", "--image", str(path), "--endpoint", endpoint])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.startswith(f"I received 1 image (image/png, {MAX_IMAGE_BYTES} bytes).")
+    body = inference_emulator_thread.requests[-1].body
+    assert len(body) > MAX_IMAGE_BYTES * 4 // 3  # base64 makes the image a third larger
+    assert 2 * len(body) <= MAX_REQUEST_BYTES  # the default limit holds two such images
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        ("azure_ai_models", "PayloadTooLarge"),
+        ("azure_openai_deployment", "413"),
+        ("openai_compatible", "payload_too_large"),
+    ],
+)
+async def test_body_over_the_limit_is_a_413_that_says_the_limit(
+    session: aiohttp.ClientSession, kind: str, code: str
+) -> None:
+    """A body of max_request_bytes is read; one byte more gets 413 in the kind's error shape."""
+    async with Emulator(max_request_bytes=1000) as emulator:
+        message = {"role": "user", "content": ""}
+        padding = 1000 - len(orjson.dumps({"messages": [message]}))
+        message["content"] = "x" * padding
+        at_limit = orjson.dumps({"messages": [message]})
+        assert len(at_limit) == 1000
+        async with session.post(chat_url(emulator, kind), data=at_limit) as response:
+            assert response.status == 200
+        message["content"] += "x"
+        status, answer, response = await post_json(
+            session, chat_url(emulator, kind), {"messages": [message]}
+        )
+    assert status == 413
+    assert response.headers["Content-Type"].startswith("application/json")
+    error = answer["error"]
+    assert error["code"] == code
+    assert "limit of 1000 bytes" in error["message"]
+    assert "max_request_bytes" in error["message"]
+    if kind == "openai_compatible":
+        assert error["type"] == "invalid_request_error"
+    else:
+        assert response.headers["x-ms-error-code"] == code
+    assert emulator.requests[-1].body == b""
+    assert emulator.requests[-1].path == urllib.parse.urlsplit(chat_url(emulator, kind)).path
+
+
+def test_request_size_limit_default_and_invalid_values() -> None:
+    """The default limit is 64 MiB and is said in the 413; a limit must be a positive int."""
+    assert MAX_REQUEST_BYTES == 64 * 1024 * 1024
+    assert Emulator().max_request_bytes == MAX_REQUEST_BYTES
+    with pytest.raises(ValueError, match="max_request_bytes must be 1 or more"):
+        Emulator(max_request_bytes=0)
+    with pytest.raises(TypeError, match="whole number of bytes"):
+        Emulator(max_request_bytes=1.5)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------- recording, lifecycle

@@ -23,7 +23,9 @@ Like the real services it refuses, with HTTP 400 in the endpoint kind's error sh
 conversation whose tool calls do not add up (an assistant message's ``tool_calls`` not each
 answered by a tool message right after it, a tool message that answers no call of the
 assistant message before it, a ``tool_choice`` naming a function not in ``tools`` or
-``required`` without tools).
+``required`` without tools). Request bodies up to :data:`MAX_REQUEST_BYTES` (64 MiB; the
+``max_request_bytes`` argument changes it) are read; a larger one gets HTTP 413 saying the
+limit.
 
 :class:`EmulatorOptions` inject the faults real services show: slow tokens, CRLF line endings,
 keep-alive comments, Azure content-filter annotations, error events, cut or stalled streams,
@@ -36,6 +38,20 @@ From a shell, ``python -m inference serve`` runs :func:`run`. For pytest, enable
 with ``pytest_plugins = ["inference.testing.pytest_plugin"]``.
 """
 
-from ._emulator import ENDPOINT_KINDS, Emulator, EmulatorOptions, RecordedRequest, run
+from ._emulator import (
+    ENDPOINT_KINDS,
+    MAX_REQUEST_BYTES,
+    Emulator,
+    EmulatorOptions,
+    RecordedRequest,
+    run,
+)
 
-__all__ = ["ENDPOINT_KINDS", "Emulator", "EmulatorOptions", "RecordedRequest", "run"]
+__all__ = [
+    "ENDPOINT_KINDS",
+    "MAX_REQUEST_BYTES",
+    "Emulator",
+    "EmulatorOptions",
+    "RecordedRequest",
+    "run",
+]

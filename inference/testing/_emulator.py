@@ -32,7 +32,14 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from . import _embeddings, _model
 from ._ratelimit import RateLimiter, Verdict
 
-__all__ = ["ENDPOINT_KINDS", "Emulator", "EmulatorOptions", "RecordedRequest", "run"]
+__all__ = [
+    "ENDPOINT_KINDS",
+    "MAX_REQUEST_BYTES",
+    "Emulator",
+    "EmulatorOptions",
+    "RecordedRequest",
+    "run",
+]
 
 #: The endpoint kinds the emulator serves, as accepted by :meth:`Emulator.endpoint`.
 ENDPOINT_KINDS: Final = (
@@ -43,6 +50,11 @@ ENDPOINT_KINDS: Final = (
     "github_models",
     "openai_compatible",
 )
+
+#: The largest request body the emulator reads by default, in bytes (64 MiB): room for the
+#: largest image the command line attaches (20 MiB, a third more as base64) twice over.
+#: A larger body is answered with HTTP 413 in the endpoint kind's error shape.
+MAX_REQUEST_BYTES: Final = 64 * 1024 * 1024
 
 _OPTION_HEADER_PREFIX = "x-emulator-"
 _ANNOTATION_EVERY = 10
@@ -122,7 +134,7 @@ class RecordedRequest:
     query: dict[str, str]
     #: Request headers; lookups are case-insensitive.
     headers: CIMultiDictProxy[str]
-    #: The raw body.
+    #: The raw body (empty when the body was refused as larger than the emulator's limit).
     body: bytes
     #: The body parsed as JSON, or None when it is empty or not JSON.
     json: Any
@@ -276,6 +288,8 @@ class Emulator:
 
     From synchronous code, :meth:`run_in_thread` serves it on a background thread.
     Every request is kept in :attr:`requests`; :attr:`options` may be changed at any time.
+    A request body over ``max_request_bytes`` (default :data:`MAX_REQUEST_BYTES`, 64 MiB) is
+    answered with HTTP 413 in the endpoint kind's error shape.
     """
 
     def __init__(
@@ -286,7 +300,14 @@ class Emulator:
         port: int = 0,
         model: str = "emulator-1",
         model_type: str = "chat-completion",
+        max_request_bytes: int = MAX_REQUEST_BYTES,
     ) -> None:
+        if isinstance(max_request_bytes, bool) or not isinstance(max_request_bytes, int):
+            raise TypeError(
+                f"max_request_bytes must be a whole number of bytes, got {max_request_bytes!r}"
+            )
+        if max_request_bytes < 1:
+            raise ValueError(f"max_request_bytes must be 1 or more, got {max_request_bytes}")
         #: The behaviour options; mutable at runtime.
         self.options = options if options is not None else EmulatorOptions()
         #: Every request received, oldest first.
@@ -295,6 +316,8 @@ class Emulator:
         self.model = model
         #: The ``model_type`` that ``/info`` reports (``"embeddings"`` for an embeddings model).
         self.model_type = model_type
+        #: The largest request body accepted, in bytes; larger ones get HTTP 413.
+        self.max_request_bytes = max_request_bytes
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -309,7 +332,7 @@ class Emulator:
         """Start listening (on a free port when ``port`` is 0); does nothing when started."""
         if self._runner is not None:
             return
-        app = web.Application()
+        app = web.Application(client_max_size=self.max_request_bytes)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(
             app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
@@ -440,10 +463,14 @@ class Emulator:
                 self._tasks.discard(task)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
         path = request.path.rstrip("/") or "/"
         route, match = _match_route(path)
         kind = route.kind if route is not None else _kind_for_path(path)
+        too_large = False
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            body, too_large = b"", True
         parsed: Any = None
         if body:
             with contextlib.suppress(orjson.JSONDecodeError):
@@ -458,6 +485,8 @@ class Emulator:
             kind=route.kind if route is not None else None,
         )
         self.requests.append(record)
+        if too_large:
+            return _too_large(kind, self.max_request_bytes)
         try:
             options = self._request_options(request)
         except _OptionError as exc:
@@ -1029,6 +1058,27 @@ def _status_error(kind: str, status: int, retry_after: float | None) -> web.Resp
     return _error(kind, status, code, message.format(retry=retry_text), headers=headers)
 
 
+def _too_large(kind: str, limit: int) -> web.Response:
+    """HTTP 413 for a request body over ``limit`` bytes, saying the limit."""
+    azure_code, openai_code, _ = _STATUS_ERRORS[413]
+    family = _FAMILY[kind]
+    code = openai_code if family == "openai" else "413" if family == "aoai" else azure_code
+    message = (
+        f"The request body is larger than the emulator's limit of {_size_text(limit)}. "
+        "Send a smaller body (fewer or smaller images, a shorter prompt), or start the "
+        "emulator with a larger limit: Emulator(max_request_bytes=...)."
+    )
+    return _error(kind, 413, code, message)
+
+
+def _size_text(size: int) -> str:
+    """``64 MiB (67108864 bytes)``, or ``1000 bytes`` for a size that is no whole MiB."""
+    mib = 1024 * 1024
+    if size % mib == 0:
+        return f"{size // mib} MiB ({size} bytes)"
+    return "1 byte" if size == 1 else f"{size} bytes"
+
+
 def _rate_limited(kind: str, verdict: Verdict) -> web.Response:
     family = _FAMILY[kind]
     code = "rate_limit_exceeded" if family == "openai" else "429"
@@ -1067,6 +1117,8 @@ def run(
     port: int = 8000,
     key: str | None = None,
     options: EmulatorOptions | None = None,
+    *,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
 ) -> None:
     """Serve the emulator until Ctrl-C (for ``python -m inference serve``).
 
@@ -1078,7 +1130,8 @@ def run(
         opts.key = key
 
     async def serve() -> None:
-        async with Emulator(opts, host=host, port=port) as emulator:
+        emulator = Emulator(opts, host=host, port=port, max_request_bytes=max_request_bytes)
+        async with emulator:
             print(
                 f"inference emulator on {emulator.url} - endpoints: "
                 f"{emulator.endpoint('azure_ai_models')} (Azure AI models), "
