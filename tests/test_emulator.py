@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from inference._cli import MAX_IMAGE_BYTES, main
-from inference.testing import ENDPOINT_KINDS, MAX_REQUEST_BYTES, Emulator, EmulatorOptions
+from inference.testing import ENDPOINT_KINDS, MAX_REQUEST_BYTES, Emulator, EmulatorOptions, run
 from inference.testing import _model as model
 
 pytest_plugins = ["inference.testing.pytest_plugin"]
@@ -1104,6 +1104,68 @@ def test_request_size_limit_default_and_invalid_values() -> None:
         Emulator(max_request_bytes=1.5)  # type: ignore[arg-type]
 
 
+# ---------------------------------------------------------------------------- serving on a network
+
+
+@pytest.mark.parametrize(
+    ("host", "key", "warns"),
+    [
+        ("0.0.0.0", None, True),
+        ("::", None, True),
+        ("", None, True),
+        ("192.168.1.10", None, True),
+        ("build-host.example", None, True),
+        ("0.0.0.0", "secret", False),
+        ("127.0.0.1", None, False),
+        ("127.0.0.2", None, False),
+        ("::1", None, False),
+        ("localhost", None, False),
+    ],
+)
+def test_run_warns_when_serving_the_network_without_a_key(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    host: str,
+    key: str | None,
+    warns: bool,
+) -> None:
+    """run() on a non-loopback address without a key prints one warning line on stderr.
+
+    Nothing is bound: the emulator's start fails the way a taken port would.
+    """
+
+    async def refuse(self: Emulator) -> None:
+        raise OSError("test: not binding")
+
+    monkeypatch.setattr(Emulator, "start", refuse)
+    with pytest.raises(OSError, match="not binding"):
+        run(host=host, port=0, key=key)
+    err = capsys.readouterr().err
+    if warns:
+        (line,) = err.splitlines()
+        assert line.startswith("warning: the emulator listens on ")
+        assert (host or "every address") in line
+        assert "anyone who can reach this machine can use it" in line
+        assert "--key" in line
+    else:
+        assert err == ""
+
+
+def test_serve_command_warns_on_every_address(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m inference serve --host 0.0.0.0`` without --key warns before serving."""
+
+    async def refuse(self: Emulator) -> None:
+        raise OSError("test: not binding")
+
+    monkeypatch.setattr(Emulator, "start", refuse)
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0"]) != 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("warning: the emulator listens on 0.0.0.0 without a key")
+    assert "cannot serve on 0.0.0.0:0" in lines[1]
+
+
 # ---------------------------------------------------------------------------- recording, lifecycle
 
 
@@ -1171,5 +1233,21 @@ def test_run_prints_url_and_stops_on_ctrl_c() -> None:
         _, stderr = process.communicate(timeout=10)
     assert line.startswith("inference emulator on http://127.0.0.1:")
     assert "/openai/deployments/emulator-1" in line
+    assert process.returncode == 0, stderr
+    assert stderr == ""
+
+
+def test_serve_on_loopback_without_key_gives_no_warning() -> None:
+    """The default host (127.0.0.1) serves this machine only: no key needed, nothing on stderr."""
+    command = [sys.executable, "-m", "inference", "serve", "--port", "0"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+    assert line.startswith("inference emulator on http://127.0.0.1:")
+    assert "key required" not in line
     assert process.returncode == 0, stderr
     assert stderr == ""

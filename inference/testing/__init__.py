@@ -34,7 +34,8 @@ error statuses with ``Retry-After``, rate limits (``rate_limit_requests``,
 on :attr:`Emulator.options`, or per request with ``x-emulator-<option>`` headers
 (``x-emulator-status: 429``).
 
-From a shell, ``python -m inference serve`` runs :func:`run`. For pytest, enable the fixtures
+From a shell, ``python -m inference serve`` runs :func:`run` (which warns on stderr when it
+serves an address other than a loopback one without a key). For pytest, enable the fixtures
 with ``pytest_plugins = ["inference.testing.pytest_plugin"]``.
 """
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import re
 import secrets
+import sys
 import threading
 import time
 import uuid
@@ -1123,11 +1125,21 @@ def run(
     """Serve the emulator until Ctrl-C (for ``python -m inference serve``).
 
     Prints one line with the URL and example endpoints; ``key`` (when given) overrides
-    ``options.key``.
+    ``options.key``. Serving on an address other than a loopback one (``0.0.0.0``, a LAN
+    address, a host name) without a key prints a one-line warning on stderr first: anyone who
+    can reach the machine could use the emulator.
     """
     opts = attrs.evolve(options) if options is not None else EmulatorOptions()
     if key is not None:
         opts.key = key
+    if opts.key is None and not _is_loopback(host):
+        print(
+            f"warning: the emulator listens on {host or 'every address'} without a key, so "
+            "anyone who can reach this machine can use it; pass --key KEY to require a key, "
+            "or --host 127.0.0.1 to serve this machine only",
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def serve() -> None:
         emulator = Emulator(opts, host=host, port=port, max_request_bytes=max_request_bytes)
@@ -1144,3 +1156,14 @@ def run(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` only serves this machine (``127.0.0.1``, ``::1``, ``localhost``)."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
