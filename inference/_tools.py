@@ -397,8 +397,9 @@ async def run_tool_events(
 
 def _answer(completion: ChatCompletions, round_: int) -> Any:
     """The message of the model's answer to continue the conversation with. A tool call the
-    service sent without an id (some OpenAI-compatible servers do) gets one,
-    ``call_<round>_<n>``, for its tool message to answer."""
+    service sent without an id, or with the id of an earlier call of the same answer (some
+    OpenAI-compatible servers do), gets one of its own, ``call_<round>_<n>``, for its tool
+    message to answer: each result must say which call it answers."""
     if not completion.choices:
         raise InferenceError(
             f"the model's answer in round {round_} of the tool loop has no choices, so the "
@@ -406,9 +407,17 @@ def _answer(completion: ChatCompletions, round_: int) -> Any:
             f"{completion.usage}); the service sent no message: look at its logs, or try again"
         )
     message = completion.choices[0].message
-    for number, call in enumerate(message.tool_calls or ()):
-        if not isinstance(call.id, str) or not call.id:
-            call.id = f"call_{round_}_{number}"
+    calls = message.tool_calls or ()
+    taken = {call.id for call in calls}
+    seen: set[str] = set()
+    for number, call in enumerate(calls):
+        if not isinstance(call.id, str) or not call.id or call.id in seen:
+            new_id = f"call_{round_}_{number}"
+            while new_id in taken:
+                new_id += "_"
+            call.id = new_id
+            taken.add(new_id)
+        seen.add(call.id)
     return message
 
 

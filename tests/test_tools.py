@@ -1128,3 +1128,30 @@ async def test_a_final_answer_that_does_not_fit_carries_the_conversation() -> No
             )
     assert [_role(m) for m in info.value.messages] == ["user", "assistant", "tool"]
     assert info.value.text == "not json"
+
+
+@pytest.mark.anyio
+async def test_a_repeated_tool_call_id_gets_an_id_of_its_own() -> None:
+    """Two calls of one answer with the same id: the second gets call_<round>_<n> (not an id
+    the answer uses already), so each tool message answers exactly one call (both answered
+    'a', which of them each result belonged to was ambiguous)."""
+    script = _with_ids(
+        _tool_call_body(
+            ("weather", '{"city": "Oslo"}'),
+            ("weather", '{"city": "Rome"}'),
+            ("weather", '{"city": "Lima"}'),
+        ),
+        "a",
+        "a",
+        "call_0_1",
+    )
+    async with (
+        FaultServer(raw(200, script), raw(200, orjson.dumps(chat_body("Done.")))) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        await client.run_tools(messages=[UserMessage("Weather?")], tools=[weather])
+    sent = orjson.loads(server.attempts[1].body)["messages"]
+    ids = [c["id"] for c in sent[1]["tool_calls"]]
+    assert ids == ["a", "call_0_1_", "call_0_1"]
+    assert [m["tool_call_id"] for m in sent[2:5]] == ids
+    assert [orjson.loads(m["content"])["city"] for m in sent[2:5]] == ["Oslo", "Rome", "Lima"]
