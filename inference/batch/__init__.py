@@ -19,8 +19,9 @@ From a shell: ``python -m inference batch requests.jsonl results.jsonl``. From P
 
 Run it again with the same arguments after any interruption (Ctrl-C, a crash, ``kill -9``): only
 the requests without a result are sent, and no finished result is lost (see
-:mod:`inference.batch._output`). The pace (:class:`RateLimiter`) follows your limits and what
-the server says in its ``x-ratelimit-*`` headers and 429 answers.
+:mod:`inference.batch._output`). One run at a time writes an output file (it is locked).
+The pace (:class:`RateLimiter`) follows your limits and what the server says in its
+``x-ratelimit-*`` headers and 429 answers.
 """
 
 from ._estimate import estimate_tokens

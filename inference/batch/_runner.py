@@ -297,8 +297,10 @@ async def run_batch(
     requests again. ``progress``: True for a progress display on ``progress_stream`` (stderr
     by default; tqdm when installed), or your own :class:`ProgressSink`.
 
-    Errors that every request would meet (authentication, an unreachable endpoint) stop the run
-    and are raised; what was finished is kept, and a rerun sends the rest.
+    Errors that every request would meet (authentication, an unreachable endpoint, client
+    options the client refuses) stop the run and are raised; what was finished is kept, and a
+    rerun sends the rest. ``output`` is locked while the run writes it: a second run on it is
+    refused with :class:`~inference.exceptions.RequestValidationError`.
     """
     _check_options(concurrency, requests_per_minute, tokens_per_minute)
     started = time.monotonic()
