@@ -38,7 +38,7 @@ from typing import Any, Final, TextIO
 
 from azure.core import exceptions as azure_exceptions
 
-from ._cli_args import build_parser, program_name, with_default_command
+from ._cli_args import build_parser, mistyped_command, program_name, with_default_command
 from ._cli_errors import (
     ENDPOINT_ENV,
     EXIT_AUTH,
@@ -556,7 +556,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     _configure_streams()
     prog = program_name()
-    arguments = with_default_command(list(sys.argv[1:] if argv is None else argv))
+    given = list(sys.argv[1:] if argv is None else argv)
+    mistyped = mistyped_command(given)
+    if mistyped is not None:
+        word, command = mistyped
+        sys.stderr.write(
+            f"{prog}: error: '{word}' is not a command; did you mean '{command}'? To send "
+            f"'{word}' as a prompt: {prog} chat {word}\n"
+        )
+        return EXIT_USAGE
+    arguments = with_default_command(given)
     parser = build_parser(prog)
     try:
         args = parser.parse_args(arguments)

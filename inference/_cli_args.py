@@ -7,6 +7,7 @@ before anything is sent.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 import textwrap
@@ -257,6 +258,22 @@ def build_parser(prog: str) -> Parser:
         exit_failed=EXIT_ERROR,
     )
     return parser
+
+
+def mistyped_command(argv: list[str]) -> tuple[str, str] | None:
+    """``(word, command)`` when the first argument is one word that is no command but looks
+    like one (``sevre``, ``Info``): sent as a prompt, it would cost a request that was never
+    meant. None otherwise (a command, an option, a question of several words)."""
+    index = 0
+    while index < len(argv) and argv[index] == "--debug":
+        index += 1
+    if index == len(argv):
+        return None
+    word = argv[index]
+    if word in COMMANDS or not word.isalpha() or len(word) > 12:
+        return None
+    close = difflib.get_close_matches(word.lower(), sorted(COMMANDS), n=1, cutoff=0.75)
+    return (word, close[0]) if close else None
 
 
 def with_default_command(argv: list[str]) -> list[str]:

@@ -1033,3 +1033,25 @@ def test_library_settings_are_named_as_the_command_line_spells_them(
 ) -> None:
     """Timeouts, streaming and the retry wait in an error line are the command line's words."""
     assert expected in cli_terms(message)
+
+
+@pytest.mark.parametrize(
+    ("word", "command"), [("sevre", "serve"), ("Info", "info"), ("chta", "chat"), ("bach", "batch")]
+)
+def test_a_mistyped_command_is_not_sent_as_a_prompt(
+    emulator: Emulator, word: str, command: str
+) -> None:
+    """One word that looks like a command is refused with the command it resembles and the way
+    to send it as a prompt, instead of costing a request."""
+    before = len(emulator.requests)
+    result = run_cli(word, *connect(emulator))
+    line = assert_one_error_line(result, EXIT_USAGE)
+    assert f"'{word}' is not a command; did you mean '{command}'?" in line
+    assert f"chat {word}" in line
+    assert len(emulator.requests) == before
+    sent = run_cli("chat", word, *connect(emulator))  # named as a prompt: sent
+    assert sent.returncode == 0, sent.stderr
+    assert emulator.requests[-1].json["messages"][-1]["content"] == word
+    plain = run_cli("Hello", *connect(emulator))  # a word like no command: a prompt
+    assert plain.returncode == 0, plain.stderr
+    assert emulator.requests[-1].json["messages"][-1]["content"] == "Hello"
