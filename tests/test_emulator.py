@@ -1031,9 +1031,6 @@ async def test_bodies_over_one_mib_are_answered(
     assert text.startswith(f"I received 1 image (image/png, {len(image)} bytes).")
 
 
-# The client hands aiohttp the body as bytes, and aiohttp warns about bodies over 1 MiB
-# (ResourceWarning: "might lock the event loop"); the pytest configuration makes that an error.
-@pytest.mark.filterwarnings("ignore:Sending a large body directly with raw bytes:ResourceWarning")
 def test_cli_image_at_its_size_limit_is_answered(
     inference_emulator_thread: Emulator,
     tmp_path: Path,

@@ -16,6 +16,7 @@ import socket
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from _loopback import serve
 from aiohttp import web
@@ -206,3 +207,26 @@ async def test_the_server_closes_the_connection_in_the_middle_of_a_stream() -> N
         "of the body",
     )
     assert info.value.partial.choices[0].message.content == "x"
+
+
+@pytest.mark.anyio
+async def test_a_large_request_body_is_sent_whole_without_a_warning() -> None:
+    """A 3 MiB prompt: aiohttp warned (ResourceWarning, an error under this project's pytest
+    settings and under ``-W error``) of raw bytes over 1 MiB; the body now goes as a stream,
+    whole, and whole again on a retry."""
+    from _fault_server import FaultServer, completion, error
+
+    prompt = "word " * (3 * 1024 * 1024 // 5)
+    async with (
+        FaultServer(error(503), completion("done")) as server,
+        ChatCompletionsClient(
+            server.endpoint(), "k", retry=inference.RetryPolicy(max_retries=1, backoff=0)
+        ) as client,
+    ):
+        answer = await client.complete(messages=[UserMessage(prompt)])
+    assert answer.choices[0].message.content == "done"
+    assert len(server.attempts) == 2
+    for attempt in server.attempts:
+        assert int(attempt.headers["content-length"]) == len(attempt.body) > 3_000_000
+        assert orjson.loads(attempt.body)["messages"][0]["content"] == prompt
+        assert attempt.headers["content-type"].startswith("application/json")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import io
 import os
 import re
 import socket
@@ -63,6 +64,9 @@ USER_AGENT = f"aioinference/{__version__}"
 
 # The most bytes one socket (or TLS) read asks for; see the module docstring.
 _READ_SIZE = 64 * 1024
+# Request bodies larger than this go to aiohttp as a stream (io.BytesIO): it warns
+# (ResourceWarning) when given raw bytes over 1 MiB, as its writer would take them whole.
+_LARGE_BODY = 1024 * 1024
 
 # What reading a body can raise. HttpProcessingError is not a ClientError: aiohttp's pure-Python
 # parser raises it as is for a broken chunked encoding.
@@ -439,7 +443,9 @@ class Transport:
                 url,
                 params=params,
                 headers=headers,
-                data=body,
+                # A body over aiohttp's 1 MiB mark goes as a stream of pieces (aiohttp warns,
+                # ResourceWarning, of raw bytes that large); a fresh one per attempt.
+                data=body if body is None or len(body) <= _LARGE_BODY else io.BytesIO(body),
                 timeout=timeout,
                 allow_redirects=False,
             )
