@@ -36,6 +36,13 @@ def line(custom_id: Any = "a", **changes: Any) -> bytes:
 
 BAD_LINES = [
     (b"{not json", "not valid JSON"),
+    # It said "str is not valid UTF-8: surrogates not allowed".
+    (
+        line(body={"messages": [{"role": "user", "content": "caf\u00e9"}]}).replace(
+            b"\\u00e9", b"\xe9"
+        ),
+        "not UTF-8 text (byte 0xe9 at offset",
+    ),
     (b"[1, 2]", "a JSON list"),
     (line(method="GET"), "method must be 'POST'"),
     (line(url="/v1/completions"), "url '/v1/completions' is not supported"),

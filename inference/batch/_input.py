@@ -75,6 +75,13 @@ def _object(raw: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise _Bad(
+                f"not UTF-8 text (byte 0x{raw[bad.start]:02x} at offset {bad.start} of the "
+                "line); save the file as UTF-8"
+            ) from None
         raise _Bad(f"not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise _Bad(f"a JSON {type(data).__name__} where a request object was expected")
