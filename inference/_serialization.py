@@ -95,6 +95,12 @@ def loads_completions(data: bytes | str) -> m.ChatCompletions:
     obj = _loads(data, "the response body")
     if not isinstance(obj, dict):
         raise DecodeFailure(f"the response body is JSON but not an object: {type(obj).__name__}")
+    if not isinstance(obj.get("choices"), list):
+        keys = ", ".join(repr(key) for key in list(obj)[:8]) or "none"
+        raise DecodeFailure(
+            "the response body has no 'choices' list, so it is not a chat completion (its "
+            f"keys: {keys}); check that the endpoint URL points at a chat-completions service"
+        )
     completion = structure(obj, m.ChatCompletions)
     # The text fields a stream refuses when they are not strings are refused here as well.
     for choice in completion.choices:

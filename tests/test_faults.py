@@ -324,6 +324,30 @@ async def test_malformed_json_mid_stream() -> None:
         assert_released(client)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"object": "list", "data": [{"embedding": [0.1], "index": 0}]}',  # an embeddings body
+        b'{"status": "ok"}',  # a health check, a proxy's own answer
+        b'{"id": "x", "choices": {"0": {}}}',  # choices that are no list
+    ],
+    ids=["embeddings-body", "health-check", "choices-not-a-list"],
+)
+@pytest.mark.anyio
+async def test_a_success_body_that_is_no_chat_completion_is_a_decode_error(body: bytes) -> None:
+    """A 200 whose JSON has no 'choices' list came back as an empty ChatCompletions (a batch
+    run stored it as a success); it is a ResponseDecodeError naming the keys it had."""
+    async with (
+        FaultServer(default=raw(200, body)) as server,
+        ChatCompletionsClient(server.endpoint(), model="m", retry=FAST, timeout=QUICK) as client,
+    ):
+        with pytest.raises(ResponseDecodeError, match="has no 'choices' list") as info:
+            await client.complete(messages=HI)
+        assert_ours(info.value)
+        assert "check that the endpoint URL points at a chat-completions service" in str(info.value)
+        assert len(server.attempts) == 1
+
+
 @pytest.mark.anyio
 async def test_event_of_the_wrong_shape() -> None:
     """Valid JSON of the wrong shape in a stream: ResponseDecodeError, not a cattrs error."""
