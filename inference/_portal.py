@@ -133,9 +133,12 @@ class _Call(Generic[T]):
         try:
             result = await self.func()
         except BaseException as exc:
-            self.settle(None, exc if isinstance(exc, Exception) else closed_error())
-            if not isinstance(exc, Exception):
+            if _cancellation(exc):
+                self.settle(None, closed_error())
                 raise  # cancelled (by the portal stopping, or by the waiting thread)
+            # An error, or what user code (a tool function) raised to end the program
+            # (SystemExit from sys.exit()): the waiting thread raises it, the loop goes on.
+            self.settle(None, exc)
             return
         finally:
             calls.discard(task)
@@ -187,6 +190,15 @@ class _Call(Generic[T]):
         if self.discard is not None:
             with anyio.CancelScope(shield=True):
                 await self.discard(result)
+
+
+def _cancellation(exc: BaseException) -> bool:
+    """True if ``exc`` is (or holds) the event loop's cancellation."""
+    if isinstance(exc, asyncio.CancelledError):
+        return True
+    return isinstance(exc, BaseExceptionGroup) and (
+        exc.subgroup(asyncio.CancelledError) is not None
+    )
 
 
 class Background:

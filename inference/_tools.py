@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeAlias
 import anyio
 import attrs
 import orjson
+from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._accumulate import text_delta
@@ -291,13 +292,23 @@ async def _run_calls(
 ) -> list[_Outcome]:
     """Run every call at the same time; the outcomes in the order of the calls."""
     outcomes: list[_Outcome] = [_Outcome() for _ in calls]
+    stopped: list[BaseException] = []
 
-    async def one(index: int) -> None:
-        outcomes[index] = await _run_call(calls[index], runnable)
+    async def one(index: int, group: TaskGroup) -> None:
+        try:
+            outcomes[index] = await _run_call(calls[index], runnable)
+        except (SystemExit, KeyboardInterrupt) as exc:
+            # A tool's sys.exit() (or a KeyboardInterrupt it raised): out of a task of its
+            # own, asyncio would raise it out of the event loop (for the sync API, the
+            # client's loop thread). Kept, the other calls stopped, raised below instead.
+            stopped.append(exc)
+            group.cancel_scope.cancel()
 
     async with anyio.create_task_group() as group:
         for index in range(len(calls)):
-            group.start_soon(one, index)
+            group.start_soon(one, index, group)
+    if stopped:
+        raise stopped[0]
     return outcomes
 
 
@@ -477,7 +488,11 @@ async def _pump(
                 await send.send(event)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return  # the consumer went away: nothing more to send
-        except Exception as exc:
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:
+            # An error, or a tool's sys.exit() (SystemExit): raised in the consuming thread,
+            # not in the loop (which would stop every other call of the client).
             with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await send.send(_Failed(exc))
         finally:

@@ -973,3 +973,24 @@ def test_a_ctrl_c_inside_wait_after_the_result_came_does_not_hang() -> None:
     assert not cleanup.is_alive(), "the clean-up after Ctrl-C hung"
     assert discarded == ["made"]
     portal.stop()
+
+
+def test_sys_exit_on_the_loop_is_raised_in_the_calling_thread() -> None:
+    """Code of the user's that runs on the client's loop (a response hook) calling sys.exit():
+    the call raises SystemExit in the calling thread, as a plain call would, and the loop goes
+    on; it was taken for a cancellation ("the client is closed") and ended the loop thread."""
+    exits = [True]
+
+    def hook(status: int, headers: Any) -> None:
+        if exits and exits.pop():
+            sys.exit(5)
+
+    with (
+        Emulator().run_in_thread() as emu,
+        ChatCompletionsClient(emu.endpoint(), "key", response_hook=hook) as client,
+    ):
+        with pytest.raises(SystemExit) as info:
+            client.complete(messages=[UserMessage("Hi")])
+        assert info.value.code == 5
+        assert client.complete(messages=[UserMessage("Hi")]).choices[0].message.content
+        assert client._portal.thread is not None and client._portal.thread.is_alive()

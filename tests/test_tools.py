@@ -1155,3 +1155,48 @@ async def test_a_repeated_tool_call_id_gets_an_id_of_its_own() -> None:
     assert ids == ["a", "call_0_1_", "call_0_1"]
     assert [m["tool_call_id"] for m in sent[2:5]] == ids
     assert [orjson.loads(m["content"])["city"] for m in sent[2:5]] == ["Oslo", "Rome", "Lima"]
+
+
+def quits(city: str) -> str:
+    """Ends the program, as a command-line tool's helper might."""
+    raise SystemExit(3)
+
+
+async def quits_async(city: str) -> str:
+    """The same, as a coroutine."""
+    raise SystemExit(4)
+
+
+@pytest.mark.parametrize("loop", ["run_tools", "stream_tools"])
+@pytest.mark.parametrize(("tool", "code"), [(quits, 3), (quits_async, 4)], ids=["sync", "async"])
+def test_a_tool_calling_sys_exit_ends_the_sync_call_not_the_client(
+    loop: str, tool: Any, code: int
+) -> None:
+    """A tool's sys.exit() escaped from a task of its own: asyncio raised it out of the sync
+    client's loop thread, the call said "the client is closed" and the process hung at exit.
+    It is raised in the calling thread, as from a plain call, and the client goes on."""
+    messages = [UserMessage(f"Use {tool.__name__} and weather for Paris")]
+    with (
+        Emulator().run_in_thread() as emu,
+        inference.ChatCompletionsClient(emu.endpoint(), "key") as client,
+    ):
+        with pytest.raises(SystemExit) as info:
+            if loop == "run_tools":
+                client.run_tools(messages=messages, tools=[tool, weather])
+            else:
+                for _ in client.stream_tools(messages=messages, tools=[tool, weather]):
+                    pass
+        assert info.value.code == code
+        assert client.complete(messages=[UserMessage("Hi")]).choices[0].message.content
+
+
+@pytest.mark.anyio
+async def test_a_tool_calling_sys_exit_raises_it_unwrapped(emulator: Emulator) -> None:
+    """In the async API the tool's SystemExit comes out of run_tools() as it was raised (not
+    in an exception group), as from a plain call."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(SystemExit) as info:
+            await client.run_tools(
+                messages=[UserMessage("Use quits for Paris")], tools=[quits, weather]
+            )
+    assert info.value.code == 3
