@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
 import inspect
 import re
 import sys
@@ -32,6 +33,7 @@ from typing import Any
 
 import attrs
 
+from ._values import show
 from .exceptions import RequestValidationError
 from .models import JsonSchemaFormat
 
@@ -275,28 +277,69 @@ def json_schema_format(cls: type) -> JsonSchemaFormat:
 # -- functions -------------------------------------------------------------------------------
 
 
+def _unwrapped(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The function a ``functools.partial`` (nested or not) calls; ``func`` otherwise."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return func
+
+
+def _call_method(func: Callable[..., Any]) -> Callable[..., Any] | None:
+    """The ``__call__`` method of a callable object's class (None for functions, methods,
+    builtins and classes, which describe themselves)."""
+    if isinstance(func, type) or inspect.isroutine(func):
+        return None
+    method = inspect.getattr_static(type(func), "__call__", None)  # the class's, inherited too
+    return method if inspect.isfunction(method) else None
+
+
+def callable_name(func: Callable[..., Any]) -> str | None:
+    """A tool's default name: a function's name, the name of the function a
+    ``functools.partial`` calls, or the class name of a callable object."""
+    func = _unwrapped(func)
+    if _call_method(func) is not None:
+        return type(func).__name__
+    name = getattr(func, "__name__", None)
+    return name if isinstance(name, str) else None
+
+
 def _docstring(func: Callable[..., Any]) -> tuple[str | None, dict[str, str]]:
-    """The description (summary and body) and the parameter descriptions of a docstring."""
-    doc = inspect.getdoc(func)
+    """The description (summary and body) and the parameter descriptions of a tool's
+    docstring: the function's, the one of the function a ``functools.partial`` calls, or a
+    callable object's ``__call__`` (its class docstring as the description when ``__call__``
+    has none)."""
+    func = _unwrapped(func)
+    method = _call_method(func)
+    if method is None:
+        doc = inspect.getdoc(func)
+    else:  # its own docstring (getdoc would give an inherited "Call self as a function.")
+        doc = inspect.cleandoc(method.__doc__) if method.__doc__ else None
     if not doc:
-        return None, {}
+        return (_own_doc(type(func)) if method is not None else None), {}
     import docstring_parser
 
     parsed = docstring_parser.parse(doc)
     parts = [p for p in (parsed.short_description, parsed.long_description) if p]
     described = {p.arg_name: p.description for p in parsed.params if p.description}
+    if not parts and method is not None:
+        return _own_doc(type(func)), described
     return "\n\n".join(parts) or None, described
 
 
 def parameter_hints(func: Callable[..., Any]) -> dict[str, inspect.Parameter]:
-    """The parameters of a tool function, each checked to have a type hint."""
-    name = getattr(func, "__name__", repr(func))
+    """The parameters of a tool function, each checked to have a type hint. A
+    ``functools.partial``'s bound keywords are not parameters (they stay as bound); a
+    callable object's are those of its ``__call__``."""
+    name = callable_name(func) or repr(func)
     try:
         signature = inspect.signature(func, eval_str=True)
     except (NameError, TypeError, ValueError) as exc:
         raise RequestValidationError(f"cannot read the signature of tool {name}: {exc}") from exc
+    bound = set(func.keywords) if isinstance(func, functools.partial) else set()
     params: dict[str, inspect.Parameter] = {}
     for p in signature.parameters.values():
+        if p.name in bound:
+            continue
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
             raise RequestValidationError(
                 f"tool {name}: parameter {p.name!r} is {p.kind.description}; a tool takes "
@@ -319,11 +362,16 @@ def function_definition(
     func: Callable[..., Any], *, name: str | None = None, description: str | None = None
 ) -> dict[str, Any]:
     """The wire ``function`` object of a tool function: name, description, parameters."""
-    name = name or getattr(func, "__name__", None)
-    if not name or name == "<lambda>":
+    name = name or callable_name(func)
+    if name == "<lambda>":
         raise RequestValidationError(
             "a tool function needs a name: use a def, not a lambda (or wrap it with "
             "inference.tool(func, name=...))"
+        )
+    if not name:
+        raise RequestValidationError(
+            f"a tool needs a name and {type(func).__qualname__} object {show(func)} has none; "
+            "give it one with inference.tool(func, name=...)"
         )
     if not _TOOL_NAME.fullmatch(name):
         raise RequestValidationError(

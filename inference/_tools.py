@@ -76,7 +76,10 @@ def tool(
     """Describe a plain or async function as a tool the model can call.
 
     The name is the function's (or ``name``), the description its docstring without the
-    parameter section (or ``description``), the parameters' JSON schema comes from the type
+    parameter section (or ``description``). A callable object (an instance whose class
+    defines ``__call__``) is named after its class and described by its ``__call__``; a
+    ``functools.partial`` by the function it calls, its bound keywords fixed (they are not
+    parameters the model sees or may pass). The parameters' JSON schema comes from the type
     hints (str, int, float, bool, enums, ``Literal``, lists, ``X | None``, attrs classes,
     dataclasses, TypedDicts, pydantic models) with descriptions from the docstring's
     ``Args:`` (or NumPy / reST) section. Parameters with a default are optional.

@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import functools
+import operator
 import os
 import re
 import subprocess
@@ -234,6 +236,118 @@ def test_functions_that_cannot_be_tools(function: Any, words: str) -> None:
     """Missing hints, *args, lambdas and non-functions are refused with what to do."""
     with pytest.raises(RequestValidationError, match=words):
         tool(function)
+
+
+class Forecaster:
+    """Forecasts for the cities of one service."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __call__(self, city: str, days: int = 1) -> str:
+        """The forecast for a city.
+
+        Args:
+            city: The city's name.
+            days: How many days ahead.
+        """
+        return f"{self.service}: {city} sunny for {days} day(s)"
+
+
+class Quiet:
+    """A forecaster whose __call__ has no docstring."""
+
+    async def __call__(self, city: str) -> str:
+        return f"quiet {city}"
+
+
+def forecast(city: str, service: str, days: int = 1) -> str:
+    """The forecast for a city.
+
+    Args:
+        city: The city's name.
+        service: Which service to ask.
+        days: How many days ahead.
+    """
+    return f"{service}: {city} sunny for {days} day(s)"
+
+
+def test_callable_objects_and_partials_are_tools() -> None:
+    """A callable object is named after its class and described by its __call__ (its class
+    docstring when __call__ has none); a functools.partial after the function it calls, its
+    bound keywords left out of the parameters. Both were refused as if they were lambdas."""
+    described = {
+        "city": {"type": "string", "description": "The city's name."},
+        "days": {"type": "integer", "description": "How many days ahead."},
+    }
+    obj = tool(Forecaster("met"))
+    assert obj.definition["function"] == {
+        "name": "Forecaster",
+        "description": "The forecast for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": described,
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    }
+    assert list(obj.parameters) == ["city", "days"]
+    quiet = tool(Quiet()).definition["function"]
+    assert quiet["name"] == "Quiet"
+    assert quiet["description"] == "A forecaster whose __call__ has no docstring."
+    bound = tool(functools.partial(forecast, service="met"))
+    assert bound.definition["function"] == {
+        "name": "forecast",
+        "description": "The forecast for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": described,
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    }
+    assert list(bound.parameters) == ["city", "days"]
+    nested = tool(functools.partial(functools.partial(Forecaster("met")), days=2))
+    assert nested.name == "Forecaster"
+    assert list(nested.parameters) == ["city"]
+
+
+def test_a_callable_without_a_name_is_refused_naming_what_was_given() -> None:
+    """A callable object whose class has no Python __call__ (operator.itemgetter) has no
+    name to give the tool: the error names it and says to pass name=."""
+    with pytest.raises(RequestValidationError, match="itemgetter object") as info:
+        tool(operator.itemgetter("city"))
+    assert "inference.tool(func, name=...)" in str(info.value)
+    assert "lambda" not in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_callable_objects_and_partials_run_in_the_loop() -> None:
+    """The loop calls a callable object and a partial with the model's arguments (the
+    partial with its bound keywords); a bound keyword the model sends is refused as
+    unknown."""
+    script = _tool_call_body(
+        ("Forecaster", '{"city": "Oslo", "days": 2}'),
+        ("forecast", '{"city": "Rome"}'),
+        ("Quiet", '{"city": "Nice"}'),
+        ("forecast", '{"city": "Rome", "service": "other"}'),
+    )
+    async with (
+        FaultServer(raw(200, script), raw(200, orjson.dumps(chat_body("Done.")))) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        result = await client.run_tools(
+            messages=[UserMessage("Oslo and Rome")],
+            tools=[Forecaster("met"), functools.partial(forecast, service="yr"), Quiet()],
+        )
+    assert [m.content for m in result.messages[2:6]] == [
+        "met: Oslo sunny for 2 day(s)",
+        "yr: Rome sunny for 1 day(s)",
+        "quiet Nice",
+        "Error: invalid arguments for forecast: parameters unknown ['service']; "
+        "forecast takes ['city', 'days']",
+    ]
+    assert len(server.attempts) == 2
 
 
 def größe(city: str) -> str:
