@@ -50,6 +50,11 @@ __all__ = [
 
 DEFAULT_MAX_ROUNDS = 10
 
+MAX_TOOL_ERROR_CHARS = 4_000
+"""The most characters of a tool's exception message sent to the model in its ``Error: ...``
+tool message; the rest is cut, the message saying how many characters were (the exception
+itself, and a :class:`~inference.exceptions.ToolCallError`, keep the whole text)."""
+
 
 @attrs.frozen
 class Tool:
@@ -270,8 +275,9 @@ async def _run_call(call: ChatCompletionsToolCall, runnable: Mapping[str, Tool])
     try:
         result = await _call(found.function, kwargs)
     except Exception as exc:
-        failure = f"{name} raised {type(exc).__name__}: {_message(exc)}"
-        return _Outcome(f"Error: {failure}", exc, failure)
+        raised = f"{name} raised {type(exc).__name__}: "
+        message = _message(exc)
+        return _Outcome(f"Error: {raised}{_cut(message)}", exc, raised + message)
     try:
         return _Outcome(to_json_text(result))
     except ParseFailure as exc:
@@ -280,6 +286,15 @@ async def _run_call(call: ChatCompletionsToolCall, runnable: Mapping[str, Tool])
             "or JSON values (numbers, lists, dicts with str keys, attrs classes, dataclasses)"
         )
         return _Outcome(f"Error: {failure}", exc, failure)
+
+
+def _cut(message: str) -> str:
+    """``message`` cut to :data:`MAX_TOOL_ERROR_CHARS`, saying how many characters were cut
+    (a tool's exception can carry megabytes: a whole file, a response body)."""
+    if len(message) <= MAX_TOOL_ERROR_CHARS:
+        return message
+    cut = len(message) - MAX_TOOL_ERROR_CHARS
+    return f"{message[:MAX_TOOL_ERROR_CHARS]} [... {cut:,} more characters cut]"
 
 
 def _message(exc: BaseException) -> str:

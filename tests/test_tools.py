@@ -1129,6 +1129,45 @@ async def test_a_result_json_cannot_carry_is_an_error_message(function: Any, wor
     assert str(info.value) == f"tool {content.removeprefix('Error: ')}"
 
 
+def flood(city: str) -> str:
+    """Raises with a message of 5 MB (a whole file or response body in it)."""
+    raise ValueError("x" * 5_000_000)
+
+
+def just_fits(city: str) -> str:
+    """Raises with a message exactly as long as the limit."""
+    raise ValueError("y" * inference._tools.MAX_TOOL_ERROR_CHARS)
+
+
+@pytest.mark.anyio
+async def test_a_huge_tool_error_is_cut_in_the_tool_message() -> None:
+    """A tool's 5 MB exception message was sent whole to the model; the tool message carries
+    its first MAX_TOOL_ERROR_CHARS characters and says how many were cut, a message of
+    exactly that length is sent whole, and the exception (and ToolCallError) keep it all."""
+    limit = inference._tools.MAX_TOOL_ERROR_CHARS
+    assert limit == 4_000
+    script = _tool_call_body(("flood", '{"city": "Oslo"}'), ("just_fits", '{"city": "Oslo"}'))
+    done = raw(200, orjson.dumps(chat_body("Done.")))
+    async with (
+        FaultServer(raw(200, script), done, raw(200, script)) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        result = await client.run_tools(messages=[UserMessage("Oslo")], tools=[flood, just_fits])
+        with pytest.raises(ToolCallError) as info:
+            await client.run_tools(
+                messages=[UserMessage("Oslo")], tools=[flood, just_fits], raise_tool_errors=True
+            )
+    cut, whole = (m.content for m in result.messages[2:4])
+    prefix = "Error: flood raised ValueError: "
+    assert cut == f"{prefix}{'x' * limit} [... {5_000_000 - limit:,} more characters cut]"
+    assert whole == f"Error: just_fits raised ValueError: {'y' * limit}"
+    sent = orjson.loads(server.attempts[1].body)["messages"]
+    assert [m["content"] for m in sent[2:4]] == [cut, whole]
+    assert len(server.attempts[1].body) < 20_000
+    assert str(info.value) == "tool flood raised ValueError: " + "x" * 5_000_000
+    assert str(info.value.__cause__) == "x" * 5_000_000
+
+
 class _Unprintable(Exception):
     def __str__(self) -> str:
         raise RuntimeError("no text")

@@ -425,9 +425,11 @@ class ChatCompletionsClient:
         model is asked again, until it answers without tool calls.
 
         A tool that raises or returns a value JSON cannot carry, or arguments that do not
-        fit, go back to the model as an ``Error: ...`` tool message;
-        ``raise_tool_errors=True`` raises :class:`~inference.exceptions.ToolCallError` when a
-        tool raises or returns such a value instead. More than
+        fit, go back to the model as an ``Error: ...`` tool message (an exception's message
+        cut to its first 4,000 characters, saying how many more were cut);
+        ``raise_tool_errors=True`` raises
+        :class:`~inference.exceptions.ToolCallError` (the whole message, the tool's exception
+        as its cause) when a tool raises or returns such a value instead. More than
         ``max_rounds`` rounds of tool calls raise
         :class:`~inference.exceptions.ToolRoundsExceededError`. A ``tool_choice`` that forces a
         call (``"required"`` or a named tool) applies until tools have run once, then becomes
