@@ -11,7 +11,8 @@ section (Google, NumPy or reST style).
 
 Protocol code: no I/O. Types the strict subset of JSON Schema cannot describe (``Any``,
 ``dict``, fixed-length tuples, ...) raise :class:`~inference.exceptions.RequestValidationError`
-naming the field and what to use instead.
+naming the field and what to use instead; so does a TypedDict key that may be left out
+(``NotRequired``, ``total=False``), which a strict schema cannot express.
 """
 
 from __future__ import annotations
@@ -129,7 +130,43 @@ def _fields(cls: type, kind: str) -> list[_Field]:
             for f in dataclasses.fields(cls)
             if f.init
         ]
-    return [_Field(name, tp) for name, tp in hints.items()]
+    optional: frozenset[str] = getattr(cls, "__optional_keys__", frozenset())
+    fields: list[_Field] = []
+    for name, tp in hints.items():
+        marker, base = _key_marker(tp)
+        if marker is typing.NotRequired or (name in optional and marker is not typing.Required):
+            raise _optional_key(cls, name, marker is typing.NotRequired)
+        fields.append(_Field(name, base))
+    return fields
+
+
+def _key_marker(tp: Any) -> tuple[Any, Any]:
+    """A TypedDict key's ``Required``/``NotRequired`` marker (None without one) and its type
+    without it, inside ``Annotated`` too. (With ``from __future__ import annotations``
+    Python 3.11 leaves such a key out of ``__optional_keys__``: the hint is what tells.)"""
+    markers = (typing.Required, typing.NotRequired)
+    if typing.get_origin(tp) in markers:
+        return typing.get_origin(tp), typing.get_args(tp)[0]
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *meta = typing.get_args(tp)
+        if typing.get_origin(base) in markers:
+            return typing.get_origin(base), typing.Annotated[(typing.get_args(base)[0], *meta)]
+    return None, tp
+
+
+def _optional_key(cls: type, name: str, marked: bool) -> RequestValidationError:
+    """The error for a TypedDict key that may be left out: a strict schema cannot say so."""
+    if marked:
+        why, fix = "is NotRequired[...]", "drop NotRequired"
+    else:
+        why = "may be left out (it is declared in a TypedDict with total=False)"
+        fix = "drop total=False or write Required[...]"
+    return RequestValidationError(
+        f"{cls.__qualname__}.{name} {why}, but a strict JSON schema (what services take for "
+        "structured output and tool arguments) lists every key as required: the model always "
+        f"sends it. Make the key required ({fix}), with a type such as `{name}: str | None` if the "
+        "model may have no value for it (it then sends null)"
+    )
 
 
 def _strip_annotated(tp: Any) -> tuple[Any, str | None]:

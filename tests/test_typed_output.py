@@ -9,7 +9,7 @@ import datetime
 import enum
 import json
 import typing
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
 
 import attrs
 import orjson
@@ -530,6 +530,80 @@ def test_the_hint_types_are_resolved_for_typeddict() -> None:
     assert _schema.object_schema(DictPerson)["properties"]["address"] == {
         "$ref": "#/$defs/DictAddress"
     }
+
+
+class WithNotRequired(TypedDict):
+    """A key the model may leave out."""
+
+    name: str
+    nickname: NotRequired[str]
+
+
+class Partial(TypedDict, total=False):
+    """Every key may be left out."""
+
+    name: str
+
+
+class PartialWithRequired(TypedDict, total=False):
+    """total=False, every key marked Required (inside Annotated too)."""
+
+    name: Required[str]
+    age: Annotated[Required[int], "Years."]
+
+
+@pytest.mark.parametrize(
+    ("cls", "start", "fix"),
+    [
+        (WithNotRequired, "WithNotRequired.nickname is NotRequired[...], ", "drop NotRequired"),
+        (
+            Partial,
+            "Partial.name may be left out (it is declared in a TypedDict with total=False), ",
+            "drop total=False or write Required[...]",
+        ),
+    ],
+)
+@pytest.mark.anyio
+async def test_a_typeddict_key_that_may_be_left_out_is_refused_saying_why(
+    emulator: Emulator, cls: type, start: str, fix: str
+) -> None:
+    """A NotRequired key got "the type typing.NotRequired[str] cannot be described" (a
+    total=False TypedDict was sent as if every key were required): strict schemas list every
+    key as required, and the message says so and how to declare the key. Nothing is sent."""
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(RequestValidationError) as info:
+            await client.complete(messages=QUESTION, response_format=cls)
+    message = str(info.value)
+    assert message.startswith(start)
+    assert "lists every key as required" in message
+    assert f"Make the key required ({fix})" in message
+    assert "| None" in message
+    assert "cannot be described" not in message
+    assert emulator.requests == []
+
+
+@pytest.mark.anyio
+async def test_required_keys_of_a_total_false_typeddict_are_described(
+    emulator: Emulator,
+) -> None:
+    """Required[...] (alone or inside Annotated) is a required key: described by its type
+    (it was refused as a type that "cannot be described"), and the answer parsed."""
+    assert _schema.object_schema(PartialWithRequired) == {
+        "type": "object",
+        "description": "total=False, every key marked Required (inside Annotated too).",
+        "properties": {
+            "name": {"type": "string"},
+            "age": {"type": "integer", "description": "Years."},
+        },
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    }
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        result = await client.complete(messages=QUESTION, response_format=PartialWithRequired)
+    parsed = result.choices[0].message.parsed
+    assert set(parsed) == {"name", "age"}
+    assert isinstance(parsed["name"], str)
+    assert isinstance(parsed["age"], int)
 
 
 @pytest.mark.anyio
