@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime
 import enum
+import json
+import math
 import re
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,7 +24,7 @@ from cattrs.errors import BaseValidationError
 from cattrs.strategies import configure_union_passthrough
 
 from ._schema import class_kind, json_schema_format, object_schema
-from ._values import check_json_value
+from ._values import check_json_value, show_int
 from .exceptions import (
     RefusalError,
     RequestValidationError,
@@ -33,6 +36,7 @@ from .models import ChatCompletions, CompletionsFinishReason
 __all__ = [
     "ParseFailure",
     "attach_parsed",
+    "load_json",
     "parse_json",
     "partial_json",
     "structure",
@@ -52,7 +56,14 @@ def _strict(kind: type, *accepted: type) -> Callable[[Any, Any], Any]:
         if (isinstance(value, bool) and kind is not bool) or not isinstance(value, allowed):
             raise ParseFailure(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
         result: Any = value
-        return float(result) if kind is float else result
+        if kind is not float:
+            return result
+        try:
+            return float(result)
+        except OverflowError:  # a whole number past a float's range (JSON has no limit)
+            raise ParseFailure(
+                f"expected float, got {show_int(result)}, beyond the range of a float"
+            ) from None
 
     return hook
 
@@ -126,13 +137,53 @@ def structure(data: Any, tp: Any) -> Any:
         raise ParseFailure(_reason(exc)) from exc
 
 
+# 19 digits or more: maybe beyond 64 bits, which orjson reads as a float (or refuses as
+# "infinity" past a double's range). A match inside a string only costs the slower parse.
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is beyond the range of a float")
+    return value
+
+
+def _constant(text: str) -> Any:
+    raise ValueError(f"{text} is not a JSON value")
+
+
+def load_json(text: str) -> Any:
+    """JSON text as Python values, whole numbers exact at any size; :class:`ParseFailure`
+    when it is not JSON.
+
+    orjson reads a whole number beyond 64 bits as a float (so an ``int`` field reported
+    "expected int, got float") and refuses one beyond a double's range as "infinity"; text
+    holding a run of 19 digits is read by the standard library instead, which keeps such
+    numbers exact (and, like orjson, refuses NaN, infinities and numbers past a float's
+    range).
+    """
+    if not _LONG_DIGITS.search(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise ParseFailure(f"not valid JSON ({exc})") from exc
+    try:
+        return json.loads(text, parse_float=_finite, parse_constant=_constant)
+    except ValueError as exc:  # json.JSONDecodeError is one
+        reason = str(exc)
+        if "integer string conversion" in reason:
+            digits = sys.get_int_max_str_digits()
+            reason = (
+                f"a whole number has more than {digits:,} digits, Python's limit; "
+                "sys.set_int_max_str_digits() raises it"
+            )
+        raise ParseFailure(f"not valid JSON ({reason})") from exc
+
+
 def parse_json(text: str, tp: Any) -> Any:
     """JSON text as an instance of ``tp``; :class:`ParseFailure` otherwise."""
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ParseFailure(f"not valid JSON ({exc})") from exc
-    return structure(data, tp)
+    return structure(load_json(text), tp)
 
 
 def to_json_text(value: Any) -> str:

@@ -18,12 +18,11 @@ from typing import Any, Protocol, TypeAlias
 
 import anyio
 import attrs
-import orjson
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._accumulate import text_delta
-from ._parse import ParseFailure, structure, to_json_text
+from ._parse import ParseFailure, load_json, structure, to_json_text
 from ._schema import function_definition, parameter_hints
 from ._values import show
 from .exceptions import (
@@ -217,9 +216,9 @@ def _bind(found: Tool, arguments: str) -> dict[str, Any]:
     """The keyword arguments for ``found.function``, checked and converted to the hinted
     types (dicts become attrs classes, dataclasses, pydantic models ...)."""
     try:
-        given = orjson.loads(arguments or "{}")
-    except orjson.JSONDecodeError as exc:
-        raise _BadArguments(f"the arguments are not valid JSON ({exc})") from None
+        given = load_json(arguments or "{}")
+    except ParseFailure as exc:
+        raise _BadArguments(f"the arguments are {exc}") from None
     if not isinstance(given, dict):
         raise _BadArguments(f"the arguments must be a JSON object, got {arguments!r}")
     params = found.parameters

@@ -1129,6 +1129,24 @@ async def test_a_result_json_cannot_carry_is_an_error_message(function: Any, wor
     assert str(info.value) == f"tool {content.removeprefix('Error: ')}"
 
 
+def double(n: int) -> str:
+    """Doubles a whole number of any size."""
+    return str(n * 2)
+
+
+@pytest.mark.anyio
+async def test_tool_arguments_beyond_64_bits_are_read_exactly() -> None:
+    """A whole-number argument beyond 64 bits was read as a float and refused ("expected
+    int, got float"): the tool gets it exactly."""
+    script = _tool_call_body(("double", f'{{"n": {2**70}}}'))
+    async with (
+        FaultServer(raw(200, script), raw(200, orjson.dumps(chat_body("Done.")))) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        result = await client.run_tools(messages=[UserMessage("Double it")], tools=[double])
+    assert result.messages[2].content == str(2**71)
+
+
 def flood(city: str) -> str:
     """Raises with a message of 5 MB (a whole file or response body in it)."""
     raise ValueError("x" * 5_000_000)

@@ -8,6 +8,7 @@ import dataclasses
 import datetime
 import enum
 import json
+import re
 import typing
 from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
 
@@ -489,6 +490,62 @@ async def test_refused_answers_raise_refusal_error(
             await client.complete(messages=QUESTION, response_format=AttrsPerson)
     assert info.value.refusal == refusal
     assert info.value.text == text
+
+
+@attrs.define
+class Counts:
+    """Whole numbers of any size, and a float."""
+
+    big: int
+    small: int
+    ratio: float
+
+
+@pytest.mark.anyio
+async def test_whole_numbers_beyond_64_bits_are_read_exactly() -> None:
+    """A whole number beyond 64 bits in a structured answer was read as a float (orjson's
+    limit) and reported as "expected int, got float": it is read exactly (as are a tool's
+    arguments); one past a float's range in a float field, or past Python's digit limit,
+    is refused saying so."""
+    big = 2**64 * 1000 + 7
+    fits = json.dumps({"big": big, "small": -(2**70), "ratio": 12345678901234567890123})
+    past_float = json.dumps({"big": 1, "small": 2, "ratio": 10**400})
+    too_long = '{"big": 1' + "0" * 5000 + ', "small": 1, "ratio": 1.5}'
+    async with (
+        FaultServer(
+            raw(200, _body_with({"content": fits})),
+            raw(200, _body_with({"content": past_float})),
+            raw(200, _body_with({"content": too_long})),
+        ) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        result = await client.complete(messages=QUESTION, response_format=Counts)
+        with pytest.raises(StructuredOutputError) as beyond_float:
+            await client.complete(messages=QUESTION, response_format=Counts)
+        with pytest.raises(StructuredOutputError) as beyond_digits:
+            await client.complete(messages=QUESTION, response_format=Counts)
+    assert result.choices[0].message.parsed == Counts(big, -(2**70), 1.2345678901234568e22)
+    assert "got a whole number of 401 digits, beyond the range of a float" in str(
+        beyond_float.value
+    )
+    assert "got float" not in str(beyond_float.value)
+    assert "a whole number has more than 4,300 digits, Python's limit" in str(beyond_digits.value)
+    assert "sys.set_int_max_str_digits()" in str(beyond_digits.value)
+
+
+def test_json_text_is_still_checked_on_the_exact_path() -> None:
+    """Text with a long run of digits is read by the exact parser, which refuses what
+    orjson refuses: NaN, infinities, a float past its range, broken JSON."""
+    long = "12345678901234567890123"
+    assert _parse.load_json(f'[{long}, "{long}", 1.5]') == [int(long), long, 1.5]
+    for text, words in [
+        (f"[{long}, NaN]", "NaN is not a JSON value"),
+        (f"[{long}, -Infinity]", "-Infinity is not a JSON value"),
+        (f"[{long}, 1e999]", "the number 1e999 is beyond the range of a float"),
+        (f"[{long},", "not valid JSON"),
+    ]:
+        with pytest.raises(_parse.ParseFailure, match=re.escape(words)):
+            _parse.load_json(text)
 
 
 @pytest.mark.anyio
