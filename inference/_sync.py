@@ -275,8 +275,9 @@ class ChatCompletionsClient:
         call (``"required"`` or a named tool) applies until tools have run once, then becomes
         ``"auto"`` so the model can answer; ``reset_tool_choice=False`` keeps it. Other keyword
         parameters (``model``, ``temperature``, ``tool_choice``, ``response_format``, ...) go
-        to every :meth:`complete` call; ``n`` other than 1 (here or as the client's default)
-        is refused, since the loop continues one answer. An error raised by a model call in
+        to every :meth:`complete` call; ``n`` other than 1 (here, in ``model_extras`` or
+        ``extra_body``, or as the client's default) is refused, since the loop continues one
+        answer. An error raised by a model call in
         the loop carries ``messages``: the conversation so far, tool results included.
         """
         return self._portal.call(

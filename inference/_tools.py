@@ -14,7 +14,7 @@ import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import anyio
 import attrs
@@ -32,6 +32,9 @@ from .exceptions import (
     ToolRoundsExceededError,
 )
 from .models import ChatCompletions, ChatCompletionsToolCall, ToolMessage
+
+if TYPE_CHECKING:
+    from ._params import RequestDefaults
 
 __all__ = [
     "TextDeltaEvent",
@@ -332,21 +335,43 @@ async def _run_calls(
 # -- the loop -----------------------------------------------------------------------------------
 
 
+def _answers_asked(
+    params: Mapping[str, Any], defaults: RequestDefaults | None
+) -> Iterator[tuple[str, Any]]:
+    """Every place the loop's model calls may take ``n`` from (worded with ``{n}`` for
+    ``n=<value>``), with its value: the call's ``n=``, ``model_extras`` and ``extra_body``,
+    then the client's defaults the call does not override."""
+    extras = params.get("model_extras")
+    extras = extras if isinstance(extras, Mapping) else {}
+    extra_body = params.get("extra_body")
+    yield "{n}", params.get("n")
+    yield "{n} in model_extras", extras.get("n")
+    yield "{n} in extra_body", extra_body.get("n") if isinstance(extra_body, Mapping) else None
+    if defaults is not None:
+        if params.get("n") is None:
+            yield "the client's {n}", defaults.wire.get("n")
+        if "n" not in extras:
+            yield "{n} in the client's model_extras", defaults.model_extras.get("n")
+
+
 def _check_run(
-    tools: Sequence[Any], max_rounds: int, params: Mapping[str, Any], default_n: Any = None
+    tools: Sequence[Any],
+    max_rounds: int,
+    params: Mapping[str, Any],
+    defaults: RequestDefaults | None = None,
 ) -> tuple[list[Any], dict[str, Tool]]:
     if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or max_rounds < 0:
         raise RequestValidationError(
             f"max_rounds must be a whole number >= 0, got {show(max_rounds)}"
         )
-    n = params["n"] if params.get("n") is not None else default_n
-    if n is not None and n != 1:
-        where = "n=" if params.get("n") is not None else "the client's n="
-        raise RequestValidationError(
-            f"run_tools() and stream_tools() follow one conversation, so they ask for one "
-            f"answer at a time: {where}{show(n)} would have every answer but the first "
-            "dropped; leave n out (or pass n=1)"
-        )
+    for where, n in _answers_asked(params, defaults):
+        if n is not None and n != 1:
+            given = where.format(n=f"n={show(n)}")
+            raise RequestValidationError(
+                f"run_tools() and stream_tools() follow one conversation, so they ask for one "
+                f"answer at a time: {given} would have every answer but the first dropped; "
+                "leave n out (or pass n=1)"
+            )
     wire, runnable = tools_for_request(tools)
     if not runnable:
         raise RequestValidationError(
@@ -385,8 +410,9 @@ async def run_tool_events(
 ) -> AsyncIterator[ToolRunEvent]:
     """The tool-running loop (see the module docstring), as events; the last one is a
     :class:`ToolRunDoneEvent`."""
-    defaults = getattr(getattr(client, "_request_defaults", None), "wire", None) or {}
-    wire, runnable = _check_run(tools, max_rounds, params, defaults.get("n"))
+    wire, runnable = _check_run(
+        tools, max_rounds, params, getattr(client, "_request_defaults", None)
+    )
     params = dict(params)
     history = list(messages)
     for round_ in range(max_rounds + 1):

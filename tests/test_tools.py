@@ -1257,6 +1257,40 @@ async def test_several_answers_per_call_are_refused(emulator: Emulator) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("client_options", "call_options", "words"),
+    [
+        ({}, {"model_extras": {"n": 2}}, "n=2 in model_extras would have"),
+        ({}, {"extra_body": {"n": 2}}, "n=2 in extra_body would have"),
+        ({"model_extras": {"n": 3}}, {}, "n=3 in the client's model_extras would have"),
+    ],
+    ids=["model_extras", "extra_body", "client-model_extras"],
+)
+@pytest.mark.parametrize("method", ["run_tools", "stream_tools"])
+async def test_several_answers_asked_for_through_extras_are_refused(
+    emulator: Emulator,
+    method: str,
+    client_options: dict[str, Any],
+    call_options: dict[str, Any],
+    words: str,
+) -> None:
+    """n given in model_extras (the call's or the client's) or extra_body, which send it as
+    the named n= does, is refused the same way: it was sent, and every answer but the first
+    was dropped without a word."""
+    messages = [UserMessage("Paris")]
+    async with ChatCompletionsClient(emulator.endpoint(), "key", **client_options) as client:
+        with pytest.raises(RequestValidationError, match=re.escape(words)):
+            if method == "run_tools":
+                await client.run_tools(messages=messages, tools=[weather], **call_options)
+            else:
+                async for _ in client.stream_tools(
+                    messages=messages, tools=[weather], **call_options
+                ):
+                    pass
+    assert emulator.requests == []
+
+
+@pytest.mark.anyio
 async def test_an_error_after_tools_ran_carries_the_conversation() -> None:
     """A model call that fails after a round of tools (here HTTP 400) raises with
     .messages: the conversation so far, tool results included, so the caller can continue
