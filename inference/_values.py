@@ -30,6 +30,7 @@ __all__ = [
     "plain_whole",
     "show",
     "show_int",
+    "text_problem",
 ]
 
 INT64_MIN = -(2**63)
@@ -236,45 +237,55 @@ def text_problem(value: Any, path: str) -> str | None:
     return None
 
 
-def foreign_value(value: Any, path: str) -> tuple[str, Any] | None:
-    """The place and value of the first thing in ``value`` that is not JSON data (str, a
-    number, bool, None, and dicts with str keys, lists and tuples of them), or None. For
-    values already walked by :func:`check_json_value` (so no cycle, and bounded depth)."""
+def foreign_value(
+    value: Any, keys: tuple[Any, ...] = ()
+) -> tuple[tuple[Any, ...], Any, bool] | None:
+    """The first thing in ``value`` that is not JSON data (str, a number, bool, None, and dicts
+    with str keys, lists and tuples of them): the keys that lead to it, it, and whether it is
+    a dict's key; None when there is none. For values already walked by
+    :func:`check_json_value` (so no cycle, and bounded depth)."""
     if value is None or isinstance(value, str | bool) or plain_real(value) is not None:
         return None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"{path} key {show(key)}", key
-            found = foreign_value(item, _place(path, [key]))
+    if isinstance(value, Mapping | list | tuple):
+        for key, item in _items(value):
+            if isinstance(value, Mapping) and not isinstance(key, str):
+                return keys, key, True
+            found = foreign_value(item, (*keys, key))
             if found is not None:
                 return found
         return None
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = foreign_value(item, _place(path, [index]))
-            if found is not None:
-                return found
-        return None
-    return path, value
+    return keys, value, False
 
 
 def foreign_body_value(body: dict[str, Any]) -> str | None:
-    """What a JSON body given to ``complete(body)`` holds that is not JSON (a model, a class),
-    named by its place with the keyword call that takes it; None when it holds none."""
-    found = foreign_value(body, "body")
+    """What a JSON body given to ``complete(body)`` holds that is not JSON, named by its place
+    and with what to do: the keyword call for what keywords take (a class, a model, a
+    function), its JSON form for anything else; None when it holds nothing of the kind."""
+    found = foreign_value(body)
     if found is None:
         return None
-    place, value = found
-    key = next((k for k, v in body.items() if v is value and place == f"body[{k!r}]"), None)
+    keys, value, is_key = found
+    place = _place("body", list(keys))
+    kind = type(value).__name__
+    if is_key:
+        return (
+            f"{place} has the key {show(value)}, of type {kind}: JSON object keys are text; "
+            "make it a str"
+        )
+    given = "a JSON body is sent as given, so it holds only JSON values"
+    keywords = "complete(messages=[...], ...) takes this library's models and classes"
     if isinstance(value, type):
-        what = f"the class {value.__qualname__}"
-        fix = "pass the request as keywords instead"
-        fix += f", {key}={value.__name__}" if key else ""
-        fix += " (complete(messages=[...], ...) takes this library's models and classes)"
-    else:
-        what = f"a {type(value).__name__}"
-        fix = "pass the request as keywords instead (complete(messages=[...], ...) takes this "
-        fix += "library's models and classes), or its JSON form"
-        fix += " (.as_dict())" if hasattr(value, "as_dict") else ""
-    return f"{place} is {what}: a JSON body is sent as given, so it holds only JSON values; {fix}"
+        named = f", {keys[0]}={value.__name__}" if len(keys) == 1 else ""
+        return (
+            f"{place} is the class {value.__qualname__}: {given}; pass the request as "
+            f"keywords instead{named} ({keywords})"
+        )
+    if hasattr(value, "as_dict") or callable(value):
+        form = ", or its JSON form (.as_dict())" if hasattr(value, "as_dict") else ""
+        return (
+            f"{place} is a {kind}: {given}; pass the request as keywords instead ({keywords}){form}"
+        )
+    return (
+        f"{place} is a value of type {kind}, which JSON cannot carry: {given} (str, numbers, "
+        "True/False/None, lists, and dicts with str keys); convert it to one"
+    )

@@ -867,3 +867,28 @@ async def test_a_class_or_model_inside_a_json_body_is_named_with_the_keyword_fix
     assert str(deep.value).startswith("body['x'][0]['y'] is the class Tree: ")
     assert "x=Tree" not in str(deep.value)
     assert emulator.requests == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"a": {1: "one"}}, "body['a'] has the key 1, of type int: JSON object keys are text; "),
+        ({"a": [{"b", "c"}]}, "body['a'][0] is a value of type set, which JSON cannot carry: "),
+        ({"a": b"raw"}, "body['a'] is a value of type bytes, which JSON cannot carry: "),
+    ],
+    ids=["int-key", "set", "bytes"],
+)
+async def test_what_keywords_would_not_take_either_is_not_sent_to_keywords(
+    emulator: Emulator, extra: dict[str, Any], words: str
+) -> None:
+    """A dict key that is not text, or a set or bytes, inside a JSON body: the error says
+    what JSON cannot carry. It said "body['a'] key 1 is a int" and to pass the request as
+    keywords, which refuse those values too."""
+    body = {"messages": [{"role": "user", "content": "Hi"}], **extra}
+    async with ChatCompletionsClient(emulator.endpoint(), "key") as client:
+        with pytest.raises(inference.RequestValidationError) as info:
+            await client.complete(body)
+    assert str(info.value).startswith(words)
+    assert "keywords" not in str(info.value)
+    assert emulator.requests == []
