@@ -239,6 +239,13 @@ class _Keywords:
                 f"argument{'' if by_position == 1 else 's'}{example}"
             )
         given_by_position = {p.name for p in self.positional[: max(0, by_position)]}
+        for name, value in kwargs.items():
+            if name in given_by_position:
+                shown = show(value)
+                raise RequestValidationError(
+                    f"{self.where} got {name} twice: by position and as {name}={shown}; "
+                    "pass it once"
+                )
         missing = [n for n in self.required if n not in kwargs and n not in given_by_position]
         if self.known is not None:
             for name, value in kwargs.items():

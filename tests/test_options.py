@@ -167,6 +167,17 @@ def test_a_misspelt_option_is_refused_naming_the_closest(
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+@pytest.mark.parametrize("name", ["endpoint", "credential"])
+def test_an_argument_given_by_position_and_by_name_is_explained(cls: type, name: str) -> None:
+    """endpoint or credential both by position and by name raised Python's bare TypeError
+    ("got multiple values for argument"); the error names the constructor and the argument."""
+    with pytest.raises(RequestValidationError) as info:
+        cls(URL, "k", **{name: URL})
+    assert str(info.value).startswith(f"{cls.__name__}() got {name} twice: by position and as ")
+    assert str(info.value).endswith("; pass it once")
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
 @pytest.mark.parametrize(
     ("args", "kwargs", "message"),
     [
