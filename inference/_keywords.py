@@ -70,6 +70,10 @@ _EXAMPLES = {
     "endpoint": 'the endpoint URL as its first argument, e.g. {call}("https://...")',
 }
 
+# Keywords whose value an error does not repeat (a key given under a name not taken,
+# api_key="..." or credentail="...": the message may be logged).
+_SECRET_WORDS = ("key", "token", "secret", "password", "credential", "auth")
+
 # The shortest name a one-letter difference is taken as a typo of ("x" is not "n").
 _SHORTEST_TYPO = 3
 # How alike (difflib's ratio) a name must be to be suggested when no rule above matched.
@@ -78,6 +82,15 @@ _DIFFLIB_CUTOFF = 0.75
 
 def _folded(name: str) -> str:
     return name.casefold().replace("_", "").replace("-", "")
+
+
+def _shown(value: Any, *names: str | None) -> str:
+    """``value`` for an error about a keyword; not shown when its name, or the name it was
+    taken for, says it may be a secret."""
+    for name in names:
+        if name is not None and any(word in _folded(name) for word in _SECRET_WORDS):
+            return "<not shown>"
+    return show(value)
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -150,7 +163,7 @@ def unknown_keyword(
         hint = f"; {hint}"
     aside = f" (a parameter this library does not name goes in {elsewhere})" if elsewhere else ""
     return RequestValidationError(
-        f"{where} got an unknown parameter {name}={show(value)}{hint}{aside}"
+        f"{where} got an unknown parameter {name}={_shown(value, name, meant)}{hint}{aside}"
     )
 
 
@@ -241,7 +254,7 @@ class _Keywords:
         given_by_position = {p.name for p in self.positional[: max(0, by_position)]}
         for name, value in kwargs.items():
             if name in given_by_position:
-                shown = show(value)
+                shown = _shown(value, name)
                 raise RequestValidationError(
                     f"{self.where} got {name} twice: by position and as {name}={shown}; "
                     "pass it once"

@@ -148,7 +148,7 @@ def test_max_stream_bytes_may_be_none_but_not_zero() -> None:
         ({"max_conections": 5}, "unknown parameter max_conections=5; did you mean max_connections"),
         ({"trust_envs": True}, "did you mean trust_env=?"),
         ({"timout": 5}, "did you mean timeout=?"),
-        ({"credentail": 5}, "unknown parameter credentail=5; did you mean credential=?"),
+        ({"credentail": 5}, "unknown parameter credentail=<not shown>; did you mean credential=?"),
         ({"Credential": "k"}, "did you mean credential=?"),
         ({"credential_scope": ["s"]}, "did you mean credential_scopes=?"),
         ({"Max_Connections": 5}, "did you mean max_connections=?"),
@@ -164,6 +164,46 @@ def test_a_misspelt_option_is_refused_naming_the_closest(
     with pytest.raises(RequestValidationError, match=re.escape(message)) as info:
         cls(URL, **kwargs)
     assert str(info.value).startswith(f"{cls.__name__}()")
+
+
+SECRET = "sk-0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((URL,), {"api_key": SECRET}, "() got an unknown parameter api_key=<not shown> "),
+        ((URL,), {"credentail": SECRET}, "credentail=<not shown>; did you mean credential=?"),
+        ((URL,), {"auth_token": SECRET}, "() got an unknown parameter auth_token=<not shown> "),
+        ((URL, SECRET), {"credential": SECRET}, "() got credential twice: by position and as "),
+    ],
+    ids=["api_key", "misspelt-credential", "token", "credential-twice"],
+)
+def test_a_key_given_under_a_wrong_name_is_not_repeated_in_the_error(
+    cls: type, args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    """A key passed as api_key= (openai-python's name), under a misspelt credential= or twice
+    is refused without repeating it: the message, which may be logged, quoted the key in
+    full."""
+    with pytest.raises(RequestValidationError) as info:
+        cls(*args, **kwargs)
+    assert message in str(info.value)
+    assert SECRET not in str(info.value)
+    assert "0123456789" not in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_key_given_to_complete_under_a_wrong_name_is_not_repeated(
+    emulator: Emulator,
+) -> None:
+    """complete(api_key=...) is refused without quoting the key, and nothing is sent."""
+    async with inference.aio.ChatCompletionsClient(emulator.endpoint(), "k") as client:
+        with pytest.raises(RequestValidationError) as info:
+            await client.complete(messages=[{"role": "user", "content": "Hi"}], api_key=SECRET)
+    assert "complete() got an unknown parameter api_key=<not shown>" in str(info.value)
+    assert SECRET not in str(info.value)
+    assert emulator.requests == []
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
