@@ -31,7 +31,7 @@ from .exceptions import (
     ToolCallError,
     ToolRoundsExceededError,
 )
-from .models import ChatCompletions, ChatCompletionsToolCall, ToolMessage
+from .models import ChatCompletions, ChatCompletionsToolCall, ChatResponseMessage, ToolMessage
 
 if TYPE_CHECKING:
     from ._params import RequestDefaults
@@ -421,12 +421,12 @@ async def run_tool_events(
         try:
             async for event in _ask(client, stream, round_, kwargs, sink):
                 yield event
+            completion = sink[0]
+            message = _answer(completion, round_)
         except InferenceError as exc:
             if exc.messages is None:  # the tools that ran are not lost with the call
                 exc.messages = list(history)
             raise
-        completion = sink[0]
-        message = _answer(completion, round_)
         history.append(message)
         if not message.tool_calls:
             yield ToolRunDoneEvent(ToolRunResult(completion, history, round_))
@@ -449,7 +449,7 @@ async def run_tool_events(
             params["tool_choice"] = "auto"  # a forced call was made: now the model may answer
 
 
-def _answer(completion: ChatCompletions, round_: int) -> Any:
+def _answer(completion: ChatCompletions, round_: int) -> ChatResponseMessage:
     """The message of the model's answer to continue the conversation with. A tool call the
     service sent without an id, or with the id of an earlier call of the same answer (some
     OpenAI-compatible servers do), gets one of its own, ``call_<round>_<n>``, for its tool

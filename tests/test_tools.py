@@ -1313,6 +1313,26 @@ async def test_an_error_after_tools_ran_carries_the_conversation() -> None:
     assert len(server.attempts) == 3
 
 
+@pytest.mark.anyio
+async def test_an_answer_without_choices_after_tools_ran_carries_the_conversation() -> None:
+    """The answer after a round of tools has no choices: the InferenceError saying so
+    carries .messages, like the other errors of a model call in the loop (it had None, so
+    the tool results were lost)."""
+    calls.clear()
+    script = _tool_call_body(("weather", '{"city": "Oslo"}'))
+    empty = chat_body()
+    empty["choices"] = []
+    async with (
+        FaultServer(raw(200, script), raw(200, orjson.dumps(empty))) as server,
+        ChatCompletionsClient(server.endpoint(), "key") as client,
+    ):
+        with pytest.raises(InferenceError, match="round 1 of the tool loop has no choices") as info:
+            await client.run_tools(messages=[UserMessage("Oslo?")], tools=[weather])
+    assert info.value.messages is not None
+    assert [_role(m) for m in info.value.messages] == ["user", "assistant", "tool"]
+    assert calls == ["weather Oslo"]
+
+
 def _role(message: Any) -> str:
     role = message["role"] if isinstance(message, dict) else message.role
     return str(getattr(role, "value", role))
