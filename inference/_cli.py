@@ -559,10 +559,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     mistyped = mistyped_command(given)
     if mistyped is not None:
-        word, command = mistyped
+        word, command, prompt = mistyped
         sys.stderr.write(
             f"{prog}: error: '{word}' is not a command; did you mean '{command}'? To send "
-            f"'{word}' as a prompt: {prog} chat {word}\n"
+            f"it as a prompt: {prog} chat {prompt}\n"
         )
         return EXIT_USAGE
     arguments = with_default_command(given)

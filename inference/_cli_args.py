@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import itertools
 import os
+import shlex
 import sys
 import textwrap
 from typing import Any, Final
@@ -260,10 +262,12 @@ def build_parser(prog: str) -> Parser:
     return parser
 
 
-def mistyped_command(argv: list[str]) -> tuple[str, str] | None:
-    """``(word, command)`` when the first argument is one word that is no command but looks
-    like one (``sevre``, ``Info``): sent as a prompt, it would cost a request that was never
-    meant. None otherwise (a command, an option, a question of several words)."""
+def mistyped_command(argv: list[str]) -> tuple[str, str, str] | None:
+    """``(word, command, prompt)`` when the first argument is one word that is no command but
+    looks like one (``sevre``, ``Info``): sent as a prompt, it would cost a request that was
+    never meant. ``prompt`` is how to give it as a prompt instead: the word, or quoted with
+    the words that follow it up to the first option (``what is love`` typed unquoted). None
+    otherwise (a command, an option, a quoted question of several words)."""
     index = 0
     while index < len(argv) and argv[index] == "--debug":
         index += 1
@@ -273,7 +277,11 @@ def mistyped_command(argv: list[str]) -> tuple[str, str] | None:
     if word in COMMANDS or not word.isalpha() or len(word) > 12:
         return None
     close = difflib.get_close_matches(word.lower(), sorted(COMMANDS), n=1, cutoff=0.75)
-    return (word, close[0]) if close else None
+    if not close:
+        return None
+    words = list(itertools.takewhile(lambda arg: not arg.startswith("-"), argv[index:]))
+    prompt = word if len(words) == 1 else shlex.quote(" ".join(words))
+    return word, close[0], prompt
 
 
 def with_default_command(argv: list[str]) -> list[str]:

@@ -1055,3 +1055,20 @@ def test_a_mistyped_command_is_not_sent_as_a_prompt(
     plain = run_cli("Hello", *connect(emulator))  # a word like no command: a prompt
     assert plain.returncode == 0, plain.stderr
     assert emulator.requests[-1].json["messages"][-1]["content"] == "Hello"
+
+
+def test_an_unquoted_question_starting_like_a_command_is_shown_quoted(
+    emulator: Emulator,
+) -> None:
+    """``what is love`` typed without quotes starts with a word like 'chat': the way to send
+    it as a prompt quotes the whole question (it said 'chat what', which would fail on the
+    other words), and that way sends it."""
+    before = len(emulator.requests)
+    result = run_cli("what", "is", "love", *connect(emulator))
+    line = assert_one_error_line(result, EXIT_USAGE)
+    assert "'what' is not a command; did you mean 'chat'?" in line
+    assert line.endswith("To send it as a prompt: python -m inference chat 'what is love'")
+    assert len(emulator.requests) == before
+    sent = run_cli("chat", "what is love", *connect(emulator))
+    assert sent.returncode == 0, sent.stderr
+    assert emulator.requests[-1].json["messages"][-1]["content"] == "what is love"
