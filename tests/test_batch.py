@@ -432,6 +432,105 @@ def test_cli_batch_refuses_bad_limits(
     assert not target.exists()
 
 
+def _deny_writing(monkeypatch: pytest.MonkeyPatch, where: Path) -> None:
+    """Make ``where`` unwritable the way a read-only folder is (the tests may run as root,
+    who can write anywhere): os.access says no, and os.open of a file in it fails."""
+    real_access, real_open = os.access, os.open
+
+    def access(path: Any, mode: int, *args: Any, **kwargs: Any) -> bool:
+        if mode & os.W_OK and Path(path).resolve() == where.resolve():
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    def open_(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path).resolve().parent == where.resolve():
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(os, "open", open_)
+
+
+@pytest.mark.parametrize("dry", [False, True], ids=["run", "dry_run"])
+@pytest.mark.parametrize(
+    ("output", "words"),
+    [
+        ("folder", "the output {path} is a directory; give a file path for the results"),
+        ("missing/out.jsonl", "the folder {parent} does not exist; create it first"),
+        ("in.jsonl/out.jsonl", "a part of {parent} is a file, not a folder"),
+        ("locked/out.jsonl", "cannot write the output {path} (permission denied); choose"),
+    ],
+    ids=["directory", "no_folder", "file_as_folder", "not_writable"],
+)
+def test_cli_batch_refuses_an_output_path_it_cannot_write(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    output: str,
+    words: str,
+    dry: bool,
+) -> None:
+    """An output path that is a directory, in a folder that does not exist (or is a file) or
+    not writable showed Python's "[Errno ...]" text (exit 1), after the emulator started; a
+    dry run said all was well. Now: one line naming the path and what to do, exit 2, before
+    anything starts, nothing created."""
+    source = tmp_path / "in.jsonl"
+    write_requests(source, 1)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "locked").mkdir()
+    _deny_writing(monkeypatch, tmp_path / "locked")
+    target = tmp_path / output
+    flags = ["--dry-run"] if dry else ["--emulator"]
+    code, out, err = run_cli("batch", str(source), str(target), *flags, capsys=capsys)
+    expected = words.format(path=target, parent=target.parent)
+    assert (code, out) == (_cli.EXIT_USAGE, "")
+    assert err.count("\n") == 1
+    assert expected in err
+    assert "Errno" not in err and "emulator" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "in.jsonl", "locked"]
+    assert list((tmp_path / "folder").iterdir()) == list((tmp_path / "locked").iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_an_output_that_cannot_be_opened_is_a_clear_error_from_run_batch(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_batch() refuses an unusable output path the same way, before sending; and an
+    open that fails past the checks (os.access said yes) is told in the same words."""
+    source = tmp_path / "in.jsonl"
+    write_requests(source, 1)
+    with pytest.raises(RequestValidationError, match="is a directory; give a file path"):
+        await run_batch(source, tmp_path, endpoint=emulator.endpoint())
+    (tmp_path / "locked").mkdir()
+    _deny_writing(monkeypatch, tmp_path / "locked")
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: True)
+    target = tmp_path / "locked" / "out.jsonl"
+    with pytest.raises(RequestValidationError) as info:
+        await run_batch(source, target, endpoint=emulator.endpoint())
+    assert str(info.value) == (
+        f"cannot write the output {target} (Permission denied); choose an output path you can "
+        "write to, or change the permissions"
+    )
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory"])
+def test_cli_batch_refuses_an_input_path_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """An input path that does not exist or is a directory: one line naming it and what to
+    give, exit 2, no output written."""
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    if kind == "directory":
+        source.mkdir()
+    code, _, err = run_cli("batch", str(source), str(target), "--emulator", capsys=capsys)
+    assert code == _cli.EXIT_USAGE
+    assert f"cannot read the input file {source}: " in err
+    assert "give the path of the JSONL file of requests" in err
+    assert "Errno" not in err
+    assert not target.exists()
+
+
 @pytest.mark.anyio
 async def test_chat_and_embeddings_lines_go_to_their_endpoints(
     emulator: Emulator, tmp_path: Path

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import anyio
 
 from ..exceptions import RequestValidationError
+from ._output import check_output_path
 from ._runner import BatchInputError, dry_run, run_batch
 
 __all__ = ["add_command"]
@@ -177,6 +178,7 @@ def _cmd_batch(args: argparse.Namespace, prog: str, out: Any, err: TextIO) -> in
         if plan.errors:
             raise _invalid(args, len(plan.errors))
         return 0
+    check_output_path(args.output)  # before the emulator starts, or anything is sent
     try:
         summary = _run(args, err)
     except BatchInputError as exc:

@@ -16,6 +16,7 @@ refused at once instead of sending every request a second time and writing dupli
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -27,7 +28,52 @@ import orjson
 
 from ..exceptions import RequestValidationError
 
-__all__ = ["ResultFile", "Scan", "is_failure", "scan_results"]
+__all__ = ["ResultFile", "Scan", "check_output_path", "is_failure", "scan_results"]
+
+
+def _unusable(path: str, code: int | None, reason: str) -> RequestValidationError:
+    """The error for an output path a run cannot write: what is wrong, and what to do."""
+    if code == errno.EISDIR:
+        return RequestValidationError(
+            f"the output {path} is a directory; give a file path for the results, such as "
+            f"{os.path.join(path, 'results.jsonl')}"
+        )
+    parent = os.path.dirname(path) or "."
+    if code == errno.ENOENT and not os.path.isdir(parent):
+        return RequestValidationError(
+            f"cannot create the output {path}: the folder {parent} does not exist; create it "
+            "first, or choose an output path in an existing folder"
+        )
+    if code == errno.ENOTDIR:
+        return RequestValidationError(
+            f"cannot create the output {path}: a part of {parent} is a file, not a folder; "
+            "choose another output path"
+        )
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return RequestValidationError(
+            f"cannot write the output {path} ({reason}); choose an output path you can write "
+            "to, or change the permissions"
+        )
+    return RequestValidationError(
+        f"cannot open the output {path} ({reason}); choose another output path"
+    )
+
+
+def check_output_path(path: str | os.PathLike[str]) -> None:
+    """Refuse, without creating anything, an output path a run could not write: a directory,
+    one in a folder that does not exist, or one that is not writable
+    (:class:`~inference.exceptions.RequestValidationError` naming it and what to do)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise _unusable(path, errno.EISDIR, "")
+    parent = os.path.dirname(path) or "."
+    if not os.path.exists(parent):
+        raise _unusable(path, errno.ENOENT, "")
+    if not os.path.isdir(parent):
+        raise _unusable(path, errno.ENOTDIR, "")
+    target = path if os.path.exists(path) else parent
+    if not os.access(target, os.W_OK):
+        raise _unusable(path, errno.EACCES, "permission denied")
 
 
 def _lock(fd: int, path: str) -> None:
@@ -115,7 +161,10 @@ class ResultFile:
         self.done: dict[str, bool] = {}
         #: Bytes removed from the end of the file when it was opened (a torn last write).
         self.repaired_bytes = 0
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise _unusable(self.path, exc.errno, exc.strerror or str(exc)) from exc
         self._last_sync = time.monotonic()
         self._unsynced = False
         try:

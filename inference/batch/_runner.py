@@ -17,7 +17,7 @@ from ..exceptions import RequestValidationError
 from ._estimate import estimate_tokens
 from ._input import BatchRequest, LineError, parse_lines
 from ._limits import RateLimiter
-from ._output import ResultFile, is_failure, scan_results
+from ._output import ResultFile, check_output_path, is_failure, scan_results
 from ._progress import Counts, ProgressSink, make_progress
 from ._send import FATAL_ERRORS, Outcome, PacedSender, Sender, available_kinds
 
@@ -50,7 +50,10 @@ def check_input(path: str | os.PathLike[str]) -> tuple[list[BatchRequest], list[
         with open(path, "rb") as file:
             return parse_lines(file, available_kinds())
     except OSError as exc:
-        raise BatchInputError(f"cannot read the input file {path}: {exc.strerror or exc}") from exc
+        raise BatchInputError(
+            f"cannot read the input file {path}: {exc.strerror or exc}; give the path of the "
+            "JSONL file of requests"
+        ) from exc
 
 
 def _invalid_message(path: str | os.PathLike[str], errors: list[LineError]) -> str:
@@ -106,6 +109,8 @@ def dry_run(input: str | os.PathLike[str], output: str | os.PathLike[str] | None
     """
     requests, errors = check_input(input)
     done: set[str] = set()
+    if output is not None:
+        check_output_path(output)
     if output is not None and os.path.exists(output):
         with open(output, "rb") as file:
             done = set(scan_results(file.read(), os.fspath(output)).done)
@@ -249,6 +254,7 @@ def _prepare(
     input: str | os.PathLike[str], output: str | os.PathLike[str], skip_invalid: bool
 ) -> tuple[list[BatchRequest], list[LineError]]:
     requests, errors = check_input(input)
+    check_output_path(output)
     if os.path.exists(output) and os.path.samefile(input, output):
         raise BatchInputError(f"{output} is the input file; choose another output file")
     if errors and not skip_invalid:
@@ -300,7 +306,8 @@ async def run_batch(
     Errors that every request would meet (authentication, an unreachable endpoint, client
     options the client refuses) stop the run and are raised; what was finished is kept, and a
     rerun sends the rest. ``output`` is locked while the run writes it: a second run on it is
-    refused with :class:`~inference.exceptions.RequestValidationError`.
+    refused with :class:`~inference.exceptions.RequestValidationError`, and so is an ``output``
+    that is a directory, in a folder that does not exist or not writable (before sending).
     """
     _check_options(concurrency, requests_per_minute, tokens_per_minute)
     started = time.monotonic()
