@@ -102,6 +102,25 @@ def run_cli(
     )
 
 
+def run_cli_bytes(
+    *args: str | bytes, input: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m inference ARGS`` with arguments and stdin given as bytes where they
+    are not text (stdin: ``input`` or nothing); stdout and stderr decoded."""
+    done = subprocess.run(
+        [sys.executable.encode(), b"-m", b"inference", *(os.fsencode(arg) for arg in args)],
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        env=clean_env(),
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode()
+    )
+
+
 def connect(emu: Emulator) -> list[str]:
     """The options that point the CLI at ``emu``."""
     return ["--endpoint", emu.endpoint(), "--key", KEY]
@@ -266,15 +285,7 @@ def test_stdin_that_is_not_utf8_is_refused_naming_the_byte(
     """Latin-1 bytes on stdin: a usage error naming the byte and its offset, nothing sent."""
     before = len(emulator.requests)
     prompt = ["Translate"] if with_prompt else []
-    done = subprocess.run(
-        [sys.executable, "-m", "inference", "chat", *prompt, *connect(emulator)],
-        input=b"caf\xe9 au lait",
-        capture_output=True,
-        env=clean_env(),
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
-    result = subprocess.CompletedProcess(done.args, done.returncode, "", done.stderr.decode())
+    result = run_cli_bytes("chat", *prompt, *connect(emulator), input=b"caf\xe9 au lait")
     line = assert_one_error_line(result, EXIT_USAGE)
     assert "stdin is not UTF-8 text (byte 0xe9 at offset 3)" in line
     assert "iconv" in line
@@ -285,16 +296,7 @@ def test_a_prompt_argument_that_is_not_utf8_is_refused(emulator: Emulator) -> No
     """An argument of Latin-1 bytes (decoded by the interpreter with surrogateescape) is a
     usage error saying so, not a serialization error in library terms."""
     before = len(emulator.requests)
-    done = subprocess.run(
-        [sys.executable.encode(), b"-m", b"inference", b"chat", b"caf\xe9"]
-        + [arg.encode() for arg in connect(emulator)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        env=clean_env(),
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
-    result = subprocess.CompletedProcess(done.args, done.returncode, "", done.stderr.decode())
+    result = run_cli_bytes("chat", b"caf\xe9", *connect(emulator))
     line = assert_one_error_line(result, EXIT_USAGE)
     assert "the prompt argument is not UTF-8 text (an undecodable byte at character 3)" in line
     assert len(emulator.requests) == before
