@@ -62,6 +62,22 @@ _NOTES: dict[str, dict[str, str]] = {
     },
 }
 
+
+def _constructor_notes(client: str) -> dict[str, str]:
+    """openai-python's names for the constructor arguments (``OpenAI(base_url=...,
+    api_key=...)``): not parameters to pass through in ``model_extras``."""
+    return {
+        "api_key": f"{client}() takes the key as its credential, the second argument (or "
+        f"credential=), not api_key=: {client}(endpoint, key)",
+        "base_url": f"{client}() takes the URL as its endpoint, the first argument (or "
+        f"endpoint=), not base_url=: {client}(endpoint, key)",
+    }
+
+
+_NOTES.update(
+    {f"{c}()": _constructor_notes(c) for c in ("ChatCompletionsClient", "EmbeddingsClient")}
+)
+
 # How to give a required argument, for the error that says it is missing.
 _EXAMPLES = {
     "messages": 'messages=[UserMessage("Hello")]',
@@ -153,13 +169,14 @@ def unknown_keyword(
     """The error for ``name=value``, a keyword ``where`` (``"run_tools()"``) does not take;
     ``candidates`` are every keyword it does take, ``elsewhere`` where a parameter the
     library does not name may go (``"model_extras={...}"``)."""
-    note = _NOTES.get(where, {}).get(name)
+    notes = _NOTES.get(where, {})
+    note = next((n for key, n in notes.items() if _folded(key) == _folded(name)), None)
     if note is not None:
         return RequestValidationError(note)
     meant = closest(name, candidates)
     hint = ""
     if meant is not None:
-        hint = _NOTES.get(where, {}).get(meant) or f"did you mean {meant}=?"
+        hint = notes.get(meant) or f"did you mean {meant}=?"
         hint = f"; {hint}"
     aside = f" (a parameter this library does not name goes in {elsewhere})" if elsewhere else ""
     return RequestValidationError(

@@ -173,24 +173,48 @@ SECRET = "sk-0123456789abcdef0123456789abcdef"
 @pytest.mark.parametrize(
     ("args", "kwargs", "message"),
     [
-        ((URL,), {"api_key": SECRET}, "() got an unknown parameter api_key=<not shown> "),
+        ((URL,), {"openai_api_key": SECRET}, "unknown parameter openai_api_key=<not shown> "),
         ((URL,), {"credentail": SECRET}, "credentail=<not shown>; did you mean credential=?"),
         ((URL,), {"auth_token": SECRET}, "() got an unknown parameter auth_token=<not shown> "),
         ((URL, SECRET), {"credential": SECRET}, "() got credential twice: by position and as "),
     ],
-    ids=["api_key", "misspelt-credential", "token", "credential-twice"],
+    ids=["openai_api_key", "misspelt-credential", "token", "credential-twice"],
 )
 def test_a_key_given_under_a_wrong_name_is_not_repeated_in_the_error(
     cls: type, args: tuple[Any, ...], kwargs: dict[str, Any], message: str
 ) -> None:
-    """A key passed as api_key= (openai-python's name), under a misspelt credential= or twice
-    is refused without repeating it: the message, which may be logged, quoted the key in
-    full."""
+    """A key passed under a keyword not taken (openai_api_key=), under a misspelt credential=
+    or twice is refused without repeating it: the message, which may be logged, quoted the
+    key in full."""
     with pytest.raises(RequestValidationError) as info:
         cls(*args, **kwargs)
     assert message in str(info.value)
     assert SECRET not in str(info.value)
     assert "0123456789" not in str(info.value)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((URL,), {"api_key": SECRET}, "() takes the key as its credential, the second argument"),
+        ((URL,), {"ApiKey": SECRET}, "() takes the key as its credential, the second argument"),
+        ((), {"base_url": URL, "api_key": SECRET}, "() takes the URL as its endpoint, the first"),
+    ],
+    ids=["api_key", "ApiKey", "base_url"],
+)
+def test_openai_python_constructor_names_say_where_the_value_goes(
+    cls: type, args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    """OpenAI(base_url=..., api_key=...) spelt on these constructors: the error says to pass
+    the key as the credential and the URL as the endpoint. It said a parameter this library
+    does not name goes in model_extras, which would have sent the key in the request body."""
+    with pytest.raises(RequestValidationError) as info:
+        cls(*args, **kwargs)
+    assert str(info.value).startswith(f"{cls.__name__}{message}")
+    assert f"{cls.__name__}(endpoint, key)" in str(info.value)
+    assert "model_extras" not in str(info.value)
+    assert SECRET not in str(info.value)
 
 
 @pytest.mark.anyio
