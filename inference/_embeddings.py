@@ -28,6 +28,7 @@ __all__ = [
     "decode_base64_vector",
     "embeddings_body",
     "loads_embeddings",
+    "split_body",
 ]
 
 #: The body keys ``embed()`` sets from its named parameters (the Azure AI Model Inference
@@ -89,6 +90,13 @@ def _choice(name: str, value: Any, enum_cls: type[enum.StrEnum]) -> str:
     raise RequestValidationError(
         f"{name} must be one of {allowed}, got {show(value)} (letter case does not matter)"
     )
+
+
+def split_body(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An embeddings request body (a batch line's) as ``embed()``'s named parameters and the
+    rest, its ``model_extras``."""
+    named = {k: v for k, v in body.items() if k in NAMED}
+    return named, {k: v for k, v in body.items() if k not in NAMED}
 
 
 def embeddings_body(

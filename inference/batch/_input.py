@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 import attrs
 import orjson
 
-from .._embeddings import NAMED, embeddings_body
+from .._embeddings import embeddings_body, split_body
 from ..exceptions import RequestValidationError
 
 __all__ = ["ENDPOINT_URLS", "BatchRequest", "LineError", "parse_lines"]
@@ -124,10 +124,8 @@ def _embeddings_body(body: Mapping[str, Any]) -> None:
     # The body goes through EmbeddingsClient.embed(): what it would refuse (input that is not
     # text, dimensions that are not a positive whole number, an unknown encoding_format ...)
     # is refused here, before anything is sent.
-    named = {k: v for k, v in body.items() if k in NAMED}
-    extras = {k: v for k, v in body.items() if k not in NAMED}
     try:
-        embeddings_body(named, extras)
+        embeddings_body(*split_body(body))
     except RequestValidationError as exc:
         raise _Bad(f"body: {exc}") from None
 

@@ -22,7 +22,7 @@ from typing import Any, Final
 import attrs
 
 from .._config import RetryPolicy
-from .._embeddings import NAMED
+from .._embeddings import split_body
 from ..aio import ChatCompletionsClient, EmbeddingsClient
 from ..exceptions import (
     ClientAuthenticationError,
@@ -47,8 +47,6 @@ FATAL_ERRORS: Final = (ClientAuthenticationError, CredentialError, ServiceReques
 # A batch body is sent as written: keys the Azure AI Model Inference API does not define are
 # passed to the model there too (other services ignore this header).
 _PASS_THROUGH: Final = {"extra-parameters": "pass-through"}
-# The body keys EmbeddingsClient.embed() takes by name; the others go in model_extras.
-_EMBED_PARAMETERS: Final = NAMED
 _REQUEST_ID_HEADERS: Final = ("x-request-id", "apim-request-id", "x-ms-request-id")
 
 
@@ -282,8 +280,7 @@ async def _complete(
 async def _embed(
     client: EmbeddingsClient, request: BatchRequest, headers: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    named = {k: v for k, v in request.body.items() if k in _EMBED_PARAMETERS}
-    extras = {k: v for k, v in request.body.items() if k not in _EMBED_PARAMETERS}
+    named, extras = split_body(request.body)  # embed()'s named parameters, the rest extras
     result = await client.embed(**named, model_extras=extras or None, headers=headers)
     body = result.as_dict()
     return body, _usage(body)
