@@ -241,8 +241,17 @@ def _bind(found: Tool, arguments: str) -> dict[str, Any]:
     return kwargs
 
 
+def _is_async(function: Callable[..., Any]) -> bool:
+    """Whether calling ``function`` makes a coroutine: a coroutine function, a
+    ``functools.partial`` of one, or a callable object whose ``__call__`` is ``async``."""
+    while isinstance(function, functools.partial):
+        function = function.func
+    call = inspect.getattr_static(type(function), "__call__", None)  # a class's own method
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
+
+
 async def _call(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    if inspect.iscoroutinefunction(function):
+    if _is_async(function):
         return await function(**kwargs)
     # A thread cannot be stopped: when the loop is cancelled (a timeout, Ctrl-C, a closed
     # stream_tools iterator) the caller is let go at once and the function is left to finish

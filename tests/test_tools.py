@@ -350,6 +350,65 @@ async def test_callable_objects_and_partials_run_in_the_loop() -> None:
     assert len(server.attempts) == 2
 
 
+class _Releaser:
+    """An async callable object that lets a waiting sync tool go."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+
+    async def __call__(self, city: str) -> str:
+        """Releases the waiting tool.
+
+        Args:
+            city: The city's name.
+        """
+        self.release.set()
+        return f"released {city}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["callable-object", "partial"])
+async def test_async_callable_objects_and_partials_run_on_the_loop(kind: str) -> None:
+    """An async __call__ (or a functools.partial of such an object) is awaited on the
+    loop like a coroutine function. It was run through a worker thread first, so with every
+    thread taken (here the one the limiter allows, held by a sync tool waiting for it) it
+    could not start: the sync tool waited its whole timeout."""
+    release = threading.Event()
+
+    def waiter(city: str) -> str:
+        """Waits to be released.
+
+        Args:
+            city: The city's name.
+        """
+        return "released in time" if release.wait(5) else "not released"
+
+    releaser: Any = _Releaser(release)
+    if kind == "partial":
+        releaser = tool(functools.partial(_Releaser(release)), name="releaser")
+    script = _tool_call_body(
+        ("waiter", '{"city": "Oslo"}'),
+        ("releaser" if kind == "partial" else "_Releaser", '{"city": "Rome"}'),
+    )
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    tokens = limiter.total_tokens
+    limiter.total_tokens = 1
+    try:
+        async with (
+            FaultServer(raw(200, script), raw(200, orjson.dumps(chat_body("Done.")))) as server,
+            ChatCompletionsClient(server.endpoint(), "key") as client,
+        ):
+            begun = time.monotonic()
+            result = await client.run_tools(
+                messages=[UserMessage("Oslo and Rome")], tools=[waiter, releaser]
+            )
+            waited = time.monotonic() - begun
+    finally:
+        limiter.total_tokens = tokens
+    assert [m.content for m in result.messages[2:4]] == ["released in time", "released Rome"]
+    assert waited < 4
+
+
 def größe(city: str) -> str:
     """A name Python takes and services do not."""
     return city
