@@ -7,7 +7,6 @@ before anything is sent.
 from __future__ import annotations
 
 import argparse
-import difflib
 import itertools
 import os
 import shlex
@@ -276,12 +275,32 @@ def mistyped_command(argv: list[str]) -> tuple[str, str, str] | None:
     word = argv[index]
     if word in COMMANDS or not word.isalpha() or len(word) > 12:
         return None
-    close = difflib.get_close_matches(word.lower(), sorted(COMMANDS), n=1, cutoff=0.75)
+    close = [command for command in sorted(COMMANDS) if _slip(word.lower(), command)]
     if not close:
         return None
     words = list(itertools.takewhile(lambda arg: not arg.startswith("-"), argv[index:]))
     prompt = word if len(words) == 1 else shlex.quote(" ".join(words))
     return word, close[0], prompt
+
+
+def _slip(word: str, command: str) -> bool:
+    """True if ``word`` is ``command`` typed with two neighbouring letters swapped, one letter
+    left out or one letter too many. A letter typed for another is not taken for a slip: too
+    many English words are one letter away from a command (what, that, into, patch)."""
+    if len(word) == len(command):
+        apart = [i for i, (a, b) in enumerate(zip(word, command, strict=True)) if a != b]
+        if not apart:
+            return True  # the command in other letter case
+        return (
+            len(apart) == 2
+            and apart[1] == apart[0] + 1
+            and word[apart[0]] == command[apart[1]]
+            and word[apart[1]] == command[apart[0]]
+        )
+    shorter, longer = sorted((word, command), key=len)
+    if len(longer) - len(shorter) != 1:
+        return False
+    return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
 
 
 def with_default_command(argv: list[str]) -> list[str]:

@@ -1062,15 +1062,24 @@ def test_a_mistyped_command_is_not_sent_as_a_prompt(
 def test_an_unquoted_question_starting_like_a_command_is_shown_quoted(
     emulator: Emulator,
 ) -> None:
-    """``what is love`` typed without quotes starts with a word like 'chat': the way to send
-    it as a prompt quotes the whole question (it said 'chat what', which would fail on the
-    other words), and that way sends it."""
+    """``chart the growth`` typed without quotes starts with a word like 'chat': the way to
+    send it as a prompt quotes the whole question (it said 'chat chart', which would fail on
+    the other words), and that way sends it."""
     before = len(emulator.requests)
-    result = run_cli("what", "is", "love", *connect(emulator))
+    result = run_cli("chart", "the", "growth", *connect(emulator))
     line = assert_one_error_line(result, EXIT_USAGE)
-    assert "'what' is not a command; did you mean 'chat'?" in line
-    assert line.endswith("To send it as a prompt: python -m inference chat 'what is love'")
+    assert "'chart' is not a command; did you mean 'chat'?" in line
+    assert line.endswith("To send it as a prompt: python -m inference chat 'chart the growth'")
     assert len(emulator.requests) == before
-    sent = run_cli("chat", "what is love", *connect(emulator))
+    sent = run_cli("chat", "chart the growth", *connect(emulator))
     assert sent.returncode == 0, sent.stderr
-    assert emulator.requests[-1].json["messages"][-1]["content"] == "what is love"
+    assert emulator.requests[-1].json["messages"][-1]["content"] == "chart the growth"
+
+
+@pytest.mark.parametrize("word", ["what", "that", "into", "patch", "seven"])
+def test_words_a_letter_away_from_a_command_are_prompts(emulator: Emulator, word: str) -> None:
+    """English words one letter off a command (what/chat, into/info, patch/batch) are not
+    taken for typos: the word is sent as the prompt."""
+    result = run_cli(word, *connect(emulator))
+    assert result.returncode == 0, result.stderr
+    assert emulator.requests[-1].json["messages"][-1]["content"] == word
