@@ -47,10 +47,6 @@ EXTRAS = "model_extras={...}"
 # What to say, instead of a suggestion, about a keyword a function does not take although a
 # user may well try it (by the function's name as errors show it).
 _NOTES: dict[str, dict[str, str]] = {
-    "complete()": {
-        "body": "complete() takes the request body as its first argument, without a name: "
-        "complete({...}), not complete(body={...})",
-    },
     "run_tools()": {
         "stream": "run_tools() does not take stream=: use stream_tools() for a streamed run",
         "body": "run_tools() takes messages= and keyword parameters, not a body",
@@ -71,6 +67,18 @@ def _constructor_notes(client: str) -> dict[str, str]:
         f"credential=), not api_key=: {client}(endpoint, key)",
         "base_url": f"{client}() takes the URL as its endpoint, the first argument (or "
         f"endpoint=), not base_url=: {client}(endpoint, key)",
+        "max_retries": f"{client}() takes retry= (a number of retries, or a RetryPolicy), "
+        "not max_retries=: retry=2",
+        "default_headers": f"{client}() takes headers= for the headers of every request, "
+        "not default_headers=",
+        "default_query": f"{client}() takes the query in the endpoint URL (api-version as "
+        "api_version=), or extra_query= per call, not default_query=",
+        "http_client": f"{client}() takes session= (an aiohttp.ClientSession you close), "
+        "not http_client=",
+        "organization": f"{client}() has no organization=: send the OpenAI-Organization "
+        'header with headers={"OpenAI-Organization": ...}',
+        "project": f"{client}() has no project=: send the OpenAI-Project header with "
+        'headers={"OpenAI-Project": ...}',
     }
 
 
@@ -165,10 +173,13 @@ def unknown_keyword(
     value: Any,
     candidates: Collection[str],
     elsewhere: str | None = None,
+    settings: Collection[str] = (),
 ) -> RequestValidationError:
     """The error for ``name=value``, a keyword ``where`` (``"run_tools()"``) does not take;
     ``candidates`` are every keyword it does take, ``elsewhere`` where a parameter the
-    library does not name may go (``"model_extras={...}"``)."""
+    library does not name may go (``"model_extras={...}"``). ``settings`` are candidates that
+    are no request parameter (a constructor's connection options): when one of them is the
+    name meant, ``elsewhere`` is not mentioned."""
     notes = _NOTES.get(where, {})
     note = next((n for key, n in notes.items() if _folded(key) == _folded(name)), None)
     if note is not None:
@@ -178,7 +189,9 @@ def unknown_keyword(
     if meant is not None:
         hint = notes.get(meant) or f"did you mean {meant}=?"
         hint = f"; {hint}"
-    aside = f" (a parameter this library does not name goes in {elsewhere})" if elsewhere else ""
+    aside = ""
+    if elsewhere and meant not in settings:
+        aside = f" (a parameter this library does not name goes in {elsewhere})"
     return RequestValidationError(
         f"{where} got an unknown parameter {name}={_shown(value, name, meant)}{hint}{aside}"
     )
@@ -196,14 +209,16 @@ def check_names(
     where: str,
     elsewhere: str | None = None,
     named: Collection[str] = (),
+    settings: Collection[str] = (),
 ) -> None:
     """Refuse a key of ``params`` (the ``**params`` of a call) that is not in ``known``,
-    suggesting the closest of ``known`` and ``named`` (the function's named parameters)."""
+    suggesting the closest of ``known`` and ``named`` (the function's named parameters);
+    ``settings`` as :func:`unknown_keyword` takes them."""
     if params.keys() <= known:
         return
     for name, value in params.items():
         if name not in known:
-            raise unknown_keyword(where, name, value, {*known, *named}, elsewhere)
+            raise unknown_keyword(where, name, value, {*known, *named}, elsewhere, settings)
 
 
 # -- the wrapper ------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ __all__ = [
     "ChatClientOptions",
     "ClientOptions",
     "EmbeddingsClientOptions",
+    "check_hook",
     "check_limit",
     "check_options",
     "option_names",
@@ -186,7 +187,33 @@ def check_options(options: Mapping[str, Any], declared: type, where: str) -> Non
                 f"{'it is an option' if len(wrong) == 1 else 'they are options'} of "
                 f"{client} only; leave {'it' if len(wrong) == 1 else 'them'} out"
             )
-    check_names(options, names, where, EXTRAS, _CONSTRUCTOR_ARGUMENTS)
+    settings = {*_CONSTRUCTOR_ARGUMENTS, *(names - option_names(RequestParams))}
+    check_names(options, names, where, EXTRAS, _CONSTRUCTOR_ARGUMENTS, settings)
+
+
+def check_hook(hook: Any) -> Any:
+    """``response_hook``: None, or a callable that takes ``(status, headers)``; returned as
+    given. A hook of another shape failed every call with a ``TypeError`` from inside the
+    client; it is refused when the client is made."""
+    if hook is None:
+        return None
+    if not callable(hook):
+        raise RequestValidationError(
+            f"response_hook must be a function taking (status, headers), got {type(hook).__name__}"
+        )
+    try:
+        signature = inspect.signature(hook)
+    except (TypeError, ValueError):  # a builtin without a signature: taken on trust
+        return hook
+    try:
+        signature.bind(200, {})
+    except TypeError as exc:
+        raise RequestValidationError(
+            f"response_hook is called with two arguments, the status (int) and the headers "
+            f"(a mapping), but {getattr(hook, '__name__', type(hook).__name__)}{signature} "
+            f"cannot take them ({exc}); e.g. def hook(status, headers): ..."
+        ) from None
+    return hook
 
 
 def check_limit(name: str, value: object, *, optional: bool = False) -> None:

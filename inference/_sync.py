@@ -136,7 +136,6 @@ class ChatCompletionsClient:
     def complete(
         self,
         body: Mapping[str, Any] | None = None,
-        /,
         *,
         messages: Sequence[MessageInput] | None = None,
         stream: Literal[False] | None = None,
@@ -147,7 +146,6 @@ class ChatCompletionsClient:
     def complete(
         self,
         body: Mapping[str, Any] | None = None,
-        /,
         *,
         messages: Sequence[MessageInput] | None = None,
         stream: Literal[True],
@@ -158,7 +156,6 @@ class ChatCompletionsClient:
     def complete(
         self,
         body: Mapping[str, Any] | None = None,
-        /,
         *,
         messages: Sequence[MessageInput] | None = None,
         stream: bool | None = None,
@@ -168,7 +165,6 @@ class ChatCompletionsClient:
     def complete(
         self,
         body: Mapping[str, Any] | None = None,
-        /,
         *,
         messages: Sequence[MessageInput] | None = None,
         stream: bool | None = None,
@@ -187,9 +183,9 @@ class ChatCompletionsClient:
         sent. ``stream_options={"include_usage": True}`` asks for a final usage update.
         ``model_extras`` go at the body root with the header ``extra-parameters:
         pass-through``; ``extra_body`` is merged at the body root as given (a key set twice
-        raises). ``body`` (positional) sends a complete JSON body as given instead.
-        ``headers`` (or ``extra_headers``), ``extra_query``, ``timeout`` and ``retry`` apply
-        to this call only.
+        raises). ``body`` (the first argument, or ``body=``) sends a complete JSON body as
+        given instead. ``headers`` (or ``extra_headers``), ``extra_query``, ``timeout`` and
+        ``retry`` apply to this call only.
         A class as ``response_format`` (attrs, dataclass, TypedDict or pydantic model) asks
         for JSON of its strict schema and sets ``message.parsed`` to an instance of it.
         """

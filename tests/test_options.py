@@ -3,6 +3,7 @@ constructors, checked by type checkers and at run time, documented, defaults unc
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import re
 import typing
@@ -215,6 +216,77 @@ def test_openai_python_constructor_names_say_where_the_value_goes(
     assert f"{cls.__name__}(endpoint, key)" in str(info.value)
     assert "model_extras" not in str(info.value)
     assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_retries": 2}, "() takes retry= (a number of retries, or a RetryPolicy)"),
+        ({"default_headers": {"a": "b"}}, "() takes headers= for the headers of every request"),
+        ({"default_query": {"a": "b"}}, "() takes the query in the endpoint URL"),
+        ({"http_client": object()}, "() takes session= (an aiohttp.ClientSession you close)"),
+        ({"organization": "org"}, "() has no organization=: send the OpenAI-Organization"),
+        ({"project": "p"}, "() has no project=: send the OpenAI-Project header"),
+    ],
+    ids=[
+        "max_retries",
+        "default_headers",
+        "default_query",
+        "http_client",
+        "organization",
+        "project",
+    ],
+)
+def test_openai_python_connection_options_name_this_librarys_own(
+    cls: type, kwargs: dict[str, Any], message: str
+) -> None:
+    """openai-python's other constructor options name the option that does the same here;
+    they were told to go in model_extras (the request body)."""
+    with pytest.raises(RequestValidationError) as info:
+        cls(URL, "key", **kwargs)
+    assert str(info.value).startswith(f"{cls.__name__}{message}")
+    assert "model_extras" not in str(info.value)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_a_misspelt_connection_option_is_not_sent_to_model_extras(cls: type) -> None:
+    """trust_en= is a misspelt connection option: the error suggests trust_env= without the
+    aside that unknown request parameters go in model_extras (which would send it in the
+    body); a misspelt request parameter keeps the aside."""
+    with pytest.raises(RequestValidationError) as info:
+        cls(URL, "key", trust_en=True)
+    assert "did you mean trust_env=?" in str(info.value)
+    assert "model_extras" not in str(info.value)
+    with pytest.raises(RequestValidationError) as info:
+        inference.ChatCompletionsClient(URL, "key", temprature=0.2)  # type: ignore[call-arg]
+    assert "did you mean temperature=? (a parameter this library does not name goes in" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: f"{c.__module__}.{c.__name__}")
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        (lambda response: None, "cannot take them (too many positional arguments)"),
+        (lambda status, headers, extra: None, "cannot take them (missing a required argument"),
+        (5, "response_hook must be a function taking (status, headers), got int"),
+    ],
+    ids=["one-argument", "three-arguments", "not-callable"],
+)
+def test_a_response_hook_of_the_wrong_shape_is_refused_at_once(
+    cls: type, hook: Any, message: str
+) -> None:
+    """A hook that cannot take (status, headers) failed every call with a TypeError from
+    inside the client; the constructor refuses it, saying how it is called."""
+    with pytest.raises(RequestValidationError) as info:
+        cls(URL, "key", response_hook=hook)
+    assert message in str(info.value)
+    client = cls(URL, "key", response_hook=lambda status, headers: None)
+    closing = client.close()
+    if inspect.iscoroutine(closing):  # the async clients' close()
+        asyncio.run(closing)
 
 
 @pytest.mark.anyio

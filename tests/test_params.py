@@ -85,9 +85,29 @@ MISSPELT_COMPLETE: list[tuple[dict[str, Any], str]] = [
     ({"messages": QUESTION, "temperatrue": 0.5}, "; did you mean temperature=?"),
     ({"messages": QUESTION, "extra_header": {}}, "; did you mean extra_headers=?"),
     ({"messages": QUESTION, "stream_option": {}}, "; did you mean stream_options=?"),
-    ({"body": {"messages": WIRE}}, "takes the request body as its first argument, without a"),
+    ({"bodi": {"messages": WIRE}}, "; did you mean body=?"),
     ({"messages": QUESTION, "x": 1}, "unknown parameter x=1 (a parameter this library does not"),
 ]
+
+
+@pytest.mark.anyio
+async def test_the_body_may_be_given_by_name(emulator: Emulator) -> None:
+    """complete(body={...}), as azure-ai-inference takes it, sends the body as
+    complete({...}) does, sync and async (it was refused: the body was positional only)."""
+    async with client_for(emulator) as client:
+        answer = await client.complete(body={"messages": WIRE, "seed": 7})
+    assert answer.choices[0].message.content
+    assert emulator.requests[-1].json["seed"] == 7
+
+
+def test_the_body_may_be_given_by_name_to_the_sync_client() -> None:
+    """The same with the sync client."""
+    with (
+        Emulator().run_in_thread() as emu,
+        inference.ChatCompletionsClient(emu.endpoint(), "key") as client,
+    ):
+        assert client.complete(body={"messages": WIRE, "seed": 8}).choices[0].message.content
+        assert emu.requests[-1].json["seed"] == 8
 
 
 @pytest.mark.parametrize(("kwargs", "needle"), MISSPELT_COMPLETE)
@@ -95,10 +115,9 @@ MISSPELT_COMPLETE: list[tuple[dict[str, Any], str]] = [
 async def test_a_misspelt_keyword_of_complete_names_the_one_meant(
     emulator: Emulator, kwargs: dict[str, Any], needle: str
 ) -> None:
-    """messages=, stream= and the body are keywords of complete() too: a misspelling of them
-    (message=, Messages=, stram=) was refused with no suggestion, and body= was called an
-    unknown parameter. Case, '_'/'-', a trailing s and one letter wrong, missing, extra or
-    swapped are recognised; nothing is sent."""
+    """messages=, stream= and body= are keywords of complete() too: a misspelling of them
+    (message=, Messages=, stram=) was refused with no suggestion. Case, '_'/'-', a trailing
+    s and one letter wrong, missing, extra or swapped are recognised; nothing is sent."""
     async with client_for(emulator) as client:
         with pytest.raises(RequestValidationError) as info:
             await client.complete(**kwargs)

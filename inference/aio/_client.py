@@ -32,7 +32,7 @@ from .._endpoint import (
     resolve_endpoint,
 )
 from .._keywords import BODY_EXTRAS, EXTRAS, checked_keywords
-from .._options import ChatClientOptions, check_limit, check_options
+from .._options import ChatClientOptions, check_hook, check_limit, check_options
 from .._params import (
     DEFAULT_NAMES,
     CompleteParams,
@@ -208,7 +208,7 @@ class ChatCompletionsClient:
             max_stream=max_stream_bytes,
             log_body=log_request_body or logging_enable,
             log_http=logging_enable,
-            response_hook=options.get("response_hook"),
+            response_hook=check_hook(options.get("response_hook")),
         )
         # The attempt loop does the work of every call (see _attempts.py).
         self._stream = self._caller.stream
@@ -235,7 +235,6 @@ class ChatCompletionsClient:
     async def complete(
         self,
         body: Mapping[str, Any] | None = None,
-        /,
         *,
         messages: Sequence[MessageInput] | None = None,
         stream: Literal[False] | None = None,
@@ -246,7 +245,6 @@ class ChatCompletionsClient:
     async def complete(
         self,
         body: Mapping[str, Any] | None = None,
-        /,
         *,
         messages: Sequence[MessageInput] | None = None,
         stream: Literal[True],
@@ -257,7 +255,6 @@ class ChatCompletionsClient:
     async def complete(
         self,
         body: Mapping[str, Any] | None = None,
-        /,
         *,
         messages: Sequence[MessageInput] | None = None,
         stream: bool | None = None,
@@ -268,7 +265,6 @@ class ChatCompletionsClient:
     async def complete(
         self,
         body: Mapping[str, Any] | None = None,
-        /,
         *,
         messages: Sequence[MessageInput] | None = None,
         stream: bool | None = None,
@@ -287,9 +283,9 @@ class ChatCompletionsClient:
         sent. ``stream_options={"include_usage": True}`` asks for a final usage update.
         ``model_extras`` go at the body root with the header ``extra-parameters:
         pass-through``; ``extra_body`` is merged at the body root as given (a key set twice
-        raises). ``body`` (positional) sends a complete JSON body as given instead.
-        ``headers`` (or ``extra_headers``), ``extra_query``, ``timeout`` and ``retry`` apply
-        to this call only.
+        raises). ``body`` (the first argument, or ``body=``) sends a complete JSON body as
+        given instead. ``headers`` (or ``extra_headers``), ``extra_query``, ``timeout`` and
+        ``retry`` apply to this call only.
         A class as ``response_format`` (attrs, dataclass, TypedDict or pydantic model) asks
         for JSON of its strict schema and sets ``message.parsed`` to an instance of it.
         """
