@@ -1248,3 +1248,60 @@ def test_serve_on_loopback_without_key_gives_no_warning() -> None:
     assert "key required" not in line
     assert process.returncode == 0, stderr
     assert stderr == ""
+
+
+def _function(name: str, parameter: str, kind: str) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "parameters": {
+                "type": "object",
+                "properties": {parameter: {"type": kind}},
+                "required": [parameter],
+            },
+        },
+    }
+
+
+WEATHER_TOOL = _function("get_weather", "city", "string")
+CONVERT_TOOL = _function("convert_temperature", "celsius", "number")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("question", "tools", "called"),
+    [
+        ("Convert 20 celsius", [WEATHER_TOOL, CONVERT_TOOL], [("convert_temperature", 20)]),
+        ("Weather in Oslo?", [CONVERT_TOOL, WEATHER_TOOL], [("get_weather", "Oslo")]),
+        (
+            "Weather in Oslo, and convert 20 celsius",
+            [WEATHER_TOOL, CONVERT_TOOL],
+            [("get_weather", "Oslo"), ("convert_temperature", 20)],
+        ),
+        ("What now?", [CONVERT_TOOL, WEATHER_TOOL], [("convert_temperature", 1)]),
+    ],
+    ids=["convert", "weather", "both", "neither-first-tool"],
+)
+async def test_the_tool_called_is_the_one_the_question_speaks_of(
+    emulator: Emulator,
+    session: aiohttp.ClientSession,
+    question: str,
+    tools: list[dict[str, Any]],
+    called: list[tuple[str, Any]],
+) -> None:
+    """With two tools offered, the emulator called the first one whatever the question said,
+    so a two-tool loop could not be tried offline; a tool is now chosen by the words of its
+    name in the question (the first one when none is spoken of)."""
+    status, body, _ = await post_json(
+        session,
+        chat_url(emulator),
+        {"messages": [{"role": "user", "content": question}], "tools": tools},
+    )
+    assert status == 200, body
+    calls = body["choices"][0]["message"]["tool_calls"]
+    got = [
+        (call["function"]["name"], next(iter(json.loads(call["function"]["arguments"]).values())))
+        for call in calls
+    ]
+    assert got == called

@@ -13,8 +13,10 @@ How the model answers, in order of precedence:
 * Tools are offered, ``tool_choice`` is not ``"none"`` and the last message is a user message
   (or ``tool_choice`` is ``"required"`` or names a tool, whatever the last message): a call
   to the tool named by ``tool_choice``, else one call to each offered tool whose name the
-  user's text contains (parallel calls), else a call to the first tool. The arguments are
-  built from the tool's JSON schema and the user's text (see :func:`value_for_schema`).
+  user's text contains (parallel calls), else to each whose name has a word of four letters
+  or more that the text holds (``get_weather`` for "Weather in Oslo?"), else a call to the
+  first tool. The arguments are built from the tool's JSON schema and the user's text (see
+  :func:`value_for_schema`).
 * Otherwise a text answer: a canned answer when the last user message contains one of the
   keywords of :data:`CANNED_ANSWERS`, else a short reply that quotes the question. Images and
   audio in the user message are acknowledged first (count, media type and size).
@@ -793,16 +795,33 @@ def _calls_tools(last: Mapping[str, Any], tools: Sequence[Any], tool_choice: Any
     return last.get("role") == "user" or tool_choice == "required" or isinstance(tool_choice, dict)
 
 
+# The shortest word of a tool's name that chooses the tool when the user's text holds it.
+_NAME_WORD_LENGTH = 4
+
+
 def _chosen_tools(
     tools: Sequence[Mapping[str, Any]], tool_choice: Any, user_text: str
 ) -> list[Mapping[str, Any]]:
     """The named tool of ``tool_choice``; else every offered tool the user's text names (one
-    call each, in the order offered); else the first tool."""
+    call each, in the order offered); else every tool a word of whose name the text holds
+    (``convert_temperature`` for "Convert 20 celsius", ``get_weather`` for "Weather in
+    Oslo?"); else the first tool."""
     if isinstance(tool_choice, dict):
         wanted = tool_choice["function"]["name"]
         return [next((t for t in tools if t.get("name") == wanted), {"name": wanted})]
     named = [t for t in tools if str(t.get("name")) in user_text]
-    return named or [tools[0]]
+    if named:
+        return named
+    said = set(re.findall(r"[a-z]+", user_text.lower()))
+    hinted = [t for t in tools if _name_words(str(t.get("name"))) & said]
+    return hinted or [tools[0]]
+
+
+def _name_words(name: str) -> set[str]:
+    """The words of a tool name (``get_flight_info``, ``getFlightInfo``: flight, info), short
+    ones (get, set, to) left out: they say nothing about what the user asked for."""
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name)
+    return {word.lower() for word in words if len(word) >= _NAME_WORD_LENGTH}
 
 
 def _tool_call(chosen: Mapping[str, Any], user_text: str, turn: int) -> ToolCall:
