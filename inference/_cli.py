@@ -478,7 +478,7 @@ def _cmd_info(args: argparse.Namespace, prog: str, out: _Output, err: TextIO) ->
 
 
 def _cmd_serve(args: argparse.Namespace, prog: str, out: _Output, err: TextIO) -> int:
-    from .testing import EmulatorOptions, run
+    from .testing import MAX_REQUEST_BYTES, EmulatorOptions, run
 
     for flag, value in (
         ("--token-delay", args.token_delay),
@@ -486,11 +486,14 @@ def _cmd_serve(args: argparse.Namespace, prog: str, out: _Output, err: TextIO) -
     ):
         if value < 0:
             raise RequestValidationError(f"{flag} must be 0 or more")
+    limit = MAX_REQUEST_BYTES
+    if args.max_request_mib is not None:  # checked > 0 by the parser
+        limit = max(int(args.max_request_mib * 1024 * 1024), 1)
     options = EmulatorOptions(
         token_delay=args.token_delay, first_token_delay=args.first_token_delay
     )
     try:
-        run(args.host, args.port, args.key, options)
+        run(args.host, args.port, args.key, options, max_request_bytes=limit)
     except OSError as exc:
         err.write(f"{prog}: error: cannot serve on {args.host}:{args.port}: {describe(exc)}\n")
         return EXIT_ERROR

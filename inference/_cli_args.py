@@ -242,6 +242,13 @@ def build_parser(prog: str) -> Parser:
         "(default: 0)",
     )
     serve.add_argument(
+        "--max-request-mib",
+        type=_positive_number,
+        default=None,
+        metavar="MIB",
+        help="the largest request body read, in MiB (default: 64); a larger one gets HTTP 413",
+    )
+    serve.add_argument(
         "--debug",
         action="store_true",
         default=argparse.SUPPRESS,

@@ -629,6 +629,26 @@ def test_serve_refuses_negative_delays(flag: str, capsys: pytest.CaptureFixture[
     assert f"{flag} must be 0 or more" in line
 
 
+def test_serve_takes_the_request_body_limit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`serve --max-request-mib N` gives the emulator that limit (the 413 it sends names this
+    option); 0 or less is refused, and without it the emulator's default applies."""
+    import inference.testing
+
+    seen: list[int] = []
+
+    def fake_run(*args: Any, max_request_bytes: int) -> None:
+        seen.append(max_request_bytes)
+
+    monkeypatch.setattr(inference.testing, "run", fake_run)
+    assert main(["serve", "--port", "0", "--max-request-mib", "0.5"]) == 0
+    assert main(["serve", "--port", "0"]) == 0
+    assert seen == [512 * 1024, inference.testing.MAX_REQUEST_BYTES]
+    assert main(["serve", "--port", "0", "--max-request-mib", "0"]) == EXIT_USAGE
+    assert "--max-request-mib" in capsys.readouterr().err
+
+
 def test_serve_runs_the_emulator() -> None:
     """`serve --port P --key K` answers requests with that key and stops on Ctrl-C."""
     port = free_port()

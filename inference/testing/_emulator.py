@@ -1068,7 +1068,8 @@ def _too_large(kind: str, limit: int) -> web.Response:
     message = (
         f"The request body is larger than the emulator's limit of {_size_text(limit)}. "
         "Send a smaller body (fewer or smaller images, a shorter prompt), or start the "
-        "emulator with a larger limit: Emulator(max_request_bytes=...)."
+        "emulator with a larger limit: Emulator(max_request_bytes=...), or serve "
+        "--max-request-mib N from the command line."
     )
     return _error(kind, 413, code, message)
 
