@@ -156,6 +156,12 @@ def loads_embeddings(data: bytes | str, count: int | None = None) -> m.Embedding
     obj = _loads(data, "the response body")
     if not isinstance(obj, dict):
         raise DecodeFailure(f"the response body is JSON but not an object: {type(obj).__name__}")
+    # JSON's true and false read as bools, which sum() counts as numbers: looked for value by
+    # value only when the body has either word (a search of the bytes, not a Python loop).
+    if isinstance(data, bytes):
+        maybe_bools = b"true" in data or b"false" in data
+    else:
+        maybe_bools = "true" in data or "false" in data
     items = obj.get("data")
     if not isinstance(items, list):
         raise DecodeFailure("the response body has no 'data' list of embeddings")
@@ -165,7 +171,7 @@ def loads_embeddings(data: bytes | str, count: int | None = None) -> m.Embedding
             raise DecodeFailure(f"data[{position}] is not an embedding object")
         if isinstance(item.get("embedding"), str):
             item["embedding"] = decode_base64_vector(item["embedding"])
-        _check_vector(item.get("embedding"), position)
+        _check_vector(item.get("embedding"), position, maybe_bools)
         index = item.get("index", position)
         if type(index) is not int:
             raise DecodeFailure(f"data[{position}].index is {index!r}, not a whole number")
@@ -197,7 +203,7 @@ def _check_count(items: list[dict[str, Any]], count: int) -> None:
     items[:] = ordered
 
 
-def _check_vector(vector: object, position: int) -> None:
+def _check_vector(vector: object, position: int, maybe_bools: bool = False) -> None:
     """Refuse an embedding that is not a flat list of finite numbers. ``sum`` makes the check
     one pass in C: it fails on anything that is not a number, and its total is finite only
     when every value is (or, rarely, when finite values overflow: those are looked at one by
@@ -217,3 +223,8 @@ def _check_vector(vector: object, position: int) -> None:
                 raise DecodeFailure(
                     f"data[{position}].embedding[{offset}] is {value!r}, not a finite number"
                 )
+    if maybe_bools and bool in set(map(type, vector)):
+        offset = next(i for i, value in enumerate(vector) if type(value) is bool)
+        raise DecodeFailure(
+            f"data[{position}].embedding[{offset}] is {str(vector[offset]).lower()}, not a number"
+        )

@@ -145,6 +145,8 @@ def test_base64_vectors_decode_to_float32_values() -> None:
         (b'{"data": "\xff"}', "not valid UTF-8: byte 0xff at position 10 (invalid start byte)"),
         (embeddings_json([[[1.0], [2.0]]]), "data[0].embedding holds list values"),
         (embeddings_json([[0.5, "0.25"]]), "data[0].embedding holds str values"),
+        (embeddings_json([[0.5], [0.25, True]]), "data[1].embedding[1] is true, not a number"),
+        (embeddings_json([[False, 0.5]]), "data[0].embedding[0] is false, not a number"),
         (embeddings_json([[0.5], {"x": 1}]), "data[1].embedding is not a list of numbers"),
         (
             embeddings_json([base64.b64encode(struct.pack("<3f", 0.5, math.nan, 1.0)).decode()]),
@@ -168,7 +170,8 @@ def test_base64_vectors_decode_to_float32_values() -> None:
 )
 def test_malformed_answers_are_decode_failures(body: bytes, needle: str) -> None:
     """Bad base64, a ragged byte count, a missing data list, non-JSON, vectors that are not
-    flat lists of finite numbers and a repeated index: DecodeFailure naming the place."""
+    flat lists of finite numbers (true and false included) and a repeated index:
+    DecodeFailure naming the place."""
     with pytest.raises(DecodeFailure) as info:
         loads_embeddings(body)
     assert needle in str(info.value)
