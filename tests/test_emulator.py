@@ -94,6 +94,19 @@ def chat_url(emulator: Emulator, kind: str = "azure_ai_models") -> str:
     return emulator.endpoint(kind) + "/chat/completions"
 
 
+def serve_until_ctrl_c(command: list[str]) -> tuple[str, int, str]:
+    """Start an emulator process, read its first line, stop it with Ctrl-C (SIGINT); return
+    that line, its exit code and what it wrote on stderr."""
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+    return line, process.returncode, stderr
+
+
 async def post_json(
     session: aiohttp.ClientSession,
     url: str,
@@ -1221,32 +1234,20 @@ def test_thread_fixture_serves_sync_code(inference_emulator_thread: Emulator) ->
 def test_run_prints_url_and_stops_on_ctrl_c() -> None:
     """run() prints one line with the URL and exits cleanly on SIGINT."""
     code = "from inference.testing import run; run(port=0, key='k')"
-    with subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as process:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=10)
+    line, returncode, stderr = serve_until_ctrl_c([sys.executable, "-c", code])
     assert line.startswith("inference emulator on http://127.0.0.1:")
     assert "/openai/deployments/emulator-1" in line
-    assert process.returncode == 0, stderr
+    assert returncode == 0, stderr
     assert stderr == ""
 
 
 def test_serve_on_loopback_without_key_gives_no_warning() -> None:
     """The default host (127.0.0.1) serves this machine only: no key needed, nothing on stderr."""
     command = [sys.executable, "-m", "inference", "serve", "--port", "0"]
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as process:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=10)
+    line, returncode, stderr = serve_until_ctrl_c(command)
     assert line.startswith("inference emulator on http://127.0.0.1:")
     assert "key required" not in line
-    assert process.returncode == 0, stderr
+    assert returncode == 0, stderr
     assert stderr == ""
 
 
