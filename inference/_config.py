@@ -104,9 +104,10 @@ class Timeout:
     ``connect``: connection set-up. ``read``: from sending the request until the response
     head arrives, and for a non-streamed call until its whole body has arrived too (the answer
     is generated before its head is sent: a body still arriving after ``read`` is trickling,
-    and is cut). ``idle``: longest silence between two events of a stream (or while a
-    non-streamed body arrives). ``total``: the whole call,
-    stream included (off by default, so long streams are never cut while they flow).
+    and is cut); it also bounds each wait for the server to take more of a large request
+    body (one that stops reading it raises ``ReadTimeoutError``). ``idle``: longest silence
+    between two events of a stream (or while a non-streamed body arrives). ``total``: the
+    whole call, stream included (off by default, so long streams are never cut while they flow).
     Pass it as ``timeout=`` to a client or to one call; a plain number sets connect, read and
     idle at once.
     """

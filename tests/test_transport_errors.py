@@ -11,6 +11,7 @@ is a real aiohttp server on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 from typing import Any
@@ -230,3 +231,96 @@ async def test_a_large_request_body_is_sent_whole_without_a_warning() -> None:
         assert int(attempt.headers["content-length"]) == len(attempt.body) > 3_000_000
         assert orjson.loads(attempt.body)["messages"][0]["content"] == prompt
         assert attempt.headers["content-type"].startswith("application/json")
+
+
+class _NeverReadsTheBody:
+    """A raw socket server on 127.0.0.1 that takes a connection, reads nothing of the request
+    (its head and body stay in the socket buffers) and never answers."""
+
+    def __init__(self) -> None:
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self.connections = 0
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.append(writer)
+
+    async def __aenter__(self) -> str:
+        # A small receive buffer, so a few MiB fill it whatever the system's defaults.
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        for sock in self._server.sockets:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        for writer in self._writers:
+            writer.transport.abort()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+def _open_sockets() -> int:
+    """How many sockets this process has open."""
+    return sum(
+        os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        for fd in os.listdir("/proc/self/fd")
+        if os.path.exists(f"/proc/self/fd/{fd}")
+    )
+
+
+# 16 MiB: more than a loopback connection's socket buffers hold.
+_HUGE_PROMPT = [UserMessage("x" * (16 * 1024 * 1024))]
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts sockets in /proc")
+async def test_a_server_that_never_reads_the_request_body() -> None:
+    """The body's upload stalls; without a bound on each write the call waited forever
+    (aiohttp starts its read timer only once the whole body is written). Timeout.read bounds
+    each wait for the server to take more of it, and the client is usable afterwards."""
+    timeout = inference.Timeout(connect=5, read=0.5, idle=0.5)
+    server = _NeverReadsTheBody()
+    async with (
+        server as origin,
+        ChatCompletionsClient(f"{origin}/v1", model="m", retry=1, timeout=timeout) as client,
+    ):
+        loop = asyncio.get_running_loop()
+        sockets = _open_sockets()
+        began = loop.time()
+        with pytest.raises(inference.exceptions.ReadTimeoutError) as info:
+            await asyncio.wait_for(client.complete(messages=_HUGE_PROMPT), 20)
+        assert loop.time() - began < 10
+        assert client._transport.pool_stats() == (0, 0)
+        await asyncio.sleep(0.1)
+        # The client's connections are gone, not left closing behind the unsent data (the
+        # server's own ends are still open).
+        assert _open_sockets() == sockets + server.connections == sockets + 2
+    assert_our_words(
+        info.value, origin, "stopped taking the request body", "within 0.5 s (Timeout.read)"
+    )
+    assert "(after 2 attempts)" in str(info.value)
+
+
+def test_a_server_that_never_reads_the_request_body_sync() -> None:
+    """The sync client raises the same error in bounded time."""
+
+    async def scenario() -> tuple[str, BaseException | None]:
+        async with _NeverReadsTheBody() as origin:
+            client = inference.ChatCompletionsClient(
+                f"{origin}/v1", model="m", retry=0, timeout=inference.Timeout(read=0.5)
+            )
+            with client:
+                try:
+                    await asyncio.wait_for(
+                        asyncio.to_thread(client.complete, messages=_HUGE_PROMPT), 20
+                    )
+                except inference.exceptions.ReadTimeoutError as exc:
+                    return origin, exc
+        return origin, None
+
+    origin, error = asyncio.run(scenario())
+    assert isinstance(error, inference.exceptions.ReadTimeoutError), error
+    assert_our_words(error, origin, "stopped taking the request body")

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http_exceptions import (
     ContentEncodingError,
     ContentLengthError,
@@ -64,13 +65,49 @@ USER_AGENT = f"aioinference/{__version__}"
 
 # The most bytes one socket (or TLS) read asks for; see the module docstring.
 _READ_SIZE = 64 * 1024
-# Request bodies larger than this go to aiohttp as a stream (io.BytesIO): it warns
-# (ResourceWarning) when given raw bytes over 1 MiB, as its writer would take them whole.
-_LARGE_BODY = 1024 * 1024
+# Request bodies larger than this go to aiohttp as a stream of pieces (_UploadBody), each
+# write bounded by Timeout.read: a server that stops taking the body cannot hold the call
+# forever (aiohttp's read timer starts only once the whole body is written). Smaller bodies
+# go as raw bytes, in one write with the head.
+_LARGE_BODY = 64 * 1024
 
 # What reading a body can raise. HttpProcessingError is not a ClientError: aiohttp's pure-Python
 # parser raises it as is for a broken chunked encoding.
 _BODY_ERRORS = (TimeoutError, aiohttp.ClientError, HttpProcessingError, OSError)
+
+
+class _UploadStalled(Exception):
+    """A piece of the request body could not be written within the read timeout."""
+
+
+class _UploadBody(aiohttp.BytesIOPayload):
+    """A large request body, written in pieces; each waits at most ``stall`` seconds for the
+    server to take it (None: no bound), else the request fails with :class:`_UploadStalled`."""
+
+    def __init__(self, body: bytes, stall: float | None) -> None:
+        super().__init__(io.BytesIO(body))
+        self._body = body
+        self._stall = stall
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        """Write the body (at most ``content_length`` bytes), each piece within the bound."""
+        body = self._body
+        end = len(body) if content_length is None else min(content_length, len(body))
+        for start in range(0, end, _READ_SIZE):
+            if start:
+                await asyncio.sleep(0)  # let the loop breathe between pieces
+            try:
+                async with asyncio.timeout(self._stall):
+                    await writer.write(body[start : min(start + _READ_SIZE, end)])
+            except TimeoutError as exc:
+                # Closed at once: a plain close would wait, forever, for the server to take
+                # what is still buffered for it.
+                transport = getattr(writer, "transport", None)
+                if transport is not None:
+                    transport.abort()
+                raise _UploadStalled(start) from exc
 
 
 class Response:
@@ -443,9 +480,13 @@ class Transport:
                 url,
                 params=params,
                 headers=headers,
-                # A body over aiohttp's 1 MiB mark goes as a stream of pieces (aiohttp warns,
-                # ResourceWarning, of raw bytes that large); a fresh one per attempt.
-                data=body if body is None or len(body) <= _LARGE_BODY else io.BytesIO(body),
+                # A large body goes as a stream of pieces, each write bounded (aiohttp also
+                # warns, ResourceWarning, of raw bytes over 1 MiB); a fresh one per attempt.
+                data=(
+                    body
+                    if body is None or len(body) <= _LARGE_BODY
+                    else _UploadBody(body, read_timeout)
+                ),
                 timeout=timeout,
                 allow_redirects=False,
             )
@@ -494,6 +535,11 @@ def _send_error(
     """The project's error for a request that got no usable response head."""
     origin = _origin(url)
     error: InferenceError
+    if isinstance(exc.__cause__, _UploadStalled):
+        return ReadTimeoutError(
+            f"{origin} stopped taking the request body: no more of it could be sent within "
+            f"{read_timeout} s (Timeout.read) after {exc.__cause__.args[0]} bytes"
+        )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ConnectTimeoutError(
             f"could not connect to {origin} within {connect_timeout} s (Timeout.connect)"
