@@ -11,6 +11,7 @@ is a real aiohttp server on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import socket
@@ -324,3 +325,97 @@ def test_a_server_that_never_reads_the_request_body_sync() -> None:
     origin, error = asyncio.run(scenario())
     assert isinstance(error, inference.exceptions.ReadTimeoutError), error
     assert_our_words(error, origin, "stopped taking the request body")
+
+
+async def _broken_chunks_server(
+    content_type: str, first: bytes, pause: float
+) -> tuple[asyncio.Server, str]:
+    """A raw socket server answering with a chunked body whose second chunk size is not hex
+    (``zz``), sent ``pause`` seconds after the head and first chunk; it then holds the
+    connection open."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)content-length: *(\d+)", head)
+        await reader.readexactly(int(length[1]) if length else 0)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type.encode() + b"\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(first), first)
+        )
+        await writer.drain()
+        await asyncio.sleep(pause)
+        writer.write(b"zz\r\nhello\r\n")
+        await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # until the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+_EVENT = (
+    b'data: {"id":"1","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"}}]}\n\n'
+)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("pause", [0.0, 0.3])
+async def test_a_broken_chunked_body_fails_at_once(pause: float) -> None:
+    """A chunk size that is not hex, in the packet of the head or later: aiohttp closed the
+    connection but the body read waited until Timeout.read (600 s by default). Now it fails
+    when the bytes arrive, saying the chunked encoding is broken, not retried."""
+    server, origin = await _broken_chunks_server("application/json", b'{"id":', pause)
+    async with server, ChatCompletionsClient(f"{origin}/v1", model="m", timeout=30) as client:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with pytest.raises(ServiceResponseError) as info:
+            await asyncio.wait_for(client.complete(messages=HI), 10)
+        assert loop.time() - began < 5
+        assert client._transport.pool_stats() == (0, 0)
+    assert_our_words(
+        info.value,
+        origin,
+        "chunked transfer encoding is broken (Invalid character in chunk size: b'zz')",
+    )
+    assert "\n" not in str(info.value)
+    assert info.value._transient is False
+
+
+@pytest.mark.anyio
+async def test_a_broken_chunked_stream_fails_at_once() -> None:
+    """The same in the middle of a stream: StreamInterruptedError saying so, after the first
+    event was delivered, instead of waiting for Timeout.idle."""
+    server, origin = await _broken_chunks_server("text/event-stream", _EVENT, 0.3)
+    async with server, ChatCompletionsClient(f"{origin}/v1", model="m", timeout=30) as client:
+        stream = await client.complete(messages=HI, stream=True)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with pytest.raises(StreamInterruptedError) as info:
+            async for _ in stream:
+                pass
+        assert loop.time() - began < 5
+    assert_our_words(
+        info.value, origin, "the stream from", "its chunked transfer encoding is broken"
+    )
+    assert info.value.partial.choices[0].message.content == "x"
+
+
+def test_a_broken_chunked_body_fails_at_once_sync() -> None:
+    """The sync client raises the same error as soon as the bytes arrive."""
+
+    async def scenario() -> tuple[str, BaseException | None, float]:
+        server, origin = await _broken_chunks_server("application/json", b'{"id":', 0.3)
+        async with server:
+            with inference.ChatCompletionsClient(f"{origin}/v1", model="m", timeout=30) as client:
+                began = asyncio.get_running_loop().time()
+                try:
+                    await asyncio.wait_for(asyncio.to_thread(client.complete, messages=HI), 10)
+                except ServiceResponseError as exc:
+                    return origin, exc, asyncio.get_running_loop().time() - began
+        return origin, None, 0.0
+
+    origin, error, took = asyncio.run(scenario())
+    assert isinstance(error, ServiceResponseError), error
+    assert took < 5
+    assert_our_words(error, origin, "its chunked transfer encoding is broken")

@@ -63,9 +63,19 @@ class _WatchedHandler(ResponseHandler):
         super().set_response_params(**kwargs)
 
     def data_received(self, data: bytes) -> None:
-        """Bytes from the server: the response has begun."""
+        """Bytes from the server: the response has begun.
+
+        Bytes that do not parse after a response head (a broken chunked encoding) make
+        aiohttp close the connection and fail the protocol, but the body being read was left
+        waiting until a timeout: it gets the same error here.
+        """
         self.started = True
+        failed = self.exception()
         _data_received(self, data)
+        error = self.exception()
+        payload = self._payload
+        if error is not None and error is not failed and payload and not payload.is_eof():
+            payload.set_exception(error, error.__cause__ or error)
 
 
 _data_received = ResponseHandler.data_received

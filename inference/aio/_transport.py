@@ -199,8 +199,11 @@ class Response:
             return await self._resp.content.readany()
         except _BODY_ERRORS as exc:
             self.close()
+            broken = _broken_chunks(exc)
             raise StreamInterruptedError(
-                f"the connection to {self.origin} broke in the middle of the stream: "
+                f"the stream from {self.origin} arrived broken: {broken}"
+                if broken
+                else f"the connection to {self.origin} broke in the middle of the stream: "
                 f"{_cut_reason(exc)}"
             ) from exc
 
@@ -310,6 +313,8 @@ def _plain(exc: BaseException | None) -> str:
     else:
         text = str(exc)
     text = _CLASS_PREFIX.sub("", _WRAPPED.sub(r"\2", _ERRNO.sub("", text))).strip()
+    # llhttp's messages show the offending bytes, and a caret under them, on lines of their own.
+    text = " ".join(line for part in text.splitlines() if (line := part.strip()).strip("^"))
     if len(text) > 300:
         text = text[:300] + "..."
     return text or "no detail was given"
@@ -375,6 +380,8 @@ def _body_error(exc: BaseException, origin: str) -> ServiceResponseError:
     cause = exc.__cause__ if isinstance(exc, aiohttp.ClientPayloadError) else exc
     if isinstance(cause, ContentEncodingError):
         detail = "its compressed data does not decompress as its Content-Encoding says"
+    elif broken := _broken_chunks(exc):
+        detail = broken
     else:
         detail = _plain(cause if isinstance(cause, HttpProcessingError) else exc)
     error = ServiceResponseError(
@@ -573,8 +580,23 @@ def _send_error(
     return error
 
 
+def _broken_chunks(exc: BaseException) -> str | None:
+    """What is wrong if ``exc`` says a chunked transfer encoding is broken, else None."""
+    cause = exc if isinstance(exc, HttpProcessingError) else exc.__cause__
+    if not isinstance(cause, HttpProcessingError):
+        return None
+    if isinstance(exc, aiohttp.ClientPayloadError) and is_cut(exc):
+        return None  # the connection was lost within a chunk
+    text = _plain(cause)
+    if "chunk" in text.lower():
+        return f"its chunked transfer encoding is broken ({text})"
+    return None
+
+
 def _head_reason(exc: BaseException) -> str:
     """Why a response head that had begun to arrive could not be read."""
+    if broken := _broken_chunks(exc):  # parsed with the head, in the same packet
+        return f"the head was followed by a body whose {broken.removeprefix('its ')}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection before the response head was complete"
     if isinstance(exc, aiohttp.ClientResponseError | HttpProcessingError):
