@@ -40,8 +40,11 @@ async def test_response_handler_has_what_the_watched_protocol_overrides() -> Non
     """aiohttp's connection protocol still has the two methods the subclass extends, and the
     connector still builds protocols with ``_factory`` and counts them in ``_acquired`` and
     ``_conns``."""
-    for name in ("set_response_params", "data_received", "read_timeout", "start_timeout", "_loop"):
+    names = ("set_response_params", "data_received", "read_timeout", "start_timeout", "_loop")
+    for name in (*names, "feed_data", "exception", "_reschedule_timeout", "_drop_timeout"):
         assert hasattr(ResponseHandler, name), f"aiohttp ResponseHandler has no {name}"
+    for name in ("_payload", "_read_timeout_handle"):  # set by its __init__
+        assert name in inspect.getsource(ResponseHandler.__init__), f"no {name} in aiohttp"
     assert "read_timeout" in inspect.signature(ResponseHandler.set_response_params).parameters
     connector = aiohttp.TCPConnector()
     try:

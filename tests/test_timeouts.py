@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, cast
 
 import aiohttp
@@ -455,3 +455,102 @@ def test_total_timeout_cuts_a_fast_stream_promptly_sync() -> None:
         # Generous for a loaded machine: the deadline is 0.5 s, the bound ten times that.
         assert took < 5.0, f"TotalTimeoutError came {took:.1f} s after the call began"
         assert client._async._transport.pool_stats()[0] == 0
+
+
+_COMPLETION = (
+    b'{"id":"1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,'
+    b'"finish_reason":"stop","message":{"role":"assistant","content":"fine"}}]}'
+)
+
+
+@asynccontextmanager
+async def _slow_head_server(kind: str) -> AsyncIterator[str]:
+    """A raw socket server on 127.0.0.1 that reads the request, then: ``trickle``, sends a
+    response head one byte every 0.1 s, never finishing it; ``interim``, sends ``100
+    Continue`` every 0.1 s and never a final head; ``one-interim``, one ``100 Continue`` and,
+    a second later, a whole response. Its connections are closed on exit."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        if kind == "one-interim":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await asyncio.sleep(1)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(_COMPLETION), _COMPLETION)
+            )
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Slow: " if kind == "trickle" else b"")
+        for _ in range(600):
+            writer.write(b"a" if kind == "trickle" else b"HTTP/1.1 100 Continue\r\n\r\n")
+            await asyncio.sleep(0.1)
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        for writer in writers:
+            writer.transport.abort()
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.01)  # the handlers see their connections gone
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["trickle", "interim"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_timeout_read_bounds_a_head_that_never_completes(kind: str, stream: bool) -> None:
+    """A head trickled a byte at a time (each byte put off aiohttp's read timer) or endless
+    ``100 Continue`` heads (the first one stopped the timer): the call lasted until
+    Timeout.total, forever by default. Timeout.read now bounds the wait for the final head."""
+    timeout = Timeout(connect=5, read=0.5, idle=5)
+    async with (
+        _slow_head_server(kind) as origin,
+        ChatCompletionsClient(f"{origin}/v1", model="m", timeout=timeout) as client,
+    ):
+        began = time.monotonic()
+        with pytest.raises(inference.exceptions.ReadTimeoutError) as info:
+            await asyncio.wait_for(client.complete(messages=[UserMessage("hi")], stream=stream), 10)
+        assert time.monotonic() - began < 3
+        assert client._transport.pool_stats() == (0, 0)
+    message = str(info.value)
+    assert f"the response head from {origin} did not complete within 0.5 s" in message
+    assert "(Timeout.read; not retried" in message
+
+
+@pytest.mark.anyio
+async def test_one_interim_head_then_the_answer_within_timeout_read() -> None:
+    """``100 Continue``, then the final response within Timeout.read: the answer, as before."""
+    async with (
+        _slow_head_server("one-interim") as origin,
+        ChatCompletionsClient(f"{origin}/v1", model="m", timeout=3) as client,
+    ):
+        answer = await client.complete(messages=[UserMessage("hi")])
+    assert answer.choices[0].message.content == "fine"
+
+
+def test_timeout_read_bounds_a_trickled_head_sync() -> None:
+    """The sync client raises the same ReadTimeoutError in bounded time."""
+
+    async def scenario() -> tuple[BaseException | None, float]:
+        async with _slow_head_server("trickle") as origin:
+            with inference.ChatCompletionsClient(
+                f"{origin}/v1", model="m", timeout=Timeout(read=0.5), retry=0
+            ) as client:
+                began = time.monotonic()
+                try:
+                    await asyncio.wait_for(
+                        asyncio.to_thread(client.complete, messages=[UserMessage("hi")]), 10
+                    )
+                except inference.exceptions.ReadTimeoutError as exc:
+                    return exc, time.monotonic() - began
+        return None, 0.0
+
+    error, took = asyncio.run(scenario())
+    assert isinstance(error, inference.exceptions.ReadTimeoutError), error
+    assert took < 3
+    assert "did not complete within 0.5 s (Timeout.read" in str(error)

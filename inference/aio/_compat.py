@@ -17,6 +17,10 @@ versions they were checked with. Nothing else in the library touches a private n
   connection set-up.
 * :func:`close_connections_now`: the synchronous part of ``BaseConnector.close()``
   (``_close``), for a finalizer that cannot await.
+* The watched protocol also keeps ``Timeout.read`` for the whole wait for the final response
+  head (``_reschedule_timeout``, ``_drop_timeout``, ``feed_data``: aiohttp puts its timer off
+  at every packet and stops it at an interim ``1xx`` head), and passes a parse error after
+  the head on to the body being read (``_payload``), which aiohttp left waiting.
 * :func:`is_cut`: whether a body error means the connection was lost (retried) rather than
   that the bytes that arrived were broken (not retried).
 """
@@ -55,9 +59,17 @@ class _WatchedHandler(ResponseHandler):
     # The loop's time when the current request was about to be sent.
     sent_at = 0.0
 
+    # True from the sending of a request until its final (not 1xx) response head has arrived.
+    # Meanwhile arriving bytes do not put off the socket-read timer: Timeout.read bounds the
+    # head however slowly it trickles, and however many interim (1xx) responses come first.
+    awaiting_head = False
+    # True from the parsing of an interim (1xx) head until the timer is next dropped.
+    _interim = False
+
     def set_response_params(self, **kwargs: Any) -> None:
         """Called by aiohttp once per request, before it is sent."""
         self.started = False
+        self.awaiting_head = True
         self.sent_at = self._loop.time()
         _current.set(self)
         super().set_response_params(**kwargs)
@@ -76,6 +88,31 @@ class _WatchedHandler(ResponseHandler):
         payload = self._payload
         if error is not None and error is not failed and payload and not payload.is_eof():
             payload.set_exception(error, error.__cause__ or error)
+
+    def feed_data(self, data: Any, size: int = 0) -> None:
+        """A response head (with its body's reader) was parsed."""
+        code = getattr(data[0], "code", 0)
+        interim = 100 <= code < 200 and code != 101
+        self.awaiting_head = self._interim = interim
+        super().feed_data(data, size)
+
+    def _reschedule_timeout(self) -> None:
+        # aiohttp calls it for every arriving packet; the head's clock is not reset by them.
+        if not self.awaiting_head:
+            super()._reschedule_timeout()
+
+    def _drop_timeout(self) -> None:
+        # aiohttp stops the timer once a response head arrived, an interim one included; after
+        # an interim one the final head is still awaited, on the same clock.
+        if self._interim:
+            self._interim = False
+            return
+        super()._drop_timeout()
+
+    def start_timeout(self) -> None:
+        """Start the socket-read timer (the request was sent whole, or the body's bound was
+        set anew)."""
+        super()._reschedule_timeout()
 
 
 _data_received = ResponseHandler.data_received
