@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import re
 import socket
@@ -419,3 +420,27 @@ def test_a_broken_chunked_body_fails_at_once_sync() -> None:
     assert isinstance(error, ServiceResponseError), error
     assert took < 5
     assert_our_words(error, origin, "its chunked transfer encoding is broken")
+
+
+@pytest.mark.parametrize(
+    ("errno_value", "reason"),
+    [(errno.EPIPE, " (broken pipe)"), (None, "")],
+    ids=["broken-pipe", "no-errno"],
+)
+def test_a_body_write_that_fails_is_said_in_the_librarys_words(
+    errno_value: int | None, reason: str
+) -> None:
+    """A server that closes the connection while a large body is sent: aiohttp's "Can not
+    write request body for <url>" (which of the write and the read fails first is a race) is
+    said as what happened, retried like the other failures before a response."""
+    from inference.aio._transport import _send_error
+
+    url = "http://127.0.0.1:9/v1/chat/completions"
+    exc = aiohttp.ClientOSError(errno_value, f"Can not write request body for {url}")
+    error = _send_error(exc, url, 10.0, 600.0)
+    assert isinstance(error, inference.ServiceRequestError)
+    assert str(error) == (
+        "the request to http://127.0.0.1:9 failed before a response arrived: the connection "
+        f"broke while the request body was being sent{reason}"
+    )
+    assert "Can not write" not in str(error)

@@ -368,6 +368,10 @@ def _cut_reason(exc: BaseException) -> str:
         isinstance(exc, OSError) and exc.errno == errno.ECONNRESET
     ):
         return "the connection was reset"
+    if isinstance(exc, aiohttp.ClientOSError) and "Can not write request body" in str(exc):
+        # The server closed the connection while the body was being sent (a broken pipe).
+        why = f" ({os.strerror(exc.errno).lower()})" if exc.errno else ""
+        return f"the connection broke while the request body was being sent{why}"
     return _plain(exc)
 
 
