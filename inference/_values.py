@@ -25,7 +25,6 @@ __all__ = [
     "UINT64_MAX",
     "check_json_value",
     "foreign_body_value",
-    "foreign_value",
     "plain_real",
     "plain_whole",
     "show",
@@ -208,64 +207,70 @@ def check_json_value(value: Any, path: str, depth: int = 1) -> None:
                 keys.pop()
 
 
-def text_problem(value: Any, path: str) -> str | None:
-    """Where ``value`` (wire data: dicts, lists, strings) holds text that UTF-8 cannot encode
-    (a lone surrogate, as ``bytes.decode(errors="surrogateescape")`` leaves for bytes that
-    were not UTF-8), and what to do; None if nowhere. Only called once encoding has failed,
-    so it need not be fast."""
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _first_unwritable(value: Any, *, text: bool) -> tuple[list[Any], Any, bool] | None:
+    """The first thing in ``value`` that JSON cannot carry, depth first, a dict's key before
+    its value: with ``text`` a str (key or value) that UTF-8 cannot encode, else a value that
+    is not JSON data (str, a number, bool, None, and dicts with str keys, lists and tuples of
+    them) or a key that is not a str. Returns the keys that lead to it (for a key, to its
+    dict), it, and whether it is a dict's key; None when there is none. Iterative: only
+    called once encoding has failed, on values of any depth."""
     stack: list[tuple[list[Any], Any, bool]] = [([], value, False)]
     while stack:
         keys, item, is_key = stack.pop()
         if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                where = (
-                    f"the key {item!r} in {_place(path, keys)}" if is_key else _place(path, keys)
-                )
-                return (
-                    f"{where} holds text that is not valid Unicode: the lone surrogate "
-                    f"{item[exc.start]!r} at character {exc.start} (left by decoding bytes "
-                    "that were not UTF-8 with errors='surrogateescape'); decode the bytes "
-                    "with their real encoding, or with errors='replace'"
-                )
+            if text and not _encodes(item):
+                return keys, item, is_key
+        elif is_key:
+            if not text:
+                return keys, item, True
         elif isinstance(item, Mapping | list | tuple):
+            mapping = isinstance(item, Mapping)
             for key, inner in reversed(list(_items(item))):
                 stack.append(([*keys, key], inner, False))
-                if isinstance(key, str):
+                if mapping:
                     stack.append((keys, key, True))
+        elif not text and not (
+            item is None or isinstance(item, bool) or plain_real(item) is not None
+        ):
+            return keys, item, False
     return None
 
 
-def foreign_value(
-    value: Any, keys: tuple[Any, ...] = ()
-) -> tuple[tuple[Any, ...], Any, bool] | None:
-    """The first thing in ``value`` that is not JSON data (str, a number, bool, None, and dicts
-    with str keys, lists and tuples of them): the keys that lead to it, it, and whether it is
-    a dict's key; None when there is none. For values already walked by
-    :func:`check_json_value` (so no cycle, and bounded depth)."""
-    if value is None or isinstance(value, str | bool) or plain_real(value) is not None:
+def text_problem(value: Any, path: str) -> str | None:
+    """Where ``value`` (wire data: dicts, lists, strings) holds text that UTF-8 cannot encode
+    (a lone surrogate, as ``bytes.decode(errors="surrogateescape")`` leaves for bytes that
+    were not UTF-8), and what to do; None if nowhere."""
+    found = _first_unwritable(value, text=True)
+    if found is None:
         return None
-    if isinstance(value, Mapping | list | tuple):
-        for key, item in _items(value):
-            if isinstance(value, Mapping) and not isinstance(key, str):
-                return keys, key, True
-            found = foreign_value(item, (*keys, key))
-            if found is not None:
-                return found
-        return None
-    return keys, value, False
+    keys, item, is_key = found
+    start = next(i for i, char in enumerate(item) if not _encodes(char))
+    where = f"the key {item!r} in {_place(path, keys)}" if is_key else _place(path, keys)
+    return (
+        f"{where} holds text that is not valid Unicode: the lone surrogate "
+        f"{item[start]!r} at character {start} (left by decoding bytes "
+        "that were not UTF-8 with errors='surrogateescape'); decode the bytes "
+        "with their real encoding, or with errors='replace'"
+    )
 
 
 def foreign_body_value(body: dict[str, Any]) -> str | None:
     """What a JSON body given to ``complete(body)`` holds that is not JSON, named by its place
     and with what to do: the keyword call for what keywords take (a class, a model, a
     function), its JSON form for anything else; None when it holds nothing of the kind."""
-    found = foreign_value(body)
+    found = _first_unwritable(body, text=False)
     if found is None:
         return None
     keys, value, is_key = found
-    place = _place("body", list(keys))
+    place = _place("body", keys)
     kind = type(value).__name__
     if is_key:
         return (
